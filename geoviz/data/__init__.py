@@ -1,0 +1,53 @@
+"""Data for geoviz: the embedded land/ocean mask, sphere samplers and benchmark tasks.
+
+Everything works offline: the Natural Earth 1:110m land polygon ships in ``assets/``
+(see ``assets/README.md`` and ``assets/ne_110m_land.json`` for provenance).
+
+Coordinates are ``(N, 2)`` float64 ``(lon, lat)`` in degrees throughout.
+"""
+
+from geoviz.data.land import LAND_SOURCES, is_land, land_boundaries, land_polygon, land_provenance
+from geoviz.data.sampling import (
+    RegularGrid,
+    ease2_to_lonlat,
+    equal_area_test_grid,
+    fibonacci_lattice,
+    lonlat_to_ease2,
+    lonlat_to_unit,
+    regular_grid,
+    uniform_sphere,
+)
+from geoviz.data.tasks import (
+    TASKS,
+    Split,
+    Task,
+    checkerboard,
+    get_task,
+    land_ocean,
+    list_tasks,
+    nearest_support_labels,
+)
+
+__all__ = [
+    "LAND_SOURCES",
+    "is_land",
+    "land_boundaries",
+    "land_polygon",
+    "land_provenance",
+    "RegularGrid",
+    "ease2_to_lonlat",
+    "equal_area_test_grid",
+    "fibonacci_lattice",
+    "lonlat_to_ease2",
+    "lonlat_to_unit",
+    "regular_grid",
+    "uniform_sphere",
+    "TASKS",
+    "Split",
+    "Task",
+    "checkerboard",
+    "get_task",
+    "land_ocean",
+    "list_tasks",
+    "nearest_support_labels",
+]
