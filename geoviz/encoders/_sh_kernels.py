@@ -35,6 +35,7 @@ __all__ = ["sh_forward_cpu", "legendre_coefficients"]
 # at once (the dashboard and widgets evaluate encoders from worker threads), so calls
 # into the parallel kernel are serialised. The kernel itself uses all configured threads.
 _KERNEL_LOCK = threading.Lock()
+_BLOCK = 32  # points per block; measured best of {8, 16, 32} on a 2-core x86-64
 
 
 @lru_cache(maxsize=64)
@@ -62,62 +63,66 @@ def legendre_coefficients(legendre_polys: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True, nogil=True)
-def _sh_kernel(lon_deg, lat_deg, a, b, d, scale, out):  # pragma: no cover - compiled
-    n = lon_deg.shape[0]
-    L = d.shape[0]
-    deg = math.pi / 180.0
-    y00 = 0.5 / math.sqrt(math.pi)
-    sqrt2 = math.sqrt(2.0)
-    for i in numba.prange(n):
-        lat = float(lat_deg[i]) * deg
-        lon = float(lon_deg[i]) * deg
-        x = math.sin(lat)  # cos(colatitude)
-        s = math.cos(lat)  # sin(colatitude) >= 0, computed directly (exact at the poles)
-        c1 = math.cos(lon)
-        s1 = math.sin(lon)
-        row = out[i]
-        pmm = y00
-        cm = 1.0  # cos(m * lon)
-        sm = 0.0  # sin(m * lon)
+def _sh_kernel(lon_deg, lat_deg, a, b, d, scale, use_scale, out, B):  # pragma: no cover - compiled
+    # Points are processed in blocks of B so that the B independent recurrences overlap
+    # in the CPU pipeline (the l-recurrence of one point is a serial dependency chain).
+    n = lon_deg.shape[0]; L = d.shape[0]
+    deg = math.pi/180.0; y00 = 0.5/math.sqrt(math.pi); sqrt2 = math.sqrt(2.0)
+    nchunks = (n + B - 1)//B
+    for c in numba.prange(nchunks):
+        i0 = c*B; nb = min(B, n - i0)
+        x = np.empty(B); s = np.empty(B); c1 = np.empty(B); s1 = np.empty(B)
+        cm = np.empty(B); sm = np.empty(B); pmm = np.empty(B); p1 = np.empty(B); p2 = np.empty(B)
+        fc = np.empty(B); fs = np.empty(B)
+        for j in range(nb):
+            lat = float(lat_deg[i0+j])*deg; lon = float(lon_deg[i0+j])*deg
+            x[j] = math.sin(lat); s[j] = math.cos(lat); c1[j] = math.cos(lon); s1[j] = math.sin(lon)
+            cm[j] = 1.0; sm[j] = 0.0; pmm[j] = y00
         for m in range(L):
             if m > 0:
-                pmm = pmm * d[m] * s
-                cnew = cm * c1 - sm * s1
-                sm = sm * c1 + cm * s1
-                cm = cnew
-            if m == 0:
-                # l = m = 0, then l = 1, then recurrence in l
-                row[0] = pmm * scale[0]
-                if L > 1:
-                    p1 = math.sqrt(3.0) * x * pmm
-                    row[2] = p1 * scale[2]
-                    p2 = pmm
-                    for l in range(2, L):
-                        p = a[l, 0] * (x * p1 - b[l, 0] * p2)
-                        k = l * l + l
-                        row[k] = p * scale[k]
-                        p2 = p1
-                        p1 = p
+                dm = d[m]
+                for j in range(nb):
+                    pmm[j] = pmm[j]*dm*s[j]
+                    cn = cm[j]*c1[j] - sm[j]*s1[j]
+                    sm[j] = sm[j]*c1[j] + cm[j]*s1[j]
+                    cm[j] = cn
+                    fc[j] = sqrt2*cm[j]*pmm[j]; fs[j] = sqrt2*sm[j]*pmm[j]
             else:
-                fc = sqrt2 * cm
-                fs = sqrt2 * sm
-                k = m * m + m + m
-                row[k] = pmm * fc * scale[k]
-                row[k - 2 * m] = pmm * fs * scale[k - 2 * m]
-                if m + 1 < L:
-                    p1 = math.sqrt(2.0 * m + 3.0) * x * pmm
-                    l = m + 1
-                    k = l * l + l
-                    row[k + m] = p1 * fc * scale[k + m]
-                    row[k - m] = p1 * fs * scale[k - m]
-                    p2 = pmm
-                    for l in range(m + 2, L):
-                        p = a[l, m] * (x * p1 - b[l, m] * p2)
-                        k = l * l + l
-                        row[k + m] = p * fc * scale[k + m]
-                        row[k - m] = p * fs * scale[k - m]
-                        p2 = p1
-                        p1 = p
+                for j in range(nb):
+                    fc[j] = pmm[j]; fs[j] = 0.0
+            # l = m
+            k = m*m + m
+            sp = scale[k+m] if use_scale else 1.0
+            sn = scale[k-m] if use_scale else 1.0
+            for j in range(nb):
+                out[i0+j, k+m] = fc[j]*sp
+                if m > 0:
+                    out[i0+j, k-m] = fs[j]*sn
+            if m + 1 < L:
+                l = m+1; k = l*l+l
+                q = math.sqrt(2.0*m+3.0)
+                sp = scale[k+m] if use_scale else 1.0
+                sn = scale[k-m] if use_scale else 1.0
+                for j in range(nb):
+                    p2[j] = 1.0; p1[j] = q*x[j]
+                    out[i0+j, k+m] = p1[j]*fc[j]*sp
+                    if m > 0:
+                        out[i0+j, k-m] = p1[j]*fs[j]*sn
+                for l in range(m+2, L):
+                    al = a[l,m]; bl = b[l,m]; k = l*l+l
+                    sp = scale[k+m] if use_scale else 1.0
+                    sn = scale[k-m] if use_scale else 1.0
+                    if m > 0:
+                        for j in range(nb):
+                            p = al*(x[j]*p1[j] - bl*p2[j])
+                            out[i0+j, k+m] = p*fc[j]*sp
+                            out[i0+j, k-m] = p*fs[j]*sn
+                            p2[j] = p1[j]; p1[j] = p
+                    else:
+                        for j in range(nb):
+                            p = al*(x[j]*p1[j] - bl*p2[j])
+                            out[i0+j, k] = p*fc[j]*sp
+                            p2[j] = p1[j]; p1[j] = p
 
 
 def sh_forward_cpu(lonlat: np.ndarray, legendre_polys: int, scale: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -135,6 +140,7 @@ def sh_forward_cpu(lonlat: np.ndarray, legendre_polys: int, scale: np.ndarray, o
     a, b, d = legendre_coefficients(legendre_polys)
     lon = lonlat[:, 0]
     lat = lonlat[:, 1]
+    use_scale = not bool(np.all(scale == 1.0))
     with _KERNEL_LOCK:
-        _sh_kernel(lon, lat, a, b, d, scale, out)
+        _sh_kernel(lon, lat, a, b, d, scale, use_scale, out, _BLOCK)
     return out

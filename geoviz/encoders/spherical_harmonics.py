@@ -169,7 +169,7 @@ def _sh_torch(lonlat: torch.Tensor, legendre_polys: int, scale: np.ndarray) -> t
         p_prev2, p_prev = p_prev, p
     out = torch.cat(blocks, dim=1)
     if not np.all(scale == 1.0):
-        out = out * torch.from_numpy(np.asarray(scale)).to(dev)
+        out = out * torch.tensor(scale, dtype=torch.float64, device=dev)
     return out.to(lonlat.dtype)
 
 
