@@ -13,18 +13,24 @@ TORCH_SPEC ?= torch==2.13.0
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+APP_STAMP := $(VENV)/.installed-app
+
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --upgrade pip >/dev/null
 	$(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[test,bench,data,app]"
+	$(PIP) install -e ".[test,bench,data]"
 	touch $(STAMP)
+
+$(APP_STAMP): $(STAMP)
+	$(PIP) install -e ".[app]"
+	touch $(APP_STAMP)
 
 env: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-serve: $(STAMP)
+serve: $(APP_STAMP)
 	$(VENV)/bin/panel serve apps/dashboard.py --address 127.0.0.1 --port 5006 --allow-websocket-origin=127.0.0.1:5006 --allow-websocket-origin=localhost:5006
 
 bench: $(STAMP)
