@@ -35,7 +35,7 @@ __all__ = ["sh_forward_cpu", "legendre_coefficients"]
 # at once (the dashboard and widgets evaluate encoders from worker threads), so calls
 # into the parallel kernel are serialised. The kernel itself uses all configured threads.
 _KERNEL_LOCK = threading.Lock()
-_BLOCK = 32  # points per block; measured best of {8, 16, 32} on a 2-core x86-64
+_CHUNK = 256  # points per parallel task
 
 
 @lru_cache(maxsize=64)
@@ -63,66 +63,66 @@ def legendre_coefficients(legendre_polys: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True, nogil=True)
-def _sh_kernel(lon_deg, lat_deg, a, b, d, scale, use_scale, out, B):  # pragma: no cover - compiled
-    # Points are processed in blocks of B so that the B independent recurrences overlap
-    # in the CPU pipeline (the l-recurrence of one point is a serial dependency chain).
+def _sh_kernel(lon_deg, lat_deg, a, b, d, e, zonal, sect, out, chunk):  # pragma: no cover - compiled
+    # Parallel over chunks of points; per point the recurrence runs degree by degree with
+    # the inner loops over the order m (contiguous, SIMD-friendly), and each degree's
+    # 2l+1 outputs are written as two contiguous runs. zonal[l] / sect[l] scale the m = 0
+    # and m != 0 columns of degree l (ones for the standard basis).
     n = lon_deg.shape[0]; L = d.shape[0]
-    deg = math.pi/180.0; y00 = 0.5/math.sqrt(math.pi); sqrt2 = math.sqrt(2.0)
-    nchunks = (n + B - 1)//B
+    deg = math.pi/180.0; y00 = 0.5/math.sqrt(math.pi); sqrt2 = math.sqrt(2.0); sqrt3 = math.sqrt(3.0)
+    nchunks = (n + chunk - 1)//chunk
     for c in numba.prange(nchunks):
-        i0 = c*B; nb = min(B, n - i0)
-        x = np.empty(B); s = np.empty(B); c1 = np.empty(B); s1 = np.empty(B)
-        cm = np.empty(B); sm = np.empty(B); pmm = np.empty(B); p1 = np.empty(B); p2 = np.empty(B)
-        fc = np.empty(B); fs = np.empty(B)
-        for j in range(nb):
-            lat = float(lat_deg[i0+j])*deg; lon = float(lon_deg[i0+j])*deg
-            x[j] = math.sin(lat); s[j] = math.cos(lat); c1[j] = math.cos(lon); s1[j] = math.sin(lon)
-            cm[j] = 1.0; sm[j] = 0.0; pmm[j] = y00
-        for m in range(L):
-            if m > 0:
-                dm = d[m]
-                for j in range(nb):
-                    pmm[j] = pmm[j]*dm*s[j]
-                    cn = cm[j]*c1[j] - sm[j]*s1[j]
-                    sm[j] = sm[j]*c1[j] + cm[j]*s1[j]
-                    cm[j] = cn
-                    fc[j] = sqrt2*cm[j]*pmm[j]; fs[j] = sqrt2*sm[j]*pmm[j]
-            else:
-                for j in range(nb):
-                    fc[j] = pmm[j]; fs[j] = 0.0
-            # l = m
-            k = m*m + m
-            sp = scale[k+m] if use_scale else 1.0
-            sn = scale[k-m] if use_scale else 1.0
-            for j in range(nb):
-                out[i0+j, k+m] = fc[j]*sp
-                if m > 0:
-                    out[i0+j, k-m] = fs[j]*sn
-            if m + 1 < L:
-                l = m+1; k = l*l+l
-                q = math.sqrt(2.0*m+3.0)
-                sp = scale[k+m] if use_scale else 1.0
-                sn = scale[k-m] if use_scale else 1.0
-                for j in range(nb):
-                    p2[j] = 1.0; p1[j] = q*x[j]
-                    out[i0+j, k+m] = p1[j]*fc[j]*sp
-                    if m > 0:
-                        out[i0+j, k-m] = p1[j]*fs[j]*sn
-                for l in range(m+2, L):
-                    al = a[l,m]; bl = b[l,m]; k = l*l+l
-                    sp = scale[k+m] if use_scale else 1.0
-                    sn = scale[k-m] if use_scale else 1.0
-                    if m > 0:
-                        for j in range(nb):
-                            p = al*(x[j]*p1[j] - bl*p2[j])
-                            out[i0+j, k+m] = p*fc[j]*sp
-                            out[i0+j, k-m] = p*fs[j]*sn
-                            p2[j] = p1[j]; p1[j] = p
-                    else:
-                        for j in range(nb):
-                            p = al*(x[j]*p1[j] - bl*p2[j])
-                            out[i0+j, k] = p*fc[j]*sp
-                            p2[j] = p1[j]; p1[j] = p
+        p2 = np.empty(L); p1 = np.empty(L); pn = np.empty(L)
+        cms = np.empty(L); sms = np.empty(L)
+        for i in range(c*chunk, min(n, (c+1)*chunk)):
+            lat = float(lat_deg[i])*deg; lon = float(lon_deg[i])*deg
+            x = math.sin(lat); s = math.cos(lat); c1 = math.cos(lon); s1 = math.sin(lon)
+            cm = 1.0; sm = 0.0
+            for m in range(1, L):
+                cn = cm*c1 - sm*s1; sm = sm*c1 + cm*s1; cm = cn
+                cms[m] = sqrt2*cm; sms[m] = sqrt2*sm
+            row = out[i]
+            row[0] = y00*zonal[0]
+            p1[0] = y00
+            if L > 1:
+                q0 = sqrt3*x*y00; q1 = d[1]*s*y00
+                row[2] = q0*zonal[1]
+                f = sect[1]
+                row[3] = q1*cms[1]*f; row[1] = q1*sms[1]*f
+                p2[0] = y00
+                p1[0] = q0; p1[1] = q1
+            for l in range(2, L):
+                for m in range(l-1):
+                    pn[m] = a[l, m]*(x*p1[m] - b[l, m]*p2[m])
+                pn[l-1] = e[l]*x*p1[l-1]
+                pn[l] = d[l]*s*p1[l-1]
+                base = l*l + l
+                row[base] = pn[0]*zonal[l]
+                f = sect[l]
+                for m in range(1, l+1):
+                    t = pn[m]*f
+                    row[base+m] = t*cms[m]
+                    row[base-m] = t*sms[m]
+                tmp = p2; p2 = p1; p1 = pn; pn = tmp
+
+
+def _degree_scales(scale: np.ndarray, legendre_polys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split a per-column scale into per-degree factors for m = 0 and m != 0 columns.
+
+    Raises:
+        ValueError: if ``scale`` is not constant over m != 0 within each degree (every
+            supported convention is: standard = ones, satclip = (-1)^l, ×π at m = 0).
+    """
+    l = np.arange(legendre_polys)
+    zonal = np.ascontiguousarray(scale[l * l + l], dtype=np.float64)
+    sect = np.ones(legendre_polys)
+    for deg in range(1, legendre_polys):
+        cols = scale[deg * deg : deg * deg + 2 * deg + 1]
+        nonzonal = np.delete(cols, deg)
+        if not np.all(nonzonal == nonzonal[0]):
+            raise ValueError("per-column SH scale must be constant over m != 0 within a degree")
+        sect[deg] = nonzonal[0]
+    return zonal, sect
 
 
 def sh_forward_cpu(lonlat: np.ndarray, legendre_polys: int, scale: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -138,9 +138,8 @@ def sh_forward_cpu(lonlat: np.ndarray, legendre_polys: int, scale: np.ndarray, o
         ``out``.
     """
     a, b, d = legendre_coefficients(legendre_polys)
-    lon = lonlat[:, 0]
-    lat = lonlat[:, 1]
-    use_scale = not bool(np.all(scale == 1.0))
+    e = np.sqrt(2.0 * np.arange(legendre_polys) + 1.0)
+    zonal, sect = _degree_scales(scale, legendre_polys)
     with _KERNEL_LOCK:
-        _sh_kernel(lon, lat, a, b, d, scale, use_scale, out, _BLOCK)
+        _sh_kernel(lonlat[:, 0], lonlat[:, 1], a, b, d, e, zonal, sect, out, _CHUNK)
     return out
