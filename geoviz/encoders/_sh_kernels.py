@@ -24,42 +24,19 @@ from __future__ import annotations
 
 import math
 import threading
-from functools import lru_cache
 
 import numba
 import numpy as np
 
-__all__ = ["sh_forward_cpu", "legendre_coefficients"]
+from ._legendre import legendre_coefficients
+
+__all__ = ["sh_forward_cpu"]
 
 # numba's default "workqueue" threading layer must not be entered from two Python threads
 # at once (the dashboard and widgets evaluate encoders from worker threads), so calls
 # into the parallel kernel are serialised. The kernel itself uses all configured threads.
 _KERNEL_LOCK = threading.Lock()
 _CHUNK = 256  # points per parallel task
-
-
-@lru_cache(maxsize=64)
-def legendre_coefficients(legendre_polys: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Recurrence coefficients for degrees ``0..legendre_polys-1``.
-
-    Returns:
-        ``(a, b, d)``: ``a`` and ``b`` are float64 arrays of shape ``(L, L)`` indexed ``[l, m]``
-        (only ``l >= m + 2`` used); ``d`` has shape ``(L,)`` with ``d[m] = sqrt((2m+1)/(2m))``
-        for ``m >= 1`` (``d[0]`` unused).
-    """
-    L = legendre_polys
-    a = np.zeros((L, L))
-    b = np.zeros((L, L))
-    for m in range(L):
-        for l in range(m + 2, L):
-            a[l, m] = math.sqrt((4.0 * l * l - 1.0) / (l * l - m * m))
-            b[l, m] = math.sqrt(((l - 1.0) ** 2 - m * m) / (4.0 * (l - 1.0) ** 2 - 1.0))
-    d = np.zeros(L)
-    for m in range(1, L):
-        d[m] = math.sqrt((2.0 * m + 1.0) / (2.0 * m))
-    for arr in (a, b, d):
-        arr.setflags(write=False)
-    return a, b, d
 
 
 @numba.njit(parallel=True, fastmath=False, cache=True, nogil=True)
@@ -137,8 +114,7 @@ def sh_forward_cpu(lonlat: np.ndarray, legendre_polys: int, scale: np.ndarray, o
     Returns:
         ``out``.
     """
-    a, b, d = legendre_coefficients(legendre_polys)
-    e = np.sqrt(2.0 * np.arange(legendre_polys) + 1.0)
+    a, b, d, e = legendre_coefficients(legendre_polys)
     zonal, sect = _degree_scales(scale, legendre_polys)
     with _KERNEL_LOCK:
         _sh_kernel(lonlat[:, 0], lonlat[:, 1], a, b, d, e, zonal, sect, out, _CHUNK)

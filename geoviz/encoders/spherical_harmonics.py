@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from .._validation import as_lonlat_tensor, check_lonlat
+from ._legendre import legendre_coefficients
 
 __all__ = [
     "spherical_harmonics",
@@ -112,21 +113,6 @@ def _check_legendre_polys(legendre_polys: Any) -> None:
 
 
 # --------------------------------------------------------------------------- torch path
-@lru_cache(maxsize=64)
-def _torch_coefficients(legendre_polys: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per degree l >= 2: (a_l, b_l) for orders m = 0..l-2, float64."""
-    out = []
-    for l in range(legendre_polys):
-        m = np.arange(max(l - 1, 0), dtype=np.float64)
-        if l >= 2:
-            a = np.sqrt((4.0 * l * l - 1.0) / (l * l - m * m))
-            b = np.sqrt(((l - 1.0) ** 2 - m * m) / (4.0 * (l - 1.0) ** 2 - 1.0))
-        else:
-            a = b = np.zeros(0)
-        out.append((a, b))
-    return out
-
-
 def _sh_torch(lonlat: torch.Tensor, legendre_polys: int, scale: np.ndarray) -> torch.Tensor:
     """Differentiable SH on any device: recurrence in l, vectorised over m (float64 inside)."""
     L = legendre_polys
@@ -140,7 +126,7 @@ def _sh_torch(lonlat: torch.Tensor, legendre_polys: int, scale: np.ndarray) -> t
     mphi = lon[:, None] * ms  # (N, L-1)
     cos_m = math.sqrt(2.0) * torch.cos(mphi)
     sin_m = math.sqrt(2.0) * torch.sin(mphi)
-    coefs = _torch_coefficients(L)
+    a_all, b_all, d_all, e_all = legendre_coefficients(L)
 
     n = lonlat.shape[0]
     blocks: list[torch.Tensor] = []
@@ -152,13 +138,12 @@ def _sh_torch(lonlat: torch.Tensor, legendre_polys: int, scale: np.ndarray) -> t
         elif l == 1:
             p = torch.cat([math.sqrt(3.0) * x * p_prev, math.sqrt(1.5) * s * p_prev], dim=1)
         else:
-            a_np, b_np = coefs[l]
-            a = torch.from_numpy(a_np).to(dev)
-            b = torch.from_numpy(b_np).to(dev)
+            a = torch.tensor(a_all[l, : l - 1], device=dev)
+            b = torch.tensor(b_all[l, : l - 1], device=dev)
             assert p_prev2 is not None
             body = a * (x * p_prev[:, : l - 1] - b * p_prev2)  # m = 0..l-2
-            diag1 = math.sqrt(2.0 * l + 1.0) * x * p_prev[:, l - 1 : l]  # m = l-1
-            diag = math.sqrt((2.0 * l + 1.0) / (2.0 * l)) * s * p_prev[:, l - 1 : l]  # m = l
+            diag1 = float(e_all[l]) * x * p_prev[:, l - 1 : l]  # m = l-1
+            diag = float(d_all[l]) * s * p_prev[:, l - 1 : l]  # m = l
             p = torch.cat([body, diag1, diag], dim=1)
         if l == 0:
             blocks.append(p)
