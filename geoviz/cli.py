@@ -89,9 +89,32 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+# Subcommands: name -> "module:function". The function receives the argparse
+# sub-parsers object, adds its parser and sets ``func`` (a callable taking the
+# parsed Namespace and returning an exit code). Modules must import heavy
+# dependencies lazily, inside the command function, so `geoviz --help` stays fast.
+COMMANDS: dict[str, str] = {
+    "train": "geoviz.cli:register_train",
+}
+
+
+def _load(spec: str):
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="geoviz", description="Implicit neural geo-representations.")
     sub = ap.add_subparsers(dest="command", required=True)
+    for spec in COMMANDS.values():
+        _load(spec)(sub)
+    return ap
+
+
+def register_train(sub: "argparse._SubParsersAction") -> None:
+    """Add ``geoviz train``."""
     t = sub.add_parser("train", help="fit a location encoder to a task and write its map")
     t.add_argument("task", choices=["landocean", "checkerboard"])
     t.add_argument("--pe", default="sphericalharmonics")
@@ -113,7 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="out")
     t.add_argument("--gif", action="store_true", help="also write an animation of the per-epoch fit")
     t.set_defaults(func=_train)
-    return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
