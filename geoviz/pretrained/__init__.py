@@ -1,0 +1,278 @@
+"""Pretrained location encoders by name: SatCLIP, GeoCLIP and geoviz's own Blue Marble model.
+
+Every loader returns a geoviz :class:`~geoviz.location_encoder.LocationEncoder` in eval mode
+that maps ``(N, 2)`` (lon, lat) degrees to ``(N, embedding_dim)`` un-normalised embeddings.
+Peer conventions (GeoCLIP's (lat, lon) order, SatCLIP's SH sign/π quirks) are handled
+inside the loaders.
+
+    >>> from geoviz.pretrained import list_pretrained, get_model_info, load_pretrained
+    >>> list_pretrained()                                  # all names
+    >>> get_model_info("satclip-resnet18-l10").licence     # metadata, no loading
+    >>> enc = load_pretrained("geoclip")                    # shipped with the geoclip package
+    >>> enc = load_pretrained("satclip-resnet18-l10", download=True)   # explicit consent
+
+SatCLIP checkpoints are never downloaded unless ``download=True`` is passed (or
+``geoviz download NAME`` is run); see :mod:`geoviz.pretrained.download` and
+``docs/pretrained.md`` for the cache location and the guarantees.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .download import DEFAULT_SATCLIP_BASE_URL, DownloadError, default_cache_dir, ensure_checkpoint
+from .geoclip import load_geoclip
+from .satclip import UntrustedCheckpointError, load_satclip
+
+if TYPE_CHECKING:
+    from ..location_encoder import LocationEncoder
+
+__all__ = [
+    "ModelInfo",
+    "MODELS",
+    "list_pretrained",
+    "get_model_info",
+    "load_pretrained",
+    "is_available",
+    "load_satclip",
+    "load_geoclip",
+    "default_cache_dir",
+    "DownloadError",
+    "UntrustedCheckpointError",
+]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Metadata of one pretrained model (what is known without loading it).
+
+    Attributes:
+        name: registry name.
+        family: ``"satclip"``, ``"geoclip"`` or ``"geoviz"``.
+        description: one line.
+        legendre_polys: SH ``L`` (degrees ``0..L-1``), or ``None`` if not SH-based.
+        embedding_dim: output width of the location encoder.
+        dtype: dtype of the returned model (``"float64"``/``"float32"``).
+        coordinate_order: what the *geoviz loader* takes, and what the original model takes.
+        source: where the weights come from (URL or package).
+        licence: licence of the weights.
+        loader: ``"module:function"`` building the model (imported lazily).
+        loader_kwargs: fixed keyword arguments for ``loader``.
+        filename: cache file name for downloadable models, else ``None``.
+        base_url: default download base URL (``filename`` is appended), else ``None``.
+        alternative_sources: other places to get the same file.
+        sha256: expected hex digest of the download, if recorded (verified when set).
+        approx_size_mb: approximate download size (informational).
+    """
+
+    name: str
+    family: str
+    description: str
+    legendre_polys: int | None
+    embedding_dim: int
+    dtype: str
+    coordinate_order: str
+    source: str
+    licence: str
+    loader: str
+    loader_kwargs: dict = field(default_factory=dict)
+    filename: str | None = None
+    base_url: str | None = None
+    alternative_sources: tuple[str, ...] = ()
+    sha256: str | None = None
+    approx_size_mb: float | None = None
+
+    @property
+    def downloadable(self) -> bool:
+        """Whether the weights are fetched over the network (with consent) rather than shipped."""
+        return self.filename is not None and self.base_url is not None
+
+
+_SATCLIP_SIZES_MB = {  # from the Hugging Face file listings (informational only)
+    ("resnet18", 10): 57.2,
+    ("resnet18", 40): 75.6,
+    ("resnet50", 10): 111.0,
+    ("resnet50", 40): 130.0,
+}
+_SATCLIP_HF = {"resnet18": "ResNet18", "resnet50": "ResNet50", "vit16": "ViT16"}
+
+
+def _satclip_entry(backbone: str, L: int) -> ModelInfo:
+    name = f"satclip-{backbone}-l{L}"
+    hf = f"microsoft/SatCLIP-{_SATCLIP_HF[backbone]}-L{L}"
+    return ModelInfo(
+        name=name,
+        family="satclip",
+        description=f"SatCLIP location encoder (image backbone {backbone}, not loaded), SH L={L} + Siren 512×2 → 256",
+        legendre_polys=L,
+        embedding_dim=256,
+        dtype="float64",
+        coordinate_order="(lon, lat) degrees (same as SatCLIP)",
+        source=f"{DEFAULT_SATCLIP_BASE_URL}/{name}.ckpt",
+        licence="MIT (microsoft/satclip, Hugging Face model card)",
+        loader="geoviz.pretrained.satclip:load_satclip",
+        filename=f"{name}.ckpt",
+        base_url=DEFAULT_SATCLIP_BASE_URL,
+        alternative_sources=(f"https://huggingface.co/{hf}/resolve/main/{name}.ckpt",),
+        sha256=None,
+        approx_size_mb=_SATCLIP_SIZES_MB.get((backbone, L)),
+    )
+
+
+def _geoviz_entry(variant: str, L: int) -> ModelInfo:
+    return ModelInfo(
+        name=f"geoviz-bluemarble-{variant}",
+        family="geoviz",
+        description=(f"geoviz's own SatCLIP-style location encoder, contrastively pretrained offline on "
+                     f"NASA Blue Marble patches; SH L={L} (standard convention) + Siren"),
+        legendre_polys=L,
+        embedding_dim=256,
+        dtype="float32",
+        coordinate_order="(lon, lat) degrees",
+        source=f"shipped with geoviz (geoviz/pretrained/weights/geoviz-bluemarble-{variant}.pt)",
+        licence="MIT (geoviz); trained on NASA Blue Marble imagery (public domain)",
+        loader="geoviz.pretrained.geoviz_model:load_geoviz_model",
+        loader_kwargs={"variant": variant},
+    )
+
+
+MODELS: dict[str, ModelInfo] = {
+    **{e.name: e for e in (_satclip_entry(b, L) for b in ("resnet18", "resnet50", "vit16") for L in (10, 40))},
+    "geoclip": ModelInfo(
+        name="geoclip",
+        family="geoclip",
+        description=("GeoCLIP location encoder: Equal Earth projection + 3 random-Fourier-feature capsules "
+                     "(σ = 1, 16, 256), each an MLP 512→1024→1024→1024→512, summed"),
+        legendre_polys=None,
+        embedding_dim=512,
+        dtype="float32",
+        coordinate_order="(lon, lat) degrees in geoviz; the original GeoCLIP takes (lat, lon)",
+        source="the geoclip package (pip install --no-deps geoclip==1.3.0), model/weights/location_encoder_weights.pth",
+        licence="MIT (geoclip 1.3.0)",
+        loader="geoviz.pretrained.geoclip:load_geoclip",
+        alternative_sources=("https://github.com/VicenteVivan/geo-clip",),
+    ),
+    **{e.name: e for e in (_geoviz_entry("l10", 10), _geoviz_entry("l40", 40))},
+}
+"""Registry of pretrained models: name → :class:`ModelInfo` (a plain dict)."""
+
+
+def list_pretrained(family: str | None = None) -> list[str]:
+    """Names accepted by :func:`load_pretrained`, sorted.
+
+    Args:
+        family: optionally only ``"satclip"``, ``"geoclip"`` or ``"geoviz"``.
+    """
+    families = {i.family for i in MODELS.values()}
+    if family is not None and family not in families:
+        raise ValueError(f"unknown model family {family!r}; choose one of {sorted(families)}")
+    return sorted(n for n, i in MODELS.items() if family is None or i.family == family)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """Metadata of a registered model (no loading, no I/O).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: unknown name (the message lists the valid names).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a str, got {type(name).__name__}")
+    key = name.strip().lower()
+    if key not in MODELS:
+        raise ValueError(f"unknown pretrained model {name!r}; valid names are {list_pretrained()}")
+    return MODELS[key]
+
+
+def _resolve(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            raise FileNotFoundError(f"the loader module {module!r} is not available in this geoviz installation") from exc
+        raise
+    return getattr(mod, attr)
+
+
+def _geoviz_weights(info: ModelInfo) -> Path:
+    return Path(__file__).with_name("weights") / f"{info.name}.pt"
+
+
+def is_available(name: str, cache_dir: str | os.PathLike | None = None) -> bool:
+    """Whether ``name`` can be loaded right now without a download.
+
+    SatCLIP: its checkpoint is in the cache; GeoCLIP: the ``geoclip`` package and its weights
+    file are installed; geoviz models: the shipped weights file exists.
+    """
+    info = get_model_info(name)
+    if info.family == "satclip":
+        return (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()).joinpath(
+            info.filename).is_file()
+    if info.family == "geoclip":
+        from .geoclip import geoclip_weights_path
+
+        try:
+            geoclip_weights_path()
+        except FileNotFoundError:
+            return False
+        return True
+    return _geoviz_weights(info).is_file()
+
+
+_DOWNLOAD_KEYS = ("base_url", "timeout", "retries", "progress")
+
+
+def load_pretrained(
+    name: str, *, download: bool = False, cache_dir: str | os.PathLike | None = None, **kw: Any
+) -> LocationEncoder:
+    """Load a pretrained location encoder by name.
+
+    Args:
+        name: one of :func:`list_pretrained`.
+        download: for SatCLIP models, consent to download the checkpoint if it is not in
+            the cache (atomic, verified; see :func:`geoviz.pretrained.download.ensure_checkpoint`).
+            Ignored for models that ship with a package.
+        cache_dir: checkpoint directory (default ``$GEOVIZ_CACHE_DIR/checkpoints`` or
+            ``~/.cache/geoviz/checkpoints``).
+        **kw: passed on. SatCLIP: ``trust_pickle``, ``device`` (to :func:`load_satclip`) and
+            ``base_url``, ``timeout``, ``retries``, ``progress`` (to the download). GeoCLIP:
+            ``path``, ``device``, ``dtype``. geoviz models: the keywords of
+            ``load_geoviz_model`` (``path``, ``device``, ``dtype``, ...).
+
+    Returns:
+        An eval-mode :class:`~geoviz.location_encoder.LocationEncoder`: ``(N, 2)`` (lon, lat)
+        degrees → ``(N, info.embedding_dim)`` in ``info.dtype``.
+
+    Raises:
+        ValueError: unknown name; invalid/corrupt checkpoint.
+        TypeError: a keyword the model's loader does not accept (named).
+        FileNotFoundError: SatCLIP checkpoint not cached and ``download=False`` (the message
+            says which file to put where and the command that fetches it); shipped weights
+            or optional package missing.
+        DownloadError: the download failed (the cache holds no partial file).
+
+    Example:
+        >>> enc = load_pretrained("satclip-vit16-l40", download=True)
+        >>> enc(torch.tensor([[2.35, 48.86]], dtype=torch.float64)).shape
+        torch.Size([1, 256])
+    """
+    info = get_model_info(name)
+    dl_kw = {k: kw.pop(k) for k in _DOWNLOAD_KEYS if k in kw} if info.family == "satclip" else {}
+    loader = _resolve(info.loader)
+    params = inspect.signature(loader).parameters
+    accepted = [p for p in params if p not in info.loader_kwargs and not (info.family == "satclip" and p == "path")]
+    unknown = [k for k in kw if k not in accepted]
+    if unknown:
+        extra = list(_DOWNLOAD_KEYS) if info.family == "satclip" else []
+        raise TypeError(f"load_pretrained({info.name!r}) got unexpected keyword(s) {unknown}; accepted: {accepted + extra}")
+    if info.family == "satclip":
+        path = ensure_checkpoint(info.name, download=download, cache_dir=cache_dir,
+                                 trust_pickle=bool(kw.get("trust_pickle", False)), **dl_kw)
+        return loader(path, **kw)
+    return loader(**info.loader_kwargs, **kw)
