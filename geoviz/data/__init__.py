@@ -6,6 +6,7 @@ Everything works offline: the Natural Earth 1:110m land polygon ships in ``asset
 Coordinates are ``(N, 2)`` float64 ``(lon, lat)`` in degrees throughout.
 """
 
+from geoviz.data.imagery import blue_marble, blue_marble_patch
 from geoviz.data.land import LAND_SOURCES, is_land, land_boundaries, land_polygon, land_provenance
 from geoviz.data.sampling import (
     RegularGrid,
@@ -27,8 +28,17 @@ from geoviz.data.tasks import (
     list_tasks,
     nearest_support_labels,
 )
+from geoviz.data.zones import IGBP_NAMES, KOPPEN_CODES, igbp_colors, koppen_colors, koppen_zones, modis_landcover
 
 __all__ = [
+    "IGBP_NAMES",
+    "KOPPEN_CODES",
+    "igbp_colors",
+    "koppen_colors",
+    "koppen_zones",
+    "modis_landcover",
+    "blue_marble",
+    "blue_marble_patch",
     "LAND_SOURCES",
     "is_land",
     "land_boundaries",

@@ -1,0 +1,217 @@
+"""Benchmark: embedding global grids with a SatCLIP-shaped model, and similarity queries.
+
+Model: SH L = 40 (satclip convention, 1,600 features) -> Siren 512 hidden x 2 layers ->
+256 outputs, random weights (seed 0), built with ``geoviz.build_location_encoder``.
+
+Measures, on the CPU with ``--threads`` torch/numba threads:
+- seconds to embed a regular global grid (default 1° = 64,800 cells and 0.25° =
+  1,036,800 cells) with ``geoviz.embed.embed_grid(cache=False)`` in float32 and float64
+  (min of ``--repeats`` calls for grids under 100k cells, one call above), split into the
+  SH-feature part and the rest, plus the process's peak-RSS growth;
+- query latency of ``geoviz.analysis.SimilarityIndex.query(k=10)`` on a 0.5° grid
+  (259,200 × 256) of the model's embeddings: median and p95 over ``--queries`` random
+  clicked locations (nearest-cell lookup + cosine top-k), with the sklearn brute-force
+  cosine ``NearestNeighbors.kneighbors`` time for comparison, and a figure-render time.
+
+Usage::
+
+    python benchmarks/bench_embed.py                       # full run (a few minutes)
+    python benchmarks/bench_embed.py --grids 2 --dtypes float32 --queries 20   # quick
+    python benchmarks/bench_embed.py --json out/bench_embed.json
+    python benchmarks/bench_embed.py --grids "" --cache-dir out/embed_cache   # queries only
+
+Prints a Markdown table for docs/benchmarks.md ("Embeddings" section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import time
+
+import numpy as np
+import torch
+
+
+def _peak_rss_mib() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def satclip_shaped_model(seed: int = 0) -> torch.nn.Module:
+    import geoviz
+
+    torch.manual_seed(seed)
+    return geoviz.build_location_encoder(
+        "sphericalharmonics", "siren", 256, legendre_polys=40, convention="satclip", hidden_dim=512, num_layers=2
+    )
+
+
+def bench_grid(model, spacing: float, dtype: torch.dtype, repeats: int) -> dict:
+    from geoviz.data import regular_grid
+    from geoviz.embed import embed_grid
+
+    grid = regular_grid(spacing)
+    n = grid.lonlat.shape[0]
+    reps = repeats if n < 100_000 else 1
+    rss0 = _peak_rss_mib()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        g = embed_grid(model, spacing, cache=False, dtype=dtype)
+        times.append(time.perf_counter() - t)
+    rss1 = _peak_rss_mib()
+    # SH features alone, same batching (64k rows), to split the cost
+    m = model.to(dtype)
+    pe = m.positional_encoding
+    sub = grid.lonlat[: min(n, 65536)]
+    t = time.perf_counter()
+    pe(torch.from_numpy(sub).to(dtype))
+    sh = (time.perf_counter() - t) * n / sub.shape[0]
+    model.float()
+    return {
+        "spacing_deg": spacing,
+        "cells": n,
+        "dtype": str(dtype).replace("torch.", ""),
+        "seconds": min(times),
+        "all_seconds": times,
+        "sh_seconds_est": sh,
+        "points_per_s": n / min(times),
+        "peak_rss_growth_mib": rss1 - rss0,
+        "output_mib": g.embeddings.nbytes / 2**20,
+    }
+
+
+def bench_query(model, spacing: float, n_queries: int, seed: int = 0, cache_dir: str | None = None) -> dict:
+    from sklearn.neighbors import NearestNeighbors
+
+    from geoviz.analysis import SimilarityIndex
+    from geoviz.embed import embed_grid
+    from geoviz.figures import similarity_map_png
+
+    t = time.perf_counter()
+    g = embed_grid(model, spacing, cache=cache_dir is not None, cache_dir=cache_dir)
+    t_embed = time.perf_counter() - t
+    t = time.perf_counter()
+    index = SimilarityIndex(g)
+    t_build = time.perf_counter() - t
+    rng = np.random.default_rng(seed)
+    clicks = np.stack([rng.uniform(-180, 180, n_queries), rng.uniform(-90, 90, n_queries)], axis=1)
+    index.query(clicks[0], k=10)  # warm-up
+    lat, cpu = [], []
+    for q in clicks:
+        t, c = time.perf_counter(), time.process_time()
+        index.query(q, k=10)
+        lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    lat_ms = np.array(lat) * 1e3
+    # reference: sklearn brute-force cosine on the same matrix, a few queries
+    nn = NearestNeighbors(n_neighbors=10, metric="cosine", algorithm="brute").fit(g.embeddings)
+    sk = []
+    for q in clicks[: min(5, n_queries)]:
+        e = g.embeddings[index.nearest_point(q)][None]
+        t = time.perf_counter()
+        _, ind = nn.kneighbors(e)
+        sk.append(time.perf_counter() - t)
+        assert set(ind[0]) == set(index.query(q, k=10).index), "mismatch with sklearn brute force"
+    similarity_map_png(g, clicks[0], index=index)  # warm-up (matplotlib import, fonts)
+    t = time.perf_counter()
+    similarity_map_png(g, clicks[1], index=index)
+    t_fig = time.perf_counter() - t
+    return {
+        "spacing_deg": spacing,
+        "cells": int(g.lonlat.shape[0]),
+        "dim": g.embedding_dim,
+        "embed_seconds": t_embed,
+        "index_build_seconds": t_build,
+        "query_ms_median": float(np.median(lat_ms)),
+        "query_ms_p95": float(np.percentile(lat_ms, 95)),
+        "query_ms_min": float(lat_ms.min()),
+        "query_cpu_ms_median": float(np.median(cpu) * 1e3),
+        "embeddings_from_cache": bool(g.from_cache),
+        "sklearn_brute_ms_median": float(np.median(sk) * 1e3),
+        "similarity_png_seconds": t_fig,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--grids", default="1,0.25", help="comma-separated grid spacings in degrees")
+    ap.add_argument("--dtypes", default="float32,float64")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--query-spacing", type=float, default=0.5)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--json", default=None, help="also write the results as JSON here")
+    ap.add_argument("--cache-dir", default=None, help="cache the query grid's embeddings here (default: no cache)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    try:
+        import numba
+
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # pragma: no cover
+        pass
+    model = satclip_shaped_model()
+    from geoviz.embed import embed_points
+
+    embed_points(model, np.zeros((16, 2)))  # warm-up (numba kernel load)
+    embed_points(model, np.zeros((16, 2)), dtype=torch.float64)
+    res: dict = {
+        "machine": platform.processor() or platform.machine(),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3] if os.path.exists("/proc/loadavg") else None,
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "model": "SH L=40 satclip -> Siren 512x2 -> 256, random weights",
+        "grids": [],
+    }
+    for dname in args.dtypes.split(","):
+        for s in filter(None, args.grids.split(",")):
+            r = bench_grid(model, float(s), getattr(torch, dname.strip()), args.repeats)
+            res["grids"].append(r)
+            print(
+                f"{r['spacing_deg']:>5g}° {r['cells']:>9,d} cells {r['dtype']}: {r['seconds']:.2f} s "
+                f"({r['points_per_s']:,.0f} pts/s; SH ≈ {r['sh_seconds_est']:.2f} s; "
+                f"peak RSS +{r['peak_rss_growth_mib']:.0f} MiB, output {r['output_mib']:.0f} MiB)",
+                flush=True,
+            )
+    if args.queries > 0:
+        q = bench_query(model, args.query_spacing, args.queries, cache_dir=args.cache_dir)
+        res["query"] = q
+        print(
+            f"query {q['spacing_deg']:g}° grid ({q['cells']:,} x {q['dim']}): median {q['query_ms_median']:.1f} ms, "
+            f"p95 {q['query_ms_p95']:.1f} ms, min {q['query_ms_min']:.1f} ms, CPU time median "
+            f"{q['query_cpu_ms_median']:.1f} ms; sklearn brute "
+            f"{q['sklearn_brute_ms_median']:.1f} ms; index build {q['index_build_seconds']:.2f} s; "
+            f"similarity PNG {q['similarity_png_seconds']:.2f} s",
+            flush=True,
+        )
+    print("\n| grid | cells | dtype | seconds | points/s | SH part (est.) | peak RSS growth | output |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in res["grids"]:
+        print(
+            f"| {r['spacing_deg']:g}° | {r['cells']:,} | {r['dtype']} | {r['seconds']:.2f} | {r['points_per_s']:,.0f} "
+            f"| {r['sh_seconds_est']:.2f} s | {r['peak_rss_growth_mib']:.0f} MiB | {r['output_mib']:.0f} MiB |"
+        )
+    if os.path.exists("/proc/loadavg"):
+        res["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        print(f"load average (1, 5, 15 min): start {res['loadavg_start']}, end {res['loadavg_end']}")
+    if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
+    return res
+
+
+if __name__ == "__main__":
+    main()

