@@ -1,0 +1,403 @@
+"""Jupyter widgets: :class:`LiveTrainer` and :class:`EmbeddingExplorer` (ipywidgets + ipyleaflet).
+
+Everything is offline: maps are PNG images made here (data: URLs), coastlines come from
+the shipped Natural Earth polygon, and the Leaflet map has no tile layer unless a basemap
+is asked for explicitly. Outside a Jupyter kernel the objects can still be built and
+driven from Python (tests do), and displaying them prints a short message instead of
+failing.
+
+    >>> from geoviz.widgets import LiveTrainer
+    >>> LiveTrainer()          # in a notebook cell: controls, a live map and a loss plot
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["in_jupyter", "png_bytes", "png_data_url", "LiveTrainer", "EmbeddingExplorer"]
+
+_NOT_JUPYTER = (
+    "{name} is a Jupyter widget: run it in a notebook (JupyterLab / Notebook / VS Code) with "
+    "ipywidgets{extra} installed. Outside Jupyter use {alt}."
+)
+
+
+def in_jupyter() -> bool:
+    """True when running inside an IPython kernel that can display widgets."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    return ip is not None and getattr(ip, "kernel", None) is not None
+
+
+def _require(module: str, name: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{name} needs the package {module!r}: pip install {module}") from exc
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """Encode an ``(H, W, 3|4)`` uint8 image as PNG bytes (Pillow)."""
+    from PIL import Image
+
+    a = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    mode = {3: "RGB", 4: "RGBA"}.get(a.shape[-1] if a.ndim == 3 else 0)
+    if mode is None:
+        raise ValueError(f"image must be (H, W, 3) or (H, W, 4) uint8, got {a.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(a, mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_data_url(rgb: np.ndarray) -> str:
+    """``data:image/png;base64,...`` URL of an ``(H, W, 3|4)`` uint8 image."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode("ascii")
+
+
+def _map_png(values: np.ndarray, shape: tuple[int, int], kind: str, scale: int = 2) -> bytes:
+    from PIL import Image
+
+    from geoviz.viz.animation import draw_coastlines
+    from geoviz.viz.colors import colorize
+
+    v = np.asarray(values).reshape(shape if kind != "rgb" else tuple(shape) + (3,))
+    img = Image.fromarray(np.ascontiguousarray(colorize(v, kind)[..., :3]), mode="RGB")
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    draw_coastlines(img)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _loss_png(epochs: Sequence[int], train: Sequence[float], val: Sequence[float], width: int = 360, height: int = 220) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(111)
+    if len(epochs):
+        ax.plot(epochs, train, label="train")
+        ax.plot(epochs, val, label="val")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+class _Displayable:
+    _alt = "the Python API"
+    _extra = ""
+
+    widget: Any
+
+    def show(self) -> None:
+        """Display the widget in Jupyter, or print why it cannot be displayed here."""
+        if in_jupyter():
+            from IPython.display import display
+
+            display(self.widget)
+        else:
+            print(_NOT_JUPYTER.format(name=type(self).__name__, extra=self._extra, alt=self._alt))
+
+    def _ipython_display_(self) -> None:
+        self.show()
+
+
+class LiveTrainer(_Displayable):
+    """Train a location encoder in a background thread with live map and loss plot.
+
+    Controls: positional encoding, network, ``L`` (legendre_polys, SH only), epochs,
+    learning rate, Start/Stop. Each epoch the background thread consumes one record of
+    :meth:`geoviz.training.Trainer.run` and pushes the prediction map (PNG with
+    coastlines) and the loss curves to the widgets; the notebook stays responsive. Stop
+    calls :meth:`Trainer.stop`, which ends the run after the current epoch.
+
+    Args:
+        task: task name or :class:`geoviz.data.Task` (default ``"landocean"``).
+        resolution: prediction grid cell size in degrees.
+        pe, nn, legendre_polys, epochs, lr: initial control values.
+        config_kwargs: extra :class:`geoviz.training.TrainConfig` fields (e.g. ``nn_kwargs``,
+            ``dtype``, ``patience``).
+        num_threads: if set, ``torch.set_num_threads`` for the training thread's run.
+
+    Attributes:
+        widget: the ``ipywidgets.VBox``; ``records``: EpochRecords received so far;
+        trainer: the current :class:`Trainer`; ``thread``: the worker thread.
+    """
+
+    _alt = "geoviz.training.Trainer or `geoviz train` on the command line"
+
+    def __init__(self, task: Any = "landocean", *, resolution: float = 2.0, pe: str = "sphericalharmonics",
+                 nn: str = "siren", legendre_polys: int = 10, epochs: int = 100, lr: float = 1e-3,
+                 config_kwargs: dict | None = None, num_threads: int | None = None) -> None:
+        w = _require("ipywidgets", "LiveTrainer")
+        from geoviz import list_networks, list_positional_encodings
+        from geoviz.data import regular_grid
+
+        self.task = task
+        self.grid = regular_grid(resolution)
+        self.config_kwargs = dict(config_kwargs or {})
+        self.num_threads = num_threads
+        self.records: list[Any] = []
+        self.trainer: Any = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._callbacks: list[Callable[[Any], Any]] = []
+        self._lock = threading.Lock()
+
+        self.pe = w.Dropdown(options=list(list_positional_encodings()), value=pe, description="encoder")
+        self.nn = w.Dropdown(options=list(list_networks()), value=nn, description="network")
+        self.L = w.IntSlider(value=legendre_polys, min=1, max=60, description="L")
+        self.epochs = w.BoundedIntText(value=epochs, min=1, max=100000, description="epochs")
+        self.lr = w.FloatLogSlider(value=lr, base=10, min=-5, max=-1, step=0.1, description="lr", readout_format=".1e")
+        self.start_button = w.Button(description="Start", button_style="success", icon="play")
+        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.status = w.HTML("idle")
+        self.map = w.Image(format="png", value=_map_png(np.full(self.grid.shape, np.nan), self.grid.shape, "continuous"),
+                           layout=w.Layout(width="540px"))
+        self.loss_plot = w.Image(format="png", value=_loss_png([], [], []), layout=w.Layout(width="360px"))
+        self.start_button.on_click(lambda _b: self.start())
+        self.stop_button.on_click(lambda _b: self.stop())
+        self.pe.observe(self._on_pe, names="value")
+        self._on_pe({"new": self.pe.value})
+        controls = w.VBox([self.pe, self.nn, self.L, self.epochs, self.lr, w.HBox([self.start_button, self.stop_button]), self.status])
+        self.widget = w.VBox([w.HBox([controls, self.loss_plot]), self.map])
+
+    def _on_pe(self, change: dict) -> None:
+        self.L.disabled = change["new"] != "sphericalharmonics"
+
+    def on_epoch(self, fn: Callable[[Any], Any]) -> None:
+        """Register ``fn(record)`` called from the worker thread after each epoch's widget update."""
+        self._callbacks.append(fn)
+
+    @property
+    def running(self) -> bool:
+        """Whether a training thread is alive."""
+        return self.thread is not None and self.thread.is_alive()
+
+    def config(self) -> Any:
+        """The :class:`TrainConfig` built from the current control values."""
+        from geoviz.training import TrainConfig
+
+        kw = dict(self.config_kwargs)
+        pe_kwargs = dict(kw.pop("pe_kwargs", {}))
+        if self.pe.value == "sphericalharmonics":
+            pe_kwargs["legendre_polys"] = int(self.L.value)
+        kw.setdefault("patience", None)
+        return TrainConfig(pe=self.pe.value, nn=self.nn.value, pe_kwargs=pe_kwargs, max_epochs=int(self.epochs.value),
+                           lr=float(self.lr.value), **kw)
+
+    def start(self) -> None:
+        """Start training in a background thread (no-op while a run is in progress)."""
+        with self._lock:
+            if self.running:
+                return
+            self.records = []
+            self.error = None
+            self.trainer = None
+            self.start_button.disabled = True
+            self.stop_button.disabled = False
+            self.status.value = "preparing…"
+            self._stop_requested = False
+            self.thread = threading.Thread(target=self._work, name="geoviz-LiveTrainer", daemon=True)
+            self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the run to stop after the current epoch."""
+        self._stop_requested = True
+        if self.trainer is not None:
+            self.trainer.stop()
+        self.status.value = "stopping…"
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the worker thread to finish (for scripts and tests)."""
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _work(self) -> None:
+        import torch
+
+        from geoviz.data import get_task
+        from geoviz.training import Trainer
+
+        old_threads = torch.get_num_threads()
+        try:
+            if self.num_threads:
+                torch.set_num_threads(int(self.num_threads))
+            task = get_task(self.task) if isinstance(self.task, str) else self.task
+            kind = "continuous" if task.kind == "binary" else "categorical"
+            self.trainer = Trainer(task, self.config(), predict_lonlat=self.grid.lonlat, predict_every=1)
+            if self._stop_requested:
+                self.trainer.stop()
+            self.status.value = "training…"
+            for rec in self.trainer.run():
+                self.records.append(rec)
+                self._update(rec, kind)
+                for fn in list(self._callbacks):
+                    fn(rec)
+            last = self.records[-1] if self.records else None
+            self.status.value = f"done ({last.stopped}) after {last.epoch} epochs" if last else "done"
+        except Exception as exc:  # shown in the widget; the notebook keeps running
+            self.error = exc
+            self.status.value = f"<b style='color:#b00'>error:</b> {type(exc).__name__}: {exc}"
+        finally:
+            if self.num_threads:
+                torch.set_num_threads(old_threads)
+            self.start_button.disabled = False
+            self.stop_button.disabled = True
+
+    def _update(self, rec: Any, kind: str) -> None:
+        if rec.prediction is not None:
+            self.map.value = _map_png(rec.prediction, self.grid.shape, kind)
+        ep = [r.epoch for r in self.records]
+        self.loss_plot.value = _loss_png(ep, [r.train_loss for r in self.records], [r.val_loss for r in self.records])
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in rec.val_metrics.items())
+        self.status.value = (f"epoch {rec.epoch}/{self.epochs.value} · train {rec.train_loss:.4f} · "
+                             f"val {rec.val_loss:.4f} · {metrics} · {rec.elapsed:.1f} s")
+
+
+def _mercator_rows(img: np.ndarray, max_lat: float = 85.0511287798) -> np.ndarray:
+    """Resample a global equirectangular image (rows north→south) to Web-Mercator rows."""
+    H = img.shape[0]
+    y = np.linspace(1.0, -1.0, H, endpoint=False) - 1.0 / H  # row centres in mercator units (±pi scaled to ±1)
+    lat = np.degrees(np.arctan(np.sinh(y * np.pi)))
+    rows = np.clip(((90.0 - lat) * (H / 180.0)).astype(np.int64), 0, H - 1)
+    return img[rows]
+
+
+class EmbeddingExplorer(_Displayable):
+    """An ipyleaflet map of location embeddings with click-to-find-similar-places.
+
+    Shows the PCA→RGB image of the embeddings (:func:`geoviz.analysis.pca_rgb`) as an
+    ``ImageOverlay`` (PNG data URL) with coastlines; a click places circle markers at the
+    ``k`` most similar locations (:class:`geoviz.analysis.SimilarityIndex`) and lists them.
+
+    Args:
+        model: a location encoder; its embeddings are computed on a grid with
+            :func:`geoviz.embed.embed_grid` (``spacing`` degrees, cached on disk).
+        grid: instead of ``model``: an :class:`geoviz.embed.EmbeddingGrid` (anything with
+            ``lonlat`` (H*W, 2), ``shape`` (H, W), ``embeddings`` (H*W, D)).
+        embeddings, shape: instead of both: ``(H*W, D)`` embeddings of
+            ``geoviz.data.regular_grid(shape=shape)`` cell centres.
+        k: number of similar locations per click.
+        basemap: None (default: no tiles, plate-carrée CRS, fully offline) or an ipyleaflet
+            basemap / TileLayer (needs the internet; the map switches to Web Mercator and the
+            overlay is resampled to it).
+        spacing: grid spacing for ``model`` (default: embed_grid's choice).
+
+    Attributes:
+        widget: ``ipywidgets.VBox`` (map + result list); ``map``: the ``ipyleaflet.Map``;
+        ``index``: the SimilarityIndex; ``rgb``: ``(H*W, 3)`` PCA colours;
+        ``last_result``: the last :class:`QueryResult` (or None).
+    """
+
+    _alt = "geoviz.analysis.SimilarityIndex / pca_rgb with geoviz.viz.flat_map"
+    _extra = " and ipyleaflet"
+
+    def __init__(self, model: Any = None, *, grid: Any = None, embeddings: Any = None, shape: Sequence[int] | None = None,
+                 k: int = 5, basemap: Any = None, spacing: float | None = None, center: tuple[float, float] = (20.0, 0.0),
+                 zoom: int = 1) -> None:
+        w = _require("ipywidgets", "EmbeddingExplorer")
+        L = _require("ipyleaflet", "EmbeddingExplorer")
+        from geoviz.analysis import SimilarityIndex, pca_rgb
+
+        if sum(x is not None for x in (model, grid, embeddings)) != 1:
+            raise ValueError("pass exactly one of model=, grid= or embeddings= (with shape=)")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        if model is not None:
+            from geoviz.embed import embed_grid
+
+            grid = embed_grid(model, spacing)
+        if grid is not None:
+            lonlat, shp, emb = np.asarray(grid.lonlat), tuple(grid.shape), grid.embeddings
+        else:
+            if shape is None:
+                raise ValueError("embeddings= needs shape=(H, W) of the regular grid they were computed on")
+            from geoviz.data import regular_grid
+
+            g = regular_grid(shape=tuple(int(s) for s in shape))
+            lonlat, shp, emb = g.lonlat, g.shape, embeddings
+        emb = emb.detach().cpu().numpy() if hasattr(emb, "detach") else np.asarray(emb)
+        if emb.ndim != 2 or emb.shape[0] != shp[0] * shp[1]:
+            raise ValueError(f"embeddings must be (H*W, D) = ({shp[0] * shp[1]}, D), got {emb.shape}")
+        self.k = int(k)
+        self.lonlat, self.shape = lonlat, (int(shp[0]), int(shp[1]))
+        self.index = SimilarityIndex(emb, lonlat, model=model)
+        self.rgb = pca_rgb(emb)
+        self.last_result: Any = None
+        self._callbacks: list[Callable[[Any], Any]] = []
+
+        img = np.round(np.clip(self.rgb, 0, 1) * 255).astype(np.uint8).reshape(self.shape + (3,))
+        if basemap is None:
+            self.map = L.Map(center=center, zoom=zoom, layers=(), crs=L.projections.EPSG4326, scroll_wheel_zoom=True,
+                             world_copy_jump=False, attribution_control=False)
+            bounds = ((-90.0, -180.0), (90.0, 180.0))
+        else:
+            self.map = L.Map(center=center, zoom=max(zoom, 1), basemap=basemap, scroll_wheel_zoom=True)
+            img = _mercator_rows(img)
+            bounds = ((-85.0511287798, -180.0), (85.0511287798, 180.0))
+        self.overlay = L.ImageOverlay(url=png_data_url(img), bounds=bounds, name="PCA RGB", opacity=0.9 if basemap else 1.0)
+        self.map.add(self.overlay)
+        from geoviz.viz.coastlines import coastline_paths
+
+        coast = [[[float(la), float(lo)] for lo, la in p] for p in coastline_paths(simplify=0.2)]
+        self.coastlines = L.Polyline(locations=coast, color="black", weight=1, fill=False, name="coastlines")
+        self.map.add(self.coastlines)
+        self.markers = L.LayerGroup(name="similar")
+        self.map.add(self.markers)
+        self.results = w.HTML("click the map to find the most similar locations")
+        self.map.on_interaction(self._on_interaction)
+        self.widget = w.VBox([self.map, self.results])
+
+    def on_query(self, fn: Callable[[Any], Any]) -> None:
+        """Register ``fn(result)`` called after every click query (a QueryResult)."""
+        self._callbacks.append(fn)
+
+    def _on_interaction(self, **kw: Any) -> None:
+        if kw.get("type") != "click" or "coordinates" not in kw:
+            return
+        lat, lon = kw["coordinates"]  # Leaflet sends [lat, lon]
+        self.query(float(lon), float(lat))
+
+    def query(self, lon: float, lat: float) -> Any:
+        """Find the ``k`` locations most similar to ``(lon, lat)`` degrees, mark and list them.
+
+        Returns:
+            :class:`geoviz.analysis.QueryResult` (``lonlat`` (k, 2), ``similarity`` (k,)).
+        """
+        import ipyleaflet as L
+
+        lon = (float(lon) + 180.0) % 360.0 - 180.0
+        lat = float(np.clip(lat, -90.0, 90.0))
+        res = self.index.query(lonlat=np.array([lon, lat]), k=self.k)
+        self.last_result = res
+        layers = [L.CircleMarker(location=(lat, lon), radius=7, color="white", fill_color="black", fill_opacity=1.0, weight=2)]
+        for rank, ((plon, plat), s) in enumerate(zip(res.lonlat, res.similarity), start=1):
+            layers.append(L.CircleMarker(location=(float(plat), float(plon)), radius=6, color="black", weight=1,
+                                         fill_color="#ffcc00", fill_opacity=0.9, name=f"#{rank} cos {s:.3f}"))
+        self.markers.clear()
+        for layer in layers:
+            self.markers.add(layer)
+        rows = "".join(f"<tr><td>{i}</td><td>{plon:.2f}</td><td>{plat:.2f}</td><td>{s:.4f}</td></tr>"
+                       for i, ((plon, plat), s) in enumerate(zip(res.lonlat, res.similarity), start=1))
+        self.results.value = (f"<b>query</b> lon {lon:.2f}, lat {lat:.2f}<table><tr><th>#</th><th>lon</th>"
+                              f"<th>lat</th><th>cosine</th></tr>{rows}</table>")
+        for fn in list(self._callbacks):
+            fn(res)
+        return res

@@ -1,0 +1,156 @@
+"""Jupyter widgets driven without a browser: simulated clicks, button presses, value changes."""
+
+import base64
+import io
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("ipyleaflet")
+
+import ipyleaflet  # noqa: E402
+
+from geoviz.data import is_land, regular_grid  # noqa: E402
+from geoviz.widgets import EmbeddingExplorer, LiveTrainer, in_jupyter, png_data_url  # noqa: E402
+
+
+def small_task(n=400, seed=0):
+    from geoviz.data import Split, Task, uniform_sphere
+
+    def split(k, s):
+        ll = uniform_sphere(k, seed=s)
+        return Split(ll, is_land(ll).astype(np.float32))
+
+    return Task(name="tiny-landocean", kind="binary", num_classes=2, output_dim=1, train=split(n, seed),
+                val=split(200, seed + 1), test=split(200, seed + 2), label_fn=lambda ll: is_land(ll).astype(np.float32))
+
+
+def _unit(ll):
+    lo, la = np.radians(ll[:, 0]), np.radians(ll[:, 1])
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def xyz_explorer():
+    # embeddings = unit vectors: cosine similarity = cos(angular distance), so the most
+    # similar cells to a click are its great-circle nearest cells (an independent reference)
+    g = regular_grid(10.0)
+    emb = np.concatenate([_unit(g.lonlat), np.zeros((len(g.lonlat), 2))], axis=1)
+    return EmbeddingExplorer(embeddings=emb, shape=g.shape, k=4), g
+
+
+def test_explorer_click_places_topk_markers(xyz_explorer):
+    ex, g = xyz_explorer
+    got = []
+    ex.on_query(got.append)
+    lon, lat = 23.0, -41.0
+    ex.map._handle_leaflet_event(None, {"event": "interaction", "type": "click", "coordinates": [lat, lon]}, None)
+    res = ex.last_result
+    assert got and got[-1] is res
+    # reference: the 4 grid cells nearest to the clicked point's nearest cell (query = that cell's embedding)
+    cells = _unit(g.lonlat)
+    q = cells[np.argmax(cells @ _unit(np.array([[lon, lat]]))[0])]
+    ref = np.argsort(-(cells @ q), kind="stable")[:4]
+    np.testing.assert_allclose(np.sort(res.similarity)[::-1], np.sort(cells[ref] @ q)[::-1], atol=1e-6)
+    np.testing.assert_allclose(res.lonlat[0], [25.0, -45.0])  # the clicked cell itself (lat/lon order right)
+    markers = ex.markers.layers
+    assert len(markers) == 5  # query + k
+    assert tuple(markers[1].location) == (res.lonlat[0, 1], res.lonlat[0, 0])
+    assert "25.00" in ex.results.value and "-45.00" in ex.results.value
+    # non-click interactions are ignored
+    ex.map._handle_leaflet_event(None, {"event": "interaction", "type": "mousemove", "coordinates": [0, 0]}, None)
+    assert ex.last_result is res
+
+
+def test_explorer_offline_overlay(xyz_explorer):
+    from PIL import Image
+
+    ex, g = xyz_explorer
+    assert not any(isinstance(layer, ipyleaflet.TileLayer) for layer in ex.map.layers)
+    assert ex.map.crs["name"] == "EPSG4326"
+    assert ex.overlay.url.startswith("data:image/png;base64,")
+    img = Image.open(io.BytesIO(base64.b64decode(ex.overlay.url.split(",", 1)[1])))
+    assert img.size == (g.shape[1], g.shape[0])
+    assert [list(b) for b in ex.overlay.bounds] == [[-90.0, -180.0], [90.0, 180.0]]
+    assert ex.rgb.shape == (len(g.lonlat), 3) and 0 <= ex.rgb.min() and ex.rgb.max() <= 1
+    assert any(isinstance(layer, ipyleaflet.Polyline) for layer in ex.map.layers)
+
+
+def test_explorer_with_basemap_and_model():
+    import torch
+
+    class Enc(torch.nn.Module):
+        def forward(self, x):
+            lo, la = torch.deg2rad(x[:, 0]), torch.deg2rad(x[:, 1])
+            return torch.stack([torch.cos(la) * torch.cos(lo), torch.cos(la) * torch.sin(lo), torch.sin(la)], 1)
+
+    g = regular_grid(15.0)
+    emb = Enc()(torch.as_tensor(g.lonlat)).numpy()
+    ex = EmbeddingExplorer(embeddings=emb, shape=g.shape, k=2, basemap=ipyleaflet.basemaps.OpenStreetMap.Mapnik)
+    assert any(isinstance(layer, ipyleaflet.TileLayer) for layer in ex.map.layers)
+    assert ex.overlay.bounds[1][0] == pytest.approx(85.0511287798)
+    res = ex.query(370.0, 10.0)  # lon wraps to 10
+    assert abs(res.lonlat[0, 0] - 7.5) < 1e-9
+
+
+def test_explorer_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        EmbeddingExplorer()
+    with pytest.raises(ValueError, match="shape"):
+        EmbeddingExplorer(embeddings=np.ones((10, 3)))
+    with pytest.raises(ValueError, match="H\\*W"):
+        EmbeddingExplorer(embeddings=np.ones((10, 3)), shape=(18, 36))
+
+
+def test_live_trainer_runs_in_background_and_updates(capsys):
+    lt = LiveTrainer(small_task(), resolution=10.0, epochs=3, lr=1e-2,
+                     config_kwargs={"nn_kwargs": {"hidden_dim": 8, "num_layers": 1}, "batch_size": 200})
+    first_map, first_loss = lt.map.value, lt.loss_plot.value
+    seen = []
+    lt.on_epoch(lambda rec: seen.append(rec.epoch))
+    lt.L.value = 4
+    assert lt.config().pe_kwargs == {"legendre_polys": 4} and lt.config().max_epochs == 3
+    lt.start_button.click()
+    assert lt.thread is not None
+    lt.join(120)
+    assert not lt.running and lt.error is None
+    assert seen == [1, 2, 3] and [r.epoch for r in lt.records] == [1, 2, 3]
+    assert lt.records[-1].stopped == "max_epochs"
+    assert lt.map.value != first_map and lt.loss_plot.value != first_loss
+    assert lt.map.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert lt.status.value.startswith("done") and not lt.start_button.disabled and lt.stop_button.disabled
+    lt.show()  # outside Jupyter: a message, no traceback
+    assert "Jupyter widget" in capsys.readouterr().out
+
+
+def test_live_trainer_stop_button():
+    lt = LiveTrainer(small_task(), resolution=20.0, epochs=10_000,
+                     config_kwargs={"nn_kwargs": {"hidden_dim": 8, "num_layers": 1}, "batch_size": 400})
+    lt.on_epoch(lambda rec: rec.epoch == 2 and lt.stop_button.click())
+    lt.start()
+    lt.join(120)
+    assert not lt.running
+    assert lt.records[-1].stopped == "stopped" and lt.records[-1].epoch == 3
+
+
+def test_live_trainer_controls_and_errors():
+    lt = LiveTrainer(small_task(), resolution=20.0)
+    lt.pe.value = "direct"
+    assert lt.L.disabled and "legendre_polys" not in lt.config().pe_kwargs
+    lt.pe.value = "sphericalharmonics"
+    assert not lt.L.disabled
+    lt.nn.value = "linear"  # the Siren defaults of TrainConfig do not fit: the error is shown, not raised
+    lt.config_kwargs = {"nn_kwargs": {"hidden_dim": 8}}
+    lt.epochs.value = 1
+    lt.start()
+    lt.join(60)
+    assert isinstance(lt.error, TypeError) and "error" in lt.status.value
+
+
+def test_helpers():
+    assert in_jupyter() is False
+    url = png_data_url(np.zeros((2, 3, 3), np.uint8))
+    assert url.startswith("data:image/png;base64,")
+    with pytest.raises(ValueError):
+        png_data_url(np.zeros((2, 3), np.uint8))
