@@ -218,3 +218,15 @@ def test_rotation_about_pole_preserves_degree_order_energy(lon: float, lat: floa
             ea = a[i] ** 2 + (a[j] ** 2 if order else 0.0)
             eb = b[i] ** 2 + (b[j] ** 2 if order else 0.0)
             assert abs(ea - eb) <= 1e-12
+
+
+def test_cpu_kernel_keeps_torch_thread_count():
+    """The numba kernel must not change torch's intra-op thread count (libgomp is shared)."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        lonlat = torch.tensor([[10.0, 20.0], [-120.0, -45.0]] * 500, dtype=torch.float64)
+        spherical_harmonics(lonlat, 10)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -172,8 +172,16 @@ def _sh_tensor(lonlat: torch.Tensor, legendre_polys: int, convention: str) -> to
         # first-touch here (page-fault pattern), and from_numpy shares the memory.
         out = np.empty((ll.shape[0], legendre_polys**2), dtype=np.float32 if ll.dtype == torch.float32 else np.float64)
         if ll.shape[0]:
-            _set_numba_threads()
-            _sh_kernels.sh_forward_cpu(ll.numpy(), legendre_polys, scale, out)
+            # numba's OpenMP layer shares libgomp with torch and resets torch's thread
+            # count when a parallel kernel launches; restore it so that callers who
+            # asked for `torch.set_num_threads(1)` stay single-threaded afterwards.
+            torch_threads = torch.get_num_threads()
+            try:
+                _set_numba_threads()
+                _sh_kernels.sh_forward_cpu(ll.numpy(), legendre_polys, scale, out)
+            finally:
+                if torch.get_num_threads() != torch_threads:
+                    torch.set_num_threads(torch_threads)
         return torch.from_numpy(out)
     return _sh_torch(lonlat, legendre_polys, scale)
 
