@@ -1,8 +1,10 @@
-"""Command-line interface: ``geoviz train TASK ...``.
+"""Command-line interface: ``geoviz train TASK ...``, ``geoviz reproduce TASK ...`` and the
+subcommands registered in :data:`COMMANDS`.
 
 Example::
 
     geoviz train landocean --pe sphericalharmonics --nn siren --legendre-polys 10 --out out/ --gif
+    geoviz reproduce landocean --workers 2 --out out/reproduce     (see geoviz.reproduce)
 """
 
 from __future__ import annotations
@@ -95,6 +97,10 @@ def _train(args: argparse.Namespace) -> int:
 # dependencies lazily, inside the command function, so `geoviz --help` stays fast.
 COMMANDS: dict[str, str] = {
     "train": "geoviz.cli:register_train",
+    "reproduce": "geoviz.reproduce:register",
+    "download": "geoviz.pretrained.download:register_download",
+    "models": "geoviz.pretrained.download:register_models",
+    "pretrain": "geoviz.pretraining:register_cli",
 }
 
 

@@ -26,3 +26,17 @@ def test_train_writes_png_gif_json(tmp_path, capsys) -> None:
 def test_bad_argument_is_a_clear_error(tmp_path, capsys) -> None:
     rc = main(["train", "landocean", "--legendre-polys", "0", "--out", str(tmp_path)])
     assert rc == 2 and "legendre_polys" in capsys.readouterr().err
+
+
+def test_reproduce_is_registered_and_negative_epochs_are_rejected(tmp_path, capsys) -> None:
+    from geoviz.cli import COMMANDS, build_parser
+
+    assert COMMANDS["reproduce"] == "geoviz.reproduce:register"
+    args = build_parser().parse_args(["reproduce", "checkerboard", "--seeds", "0", "1", "--subset", "sh:siren",
+                                      "--workers", "2", "--max-epochs", "7"])
+    assert (args.task, args.seeds, args.subset, args.workers, args.max_epochs) == (
+        "checkerboard", [0, 1], ["sh:siren"], 2, 7)
+    rc = main(["train", "landocean", "--epochs", "-1", "--out", str(tmp_path)])
+    assert rc == 2 and "max_epochs" in capsys.readouterr().err
+    rc = main(["reproduce", "landocean", "--workers", "0", "--out", str(tmp_path)])
+    assert rc == 2 and "--workers" in capsys.readouterr().err
