@@ -1,33 +1,18 @@
-"""geoviz dashboard (placeholder until the dashboard issue lands).
+"""geoviz dashboard: ``panel serve apps/dashboard.py`` (``make serve``).
 
-Served with ``panel serve apps/dashboard.py`` (``make serve``). For now it lists the
-location encoders the library offers and evaluates a spherical-harmonic feature on a
-coarse grid, so the serve command works offline on a fresh machine.
+Live training, smoothness vs L and pretrained embeddings; see docs/dashboard.md. The page
+is built per browser session by :func:`geoviz.app.create_app`; all assets are served
+locally (no CDN). Add ``--liveness`` to expose ``/liveness`` for health checks.
 """
 
-from __future__ import annotations
+import sys
 
-import numpy as np
 import panel as pn
 
-import geoviz
-from geoviz.encoders import sh_degrees_orders, spherical_harmonics
+from geoviz.app import create_app
 
-pn.extension(design="native")
-
-L = 6
-lon, lat = np.meshgrid(np.linspace(-179.5, 179.5, 72), np.linspace(89.5, -89.5, 36))
-Y = spherical_harmonics(np.c_[lon.ravel(), lat.ravel()], L)
-ls, ms = sh_degrees_orders(L)
-
-rows = "\n".join(f"| {pe} |" for pe in geoviz.list_positional_encodings())
-pn.Column(
-    "# geoviz",
-    "Implicit neural geo-representations: positional encodings × networks = location encoders.",
-    "The interactive dashboard (live training, smoothness vs L, embeddings) is being built; "
-    "this page confirms the library works on this server.",
-    pn.pane.Markdown(f"| positional encodings |\n|---|\n{rows}"),
-    pn.pane.Markdown(f"Networks: {', '.join(geoviz.list_networks())}. "
-                     f"Computed {Y.shape[1]} SH features (L={L}) on a {lon.shape[1]}×{lon.shape[0]} grid; "
-                     f"max |Y| = {np.abs(Y).max():.3f}."),
-).servable(title="geoviz")
+if pn.config.nthreads is None:
+    pn.config.nthreads = 2  # callbacks and page-load work run in threads, not on the event loop
+if sys.getswitchinterval() > 0.001:
+    sys.setswitchinterval(0.001)  # the event loop gets the GIL back sooner from training threads
+create_app(defer=True).servable(title="geoviz")

@@ -1,0 +1,157 @@
+"""The geoviz dashboard: one :class:`DashboardApp` per browser session.
+
+``apps/dashboard.py`` (served with ``panel serve apps/dashboard.py``) only calls
+``create_app().servable()``; everything here is importable and testable without a
+server. Tabs whose library modules are missing show a "not available" note instead of
+failing.
+"""
+
+from __future__ import annotations
+
+import traceback
+import weakref
+from typing import Any, Callable
+
+from .views import ensure_extension
+
+__all__ = ["DashboardApp", "create_app", "LIVE_APPS", "unavailable"]
+
+LIVE_APPS: "weakref.WeakSet[DashboardApp]" = weakref.WeakSet()
+"""Every :class:`DashboardApp` not yet garbage-collected (used by the load test)."""
+
+def unavailable(title: str, reason: str) -> Any:
+    """A tab body that explains why a feature is not available (no traceback)."""
+    import panel as pn
+
+    return pn.Column(pn.pane.Alert(f"**{title} is not available:** {reason}", alert_type="warning"))
+
+
+def _build_tab(title: str, factory: Callable[[], Any]) -> tuple[Any, Any]:
+    """Build a tab object; on failure return ``(None, unavailable message)``."""
+    try:
+        obj = factory()
+        return obj, obj.layout
+    except ImportError as exc:
+        return None, unavailable(title, f"a library module is missing ({exc}).")
+    except Exception as exc:  # the page must never show a traceback
+        traceback.print_exc()
+        return None, unavailable(title, f"{type(exc).__name__}: {exc}")
+
+
+class DashboardApp:
+    """All widgets and state of one dashboard session.
+
+    Args:
+        device: training device, ``"auto"`` (GPU when present, else CPU), ``"cpu"``, ``"cuda"``.
+        min_frame_interval: seconds between map frames while training.
+
+    Attributes:
+        training: :class:`geoviz.app.training_tab.TrainingTab` (always present).
+        smoothness: the smoothness tab object, or None when unavailable.
+        embeddings: the embeddings tab object, or None when unavailable.
+        tabs: the ``pn.Tabs``; ``layout`` the whole page.
+    """
+
+    def __init__(self, *, device: str = "auto", min_frame_interval: float = 0.5, defer: bool = False) -> None:
+        ensure_extension()
+        import panel as pn
+
+        from .training_tab import TrainingTab, device_label
+
+        self.training = TrainingTab(device=device, min_frame_interval=min_frame_interval)
+        self._deferred: list[Any] = []
+        if defer:  # send a light page first; the plots follow once the browser is connected
+            self._deferred = list(self.training.plots.objects)
+            self.training.plots.objects = [pn.indicators.LoadingSpinner(value=True, size=40, name="Loading maps…")]
+
+        def _smooth() -> Any:
+            from .smoothness_tab import SmoothnessTab
+
+            return SmoothnessTab(device=device)
+
+        def _embed() -> Any:
+            from .embeddings_tab import EmbeddingsTab
+
+            return EmbeddingsTab()
+
+        # the other tabs are built when first opened (or first accessed from Python)
+        self._factories: dict[int, tuple[str, Callable[[], Any]]] = {1: ("Smoothness", _smooth),
+                                                                       2: ("Embeddings", _embed)}
+        self._tab_objects: dict[int, Any] = {}
+        self.tabs = pn.Tabs(("Live training", self.training.layout), ("Smoothness", pn.Column()),
+                            ("Embeddings", pn.Column()), dynamic=True)
+        self.tabs.param.watch(self._on_tab, "active")
+        header = pn.pane.Markdown(
+            "## geoviz — implicit neural geo-representations\n"
+            f"Spherical-harmonic location encoders, trained live and explored as embeddings. "
+            f"Compute: **{device_label(device)}**. Everything is served locally (no external requests).")
+        self.layout = pn.Column(header, self.tabs, sizing_mode="stretch_width")
+        LIVE_APPS.add(self)
+
+    def _tab(self, index: int) -> Any:
+        """The object of tab ``index`` (1 smoothness, 2 embeddings), built on first use; None if unavailable."""
+        if index not in self._tab_objects:
+            title, factory = self._factories[index]
+            obj, layout = _build_tab(title, factory)
+            self._tab_objects[index] = obj
+            self.tabs[index] = (title, layout)
+        return self._tab_objects[index]
+
+    @property
+    def smoothness(self) -> Any:
+        """The :class:`~geoviz.app.smoothness_tab.SmoothnessTab` (None when unavailable)."""
+        return self._tab(1)
+
+    @property
+    def embeddings(self) -> Any:
+        """The :class:`~geoviz.app.embeddings_tab.EmbeddingsTab` (None when unavailable)."""
+        return self._tab(2)
+
+    def _on_tab(self, event: Any) -> None:
+        if event.new in self._factories:
+            obj = self._tab(event.new)
+            if event.new == 2 and obj is not None:
+                obj.activate()
+
+    def close(self) -> None:
+        """Stop background work and drop heavy state (called when the session ends)."""
+        self.training.stop()
+        for tab in self._tab_objects.values():
+            if tab is not None and hasattr(tab, "close"):
+                tab.close()
+
+    def register_cleanup(self) -> bool:
+        """Call :meth:`close` when the current Bokeh session ends; False outside a server session."""
+        import panel as pn
+
+        ref = weakref.ref(self)
+
+        def _cleanup(session_context: Any) -> None:
+            app = ref()
+            if app is not None:
+                app.close()
+
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            self.show_deferred()
+            return False
+        pn.state.on_session_destroyed(_cleanup)
+        if self._deferred:
+            pn.state.onload(self.show_deferred)
+        return True
+
+    def show_deferred(self) -> None:
+        """Put the plots held back by ``defer=True`` into the page (runs on page load)."""
+        if self._deferred:
+            objs, self._deferred = self._deferred, []
+            self.training.plots.objects = objs
+
+    def servable(self, title: str = "geoviz") -> Any:
+        """Mark the page servable (``panel serve``) and register the session clean-up."""
+        self.register_cleanup()
+        return self.layout.servable(title=title)
+
+
+def create_app(**kwargs: Any) -> DashboardApp:
+    """A new :class:`DashboardApp` (call once per session); keyword arguments as the class."""
+    return DashboardApp(**kwargs)

@@ -1,0 +1,282 @@
+"""In-process tests of the dashboard (geoviz.app): build the app, drive widgets, check state.
+
+No browser and no server: widgets are set from Python, coroutines run with asyncio, and
+the Bokeh models are built with ``get_root`` to prove the page renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+pytest.importorskip("holoviews")
+
+import bokeh.document  # noqa: E402
+import torch  # noqa: E402
+
+from geoviz.app import create_app  # noqa: E402
+from geoviz.data import is_land, regular_grid  # noqa: E402
+from geoviz.viz.colors import colorize  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app():
+    return create_app(min_frame_interval=0.0)
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_app_builds_and_renders(app):
+    root = app.layout.get_root(bokeh.document.Document())
+    assert root is not None
+    titles = list(app.tabs._names)
+    assert titles == ["Live training", "Smoothness", "Embeddings"]
+    expected = "GPU" if torch.cuda.is_available() else "CPU"
+    assert expected in app.training.status.object
+    assert app.training.message.visible is False
+
+
+def test_live_training_updates_map_globe_and_curves(app):
+    tr = app.training
+    tr.task.value, tr.pe.value, tr.nn.value = "landocean", "sphericalharmonics", "siren"
+    tr.legendre_polys.value, tr.hidden_dim.value, tr.epochs.value, tr.lr.value = 10, 64, 4, 1e-2
+    version0 = tr.globe.field_version
+    _run(tr.train())
+    assert tr.error == ""
+    assert [r.epoch for r in tr.records] == [1, 2, 3, 4]
+    assert tr.records[-1].stopped == "max_epochs"
+    assert tr.frames == 4  # min_frame_interval=0: one frame per epoch
+    assert tr.globe.field_version == version0 + 4
+    curves = tr.curves.data
+    assert list(curves["epoch"]) == [1, 2, 3, 4]
+    np.testing.assert_allclose(curves["val_loss"], [r.val_loss for r in tr.records])
+    # the flat map shows exactly the colour-mapped prediction of the last epoch ...
+    pred = tr.last_prediction
+    H = 180
+    grid = regular_grid(shape=(H, 2 * H))
+    flat = tr.flat_pipe.data
+    np.testing.assert_array_equal(flat, colorize(pred.reshape(grid.shape), "continuous"))
+    # ... and that prediction is a land/ocean map (independent truth: the Natural Earth polygon)
+    truth = is_land(grid.lonlat)
+    acc = np.mean((pred > 0.5) == truth)
+    assert acc > 0.8, acc
+    # the globe shows the same field
+    np.testing.assert_array_equal(tr.globe.field.rgba[..., :3], flat[..., :3])
+    assert "epochs/s" in tr.status.object and "finished" in tr.status.object
+    assert tr.start_button.disabled is False and tr.stop_button.disabled is True
+
+
+def test_checkerboard_colours_are_stable_classes(app):
+    tr = app.training
+    tr.task.value, tr.epochs.value = "checkerboard", 2
+    _run(tr.train())
+    assert tr.error == ""
+    pred = tr.last_prediction
+    assert pred.dtype.kind == "i" and pred.max() < 16
+    flat = tr.flat_pipe.data
+    np.testing.assert_array_equal(flat, colorize(pred.reshape(flat.shape[:2]), "categorical", n_classes=16))
+    tr.task.value = "landocean"
+
+
+@pytest.mark.parametrize("lr, needle", [(-1.0, "Learning rate must be a positive"), (0.0, "positive"),
+                                         (5.0, "too large")])
+def test_bad_learning_rate_is_a_message_not_a_traceback(app, lr, needle):
+    tr = app.training
+    tr.records = []
+    tr.lr.value = lr
+    _run(tr.train())
+    assert needle in tr.error
+    assert tr.message.visible and needle in tr.message.object
+    assert tr.records == [] and not tr.running
+    tr.lr.value = 1e-2
+    tr.epochs.value = 1
+    _run(tr.train())
+    assert tr.error == "" and tr.message.visible is False
+
+
+def test_library_errors_are_shown(app, monkeypatch):
+    import geoviz.training
+
+    class Boom:
+        def __init__(self, *a, **k):
+            raise ValueError("hidden_dim must be a positive int, got 0")
+
+    monkeypatch.setattr(geoviz.training, "Trainer", Boom)
+    tr = app.training
+    _run(tr.train())
+    assert "Cannot train with these settings" in tr.error and "hidden_dim" in tr.error
+    assert not tr.running and tr.start_button.disabled is False
+
+
+def test_controls_that_do_not_apply_are_disabled(app):
+    tr = app.training
+    tr.pe.value = "spherec+"
+    assert tr.legendre_polys.disabled
+    tr.nn.value = "linear"
+    assert tr.hidden_dim.disabled
+    cfg = tr.config()
+    assert cfg.pe_kwargs == {} and cfg.nn_kwargs == {}
+    tr.pe.value, tr.nn.value = "sphericalharmonics", "siren"
+    assert not tr.legendre_polys.disabled and not tr.hidden_dim.disabled
+    assert tr.config().pe_kwargs == {"legendre_polys": tr.legendre_polys.value}
+
+
+def test_stop_and_close_end_a_long_run(app):
+    tr = app.training
+    tr.epochs.value = 5000
+
+    async def scenario():
+        task = asyncio.ensure_future(tr.train())
+        while len(tr.records) < 2 or not tr.running:
+            await asyncio.sleep(0.02)
+        app.close()  # what the server does when the session ends
+        await asyncio.wait_for(task, timeout=60)
+
+    _run(scenario())
+    assert tr.records[-1].stopped == "stopped"
+    assert len(tr.records) < 50
+    assert tr.trainer is None and not tr.running
+
+
+def test_globe_rotation_follows_the_sliders(app):
+    tr = app.training
+    tr.lon0.value = 100.0
+    assert tr.globe.lon0 == 100.0
+    tr.globe.lat0 = -30.0
+    assert tr.lat0.value == -30.0
+
+
+# ---------------------------------------------------------------------------- smoothness
+
+
+def test_smoothness_sweep_is_cached_and_annotated(app):
+    sm = app.smoothness
+    assert sm is not None and app.tabs[1] is sm.layout
+    sm.Ls.value = []
+    _run(sm.run())
+    assert "at least one L" in sm.error and sm.message.visible
+    sm.Ls.value, sm.epochs.value = [5, 1], 3
+    _run(sm.run())
+    assert sm.error == "" and list(sm.results) == [1, 5]
+    # L = 1 keeps only degree 0: a constant field; L = 5 draws continents
+    assert np.ptp(sm.results[1]) < 1e-3 < np.ptp(sm.results[5])
+    assert "f_max 90.00°" in sm.status.object and "f_max 18.00°" in sm.status.object
+    titles = [p.label or p.group for p in sm.maps.object]
+    assert sm.maps.object is not None and len(sm.maps.object) == 2, titles
+    first = dict(sm.results)
+    _run(sm.run())  # cached: the very same arrays come back
+    assert all(sm.results[L] is first[L] for L in first)
+
+
+# ---------------------------------------------------------------------------- embeddings
+
+
+@pytest.fixture(scope="module")
+def emb(app, tmp_path_factory):
+    import os
+
+    os.environ["GEOVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("geoviz-cache"))
+    tab = app.embeddings
+    assert tab is not None
+    _run(tab.load())
+    assert tab.error == "", tab.error
+    return tab
+
+
+def test_embeddings_load_default_model(emb):
+    prep = emb.prepared
+    g = prep.grid
+    assert prep.label == "geoviz-bluemarble-l10"
+    assert g.embeddings.shape == (g.shape[0] * g.shape[1], g.embedding_dim)
+    assert prep.rgb.shape == (len(g.embeddings), 3) and prep.rgb.min() >= 0 and prep.rgb.max() <= 1
+    assert emb.flat_pipe.data.shape == g.shape + (4,)
+    assert "embeddings on a" in emb.status.object
+    assert 0.0 < emb.agreement["koppen"] <= 1.0 and "Köppen" in emb.agreement_md.object
+
+
+def test_flat_tap_queries_match_brute_force(emb):
+    from geoviz.embed import embed_points
+
+    emb.top_k.value = 6
+    emb.flat_tap.event(x=2.35, y=48.86)  # Paris
+    res = emb.result
+    assert emb.clicked == (2.35, 48.86)
+    q = np.asarray(embed_points(emb.prepared.model, np.array([[2.35, 48.86]])), dtype=np.float64)[0]
+    E = emb.prepared.grid.embeddings.astype(np.float64)
+    cos = E @ q / (np.linalg.norm(E, axis=1) * np.linalg.norm(q))
+    expected = np.argsort(-cos)[:6]
+    np.testing.assert_array_equal(np.sort(res.index), np.sort(expected))
+    np.testing.assert_allclose(res.similarity, cos[res.index], atol=1e-5)
+    assert "<table" in emb.results_html.object and emb.results_html.object.count("<img") == 7
+    assert emb.marker_pipe.data["hits"].shape == (6, 2)
+
+
+def test_globe_tap_maps_screen_centre_to_projection_centre(emb):
+    emb.globe.lon0, emb.globe.lat0 = 40.0, -10.0
+    emb.globe.streams["tap"].event(x=0.0, y=0.0)
+    assert emb.clicked == pytest.approx((40.0, -10.0))
+    before = emb.clicked
+    emb.globe.streams["tap"].event(x=0.99, y=0.99)  # outside the disk: ignored
+    assert emb.clicked == before
+
+
+def test_clusters_follow_k_and_colour_modes(emb):
+    emb.k.value = 5
+    lab = emb.clusters
+    assert set(np.unique(lab[emb.prepared.land])) == set(range(5))
+    assert (lab[~emb.prepared.land] == -1).all()
+    assert "k = 5" in emb.agreement_md.object
+    emb.colour_by.value = "Clusters"
+    img = emb.flat_pipe.data.reshape(-1, 4)
+    assert (img[~emb.prepared.land, 3] == 0).all() and (img[emb.prepared.land, 3] == 255).all()
+    emb.colour_by.value = "Similarity"
+    emb.colour_by.value = "PCA-RGB"
+
+
+def test_bad_checkpoints_are_messages(emb, tmp_path):
+    from geoviz.app.embeddings_tab import SATCLIP_FILE
+
+    emb.model.value = SATCLIP_FILE
+    assert emb.path.disabled is False
+    cases = [("", "Enter the path"), (str(tmp_path / "missing.ckpt"), "does not exist"),
+             (str(tmp_path), "is not a file")]
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    cases.append((str(junk), "could not be loaded as a SatCLIP checkpoint"))
+    for path, needle in cases:
+        emb.path.value = path
+        _run(emb.load())
+        assert needle in emb.error, (path, emb.error)
+        assert emb.message.visible and "Traceback" not in emb.error
+        assert emb.prepared.label == "geoviz-bluemarble-l10"  # the previous model stays
+    emb.model.value = "satclip-resnet18-l10"
+    _run(emb.load())
+    assert "not downloaded yet" in emb.error
+    emb.model.value = "geoviz-bluemarble-l10"
+
+
+def test_download_needs_consent_and_reports_failures(emb, monkeypatch):
+    import geoviz.pretrained.download as dl
+
+    calls = []
+
+    def fake(name, **kw):
+        calls.append((name, kw))
+        raise dl.DownloadError("network unreachable")
+
+    monkeypatch.setattr(dl, "ensure_checkpoint", fake)
+    assert "satclip-resnet18-l10" in emb.download_name.options
+    assert emb.download_button.disabled
+    _run(emb.download())
+    assert calls == [] and "consent" in emb.error
+    emb.consent.value = True
+    assert not emb.download_button.disabled
+    _run(emb.download())
+    assert calls and calls[0][1]["download"] is True
+    assert "network unreachable" in emb.error and emb.consent.value is False
+    assert "satclip-resnet18-l10" in emb.models_table.object
