@@ -380,9 +380,10 @@ class EmbeddingGrid:
 
 
 def default_cache_dir() -> Path:
-    """``$GEOVIZ_CACHE_DIR/embeddings`` if that variable is set, else ``~/.cache/geoviz/embeddings``."""
-    base = os.environ.get("GEOVIZ_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "geoviz") / "embeddings"
+    """``embeddings/`` under :func:`geoviz._cache.cache_root` (``$GEOVIZ_CACHE_DIR`` or ``~/.cache/geoviz``)."""
+    from ._cache import cache_root
+
+    return cache_root() / "embeddings"
 
 
 def _grid_key(fingerprint: str, shape: tuple[int, int], dtype: torch.dtype) -> str:

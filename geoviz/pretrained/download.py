@@ -71,12 +71,9 @@ def default_cache_dir() -> Path:
     ``$GEOVIZ_CACHE_DIR/checkpoints`` if ``GEOVIZ_CACHE_DIR`` is set, else
     ``$XDG_CACHE_HOME/geoviz/checkpoints``, else ``~/.cache/geoviz/checkpoints``.
     """
-    root = os.environ.get("GEOVIZ_CACHE_DIR")
-    if root:
-        return Path(root).expanduser() / "checkpoints"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "geoviz" / "checkpoints"
+    from .._cache import cache_root
+
+    return cache_root() / "checkpoints"
 
 
 def _cache_dir(cache_dir: str | os.PathLike | None) -> Path:
