@@ -472,12 +472,6 @@ class Pretrainer:
             p = max(p, (time.perf_counter() - self._t0) / self.cfg.time_budget_s)
         return min(1.0, p)
 
-    def _restore_threads(self) -> None:
-        # numba's OpenMP layer shares libgomp with torch and resets torch's thread count
-        # when the SH kernel runs (see geoviz/training.py); keep the requested count.
-        if self.cfg.threads and torch.get_num_threads() != int(self.cfg.threads):
-            torch.set_num_threads(int(self.cfg.threads))
-
     def train_step(self) -> float:
         """One optimizer step on a fresh random batch; returns the loss."""
         if self._t0 is None:
@@ -488,7 +482,6 @@ class Pretrainer:
             g["lr"] = self.cfg.lr * f
         loc, img = make_batch(self.cfg, self.rng, self.gen)
         feats = self.model.location.features(loc)  # SH kernel (no parameters, no grad needed)
-        self._restore_threads()
         loss = info_nce(self.model.location.network(feats), self.model.image(img), self.model.logit_scale)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -498,12 +491,6 @@ class Pretrainer:
 
     def evaluate(self, n: int | None = None) -> dict[str, float]:
         """:func:`evaluate_retrieval` with the config's held-out set."""
-        try:
-            return self._evaluate(n)
-        finally:
-            self._restore_threads()
-
-    def _evaluate(self, n: int | None) -> dict[str, float]:
         return evaluate_retrieval(self.model.location, self.model.image, n=n or self.cfg.eval_n,
                                   seed=self.cfg.eval_seed, land_fraction=self.cfg.land_fraction,
                                   pixels=self.cfg.pixels)

@@ -173,16 +173,9 @@ class Trainer:
     def _encode(self, lonlat: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
         dtype = self.dtype if dtype is None else dtype
         t = torch.as_tensor(np.asarray(lonlat, dtype=np.float64) if not isinstance(lonlat, torch.Tensor) else lonlat)
-        # numba's OpenMP threading layer shares libgomp with torch and resets its thread
-        # count when the SH kernel runs; restore it so `torch.set_num_threads(1)` workers
-        # stay single-threaded (oversubscription made epochs ~5x slower on a loaded box).
-        n_threads = torch.get_num_threads()
-        try:
-            with torch.no_grad():
-                return self.model.features(t.to(dtype)).to(device=self.device, dtype=dtype)
-        finally:
-            if torch.get_num_threads() != n_threads:
-                torch.set_num_threads(n_threads)
+        # (the SH kernel itself keeps torch's thread count; see spherical_harmonics._sh_tensor)
+        with torch.no_grad():
+            return self.model.features(t.to(dtype)).to(device=self.device, dtype=dtype)
 
     def stop(self) -> None:
         """Ask the running loop to stop after the current epoch (safe from other threads)."""
