@@ -14,5 +14,5 @@ from geoviz.app import create_app
 if pn.config.nthreads is None:
     pn.config.nthreads = 2  # callbacks and page-load work run in threads, not on the event loop
 if sys.getswitchinterval() > 0.001:
-    sys.setswitchinterval(0.001)  # the event loop gets the GIL back sooner from training threads
+    sys.setswitchinterval(0.001)  # the event loop gets the GIL back sooner from callback threads
 create_app(defer=True).servable(title="geoviz")

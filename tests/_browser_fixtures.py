@@ -1,6 +1,7 @@
-"""Helpers for the dashboard tests: serve the app in-process, drive Chromium, poll liveness.
+"""Helpers for the browser and load tests: serve the app as ``make serve`` does (a
+``panel serve`` child process), drive Chromium, poll liveness.
 
-Imported by tests/test_dashboard.py, tests/test_browser.py and tests/test_load.py.
+Imported by tests/test_browser.py and tests/test_load.py.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-default-apps", "--disable-extensions",
 ]
-SWITCH_INTERVAL_S = 0.001
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
 
 
 def free_port() -> int:
@@ -48,15 +49,15 @@ def wait_until(pred: Callable[[], Any], timeout: float = 30.0, interval: float =
 
 @dataclass
 class Served:
-    """A dashboard served in this process (``apps`` holds every session's DashboardApp)."""
+    """The dashboard served by ``panel serve apps/dashboard.py`` in a child process (as ``make serve``)."""
 
     port: int
-    thread: Any
-    apps: list = field(default_factory=list)
+    proc: Any
+    log_path: Path
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://127.0.0.1:{self.port}/dashboard"
 
     def liveness(self, timeout: float = 5.0) -> float:
         """Seconds one GET /liveness took (raises on a non-200 answer)."""
@@ -66,36 +67,72 @@ class Served:
             assert r.status == 200
         return time.perf_counter() - t0
 
+    def live_sessions(self) -> int:
+        """Bokeh sessions the server holds now (Panel's /rest/session_info)."""
+        import json
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/rest/session_info", timeout=10) as r:
+            return int(json.loads(r.read())["session_info"]["live"])
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process, MiB."""
+        import psutil
+
+        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
+
+    def descendants(self) -> list[Any]:
+        """Live (non-zombie) processes below the server (training runs, the fork server)."""
+        import psutil
+
+        out = []
+        for p in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def training_processes(self) -> list[Any]:
+        """Live training runs: the children of the server's multiprocessing fork server."""
+        import psutil
+
+        out = []
+        for fs in psutil.Process(self.proc.pid).children():
+            try:
+                if "forkserver" in " ".join(fs.cmdline()):
+                    out += [p for p in fs.children() if p.status() != psutil.STATUS_ZOMBIE]
+            except psutil.NoSuchProcess:
+                pass
+        return out
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
 
 @contextlib.contextmanager
-def serve_dashboard(session_check_ms: int = 1000, session_lifetime_ms: int = 15000, nthreads: int | None = 2,
-                    **app_kwargs: Any) -> Iterator[Served]:
-    """Serve ``create_app(**app_kwargs)`` on 127.0.0.1 in a thread, as ``panel serve`` would."""
-    import panel as pn
-
-    from geoviz.app import create_app
+def serve_dashboard(session_check_ms: int = 1000, session_lifetime_ms: int = 15000,
+                    env: dict[str, str] | None = None) -> Iterator[Served]:
+    """Run ``panel serve apps/dashboard.py`` (the ``make serve`` command plus ``--liveness`` and
+    ``--rest-session-info``) on a free 127.0.0.1 port; stop it (and its children) at exit."""
+    import subprocess
 
     port = free_port()
-    served = Served(port=port, thread=None)
-    app_kwargs.setdefault("defer", True)  # as apps/dashboard.py
-    old_nthreads = pn.config.nthreads
-    pn.config.nthreads = nthreads  # as apps/dashboard.py
-    old_switch = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)  # as apps/dashboard.py
-
-    def make() -> Any:
-        app = create_app(**app_kwargs)
-        served.apps.append(app)
-        app.register_cleanup()
-        return app.layout
-
-    thread = pn.serve(make, port=port, address="127.0.0.1", threaded=True, show=False, liveness=True,
-                      websocket_origin=[f"127.0.0.1:{port}", f"localhost:{port}"], title="geoviz",
-                      check_unused_sessions_milliseconds=session_check_ms,
-                      unused_session_lifetime_milliseconds=session_lifetime_ms)
-    served.thread = thread
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"server-{port}.log"
+    panel = Path(sys.executable).with_name("panel")
+    cmd = [str(panel), "serve", str(ROOT / "apps" / "dashboard.py"), "--address", "127.0.0.1", "--port", str(port),
+           f"--allow-websocket-origin=127.0.0.1:{port}", f"--allow-websocket-origin=localhost:{port}",
+           "--liveness", "--rest-session-info", "--session-history", "-1", "--check-unused-sessions", str(session_check_ms),
+           "--unused-session-lifetime", str(session_lifetime_ms)]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+    served = Served(port=port, proc=proc, log_path=log_path)
 
     def alive() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"the dashboard server exited ({proc.returncode}):\n{served.log()}")
         try:
             served.liveness(timeout=1.0)
             return True
@@ -103,13 +140,18 @@ def serve_dashboard(session_check_ms: int = 1000, session_lifetime_ms: int = 150
             return False
 
     try:
-        wait_until(alive, timeout=60, what="the dashboard server's /liveness")
+        wait_until(alive, timeout=120, what="the dashboard server's /liveness")
         yield served
     finally:
-        thread.stop()
-        served.apps.clear()
-        pn.config.nthreads = old_nthreads
-        sys.setswitchinterval(old_switch)
+        import signal
+
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 class LivenessPoller(threading.Thread):
@@ -152,14 +194,13 @@ class LivenessPoller(threading.Thread):
 
 
 def chromium_available() -> str | None:
-    """None when Playwright can drive Chromium here and browser tests are enabled, else the reason.
+    """None when Playwright can drive Chromium here, else the reason to skip.
 
-    The browser and load tests are opt-in (``GEOVIZ_BROWSER_TESTS=1``) until they pass
-    reliably after the in-process dashboard tests in one pytest run (open in issue 6:
-    they pass alone, but time out waiting for the embeddings after test_dashboard.py).
+    The browser and load tests run by default (``make test``); ``GEOVIZ_BROWSER_TESTS=0``
+    skips them on purpose.
     """
-    if os.environ.get("GEOVIZ_BROWSER_TESTS", "") != "1":
-        return "browser tests are opt-in: set GEOVIZ_BROWSER_TESTS=1 (make test-browser)"
+    if os.environ.get("GEOVIZ_BROWSER_TESTS", "") == "0":
+        return "browser tests switched off (GEOVIZ_BROWSER_TESTS=0)"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

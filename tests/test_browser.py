@@ -1,5 +1,6 @@
-"""Real-browser test of the dashboard: Playwright drives Debian's Chromium against the app
-served in this process (pn.serve, threaded), so the test can also assert on Python state.
+"""Real-browser test of the dashboard: Playwright drives Debian's Chromium against
+``panel serve apps/dashboard.py`` (the ``make serve`` command) run as a child process; every
+assertion is on what the page shows.
 
 Checks: the page renders a map; Start trains a few epochs and the map visibly changes;
 a click on the globe produces a result table; the page makes no request outside the
@@ -9,6 +10,7 @@ server. Screenshots are saved under test-artifacts/.
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -51,31 +53,45 @@ def _globe_box(page) -> dict:
     return boxes[0]
 
 
-def test_dashboard_in_chromium(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEOVIZ_CACHE_DIR", str(tmp_path / "cache"))
+def _text(page, pattern: str) -> str | None:
+    """Inner text of the first element matching the regex ``pattern`` (shadow DOM pierced), or None."""
+    loc = page.get_by_text(re.compile(pattern))
+    try:
+        return loc.first.inner_text(timeout=500) if loc.count() else None
+    except Exception:
+        return None
+
+
+def _epoch(page) -> int:
+    """The epoch number in the training status line (0 before the first frame)."""
+    txt = _text(page, r"epoch \d+/\d+")
+    m = re.search(r"epoch (\d+)/\d+", txt or "")
+    return int(m.group(1)) if m else 0
+
+
+def test_dashboard_in_chromium():
     ARTIFACTS.mkdir(exist_ok=True)
-    with serve_dashboard(min_frame_interval=0.2) as served, chromium() as browser:
+    with serve_dashboard() as served, chromium() as browser:
         page = browser.new_page(viewport={"width": 1500, "height": 1150})
         log = RequestLog(page)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(served.url, wait_until="networkidle", timeout=120_000)
         page.locator(".bk-Canvas").first.wait_for(timeout=120_000)
-        app = wait_until(lambda: served.apps and served.apps[-1], what="the session's DashboardApp")
         box = wait_until(lambda: _flat_map_box(page), timeout=60, what="the flat map")
         time.sleep(1.0)
         before = _shot(page, box)
         page.screenshot(path=str(ARTIFACTS / "dashboard_training_idle.png"))
+        assert page.get_by_text("Training will run on").count() >= 1
 
-        # --- Start trains: the map changes, the curves and status follow
+        # --- Start trains (in a child process of the server): the map changes, status follows
         page.get_by_role("button", name="Start").click()
-        tr = app.training
-        wait_until(lambda: len(tr.records) >= 3, timeout=180, what="3 training epochs")
+        wait_until(lambda: _epoch(page) >= 3, timeout=180, what="3 training epochs in the status line")
+        assert len(served.training_processes()) == 1  # the run lives in its own process
         page.get_by_role("button", name="Stop").click()
-        wait_until(lambda: not tr.running, timeout=120, what="training to stop")
-        assert tr.records[-1].stopped in ("stopped", "max_epochs")
-        assert tr.error == ""
-        page.get_by_text("epochs/s").first.wait_for(timeout=30_000)
+        status = wait_until(lambda: _text(page, r"finished \((stopped|max_epochs)\).*epochs/s"), timeout=120,
+                            what="training to stop")
+        assert "CPU" in status or "GPU" in status, status
         time.sleep(1.5)  # let the last frame reach the canvas
         after = _shot(page, box)
         changed = np.abs(after - before).max(axis=2) > 30
@@ -87,37 +103,31 @@ def test_dashboard_in_chromium(tmp_path, monkeypatch):
 
         # --- Embeddings: the default model loads when the tab opens; a globe click queries
         page.locator(".bk-tab", has_text="Embeddings").first.click()
-        emb = app.embeddings
-        assert emb is not None
-        # the tab starts loading the default model by itself; the button is the documented fallback
-        # (auto-load is not reliable when other tests ran in this process first, see docs/dashboard.md)
-        page.get_by_role("button", name="Load model").click()
-        wait_until(lambda: emb.prepared is not None or emb.error, timeout=240, what="the embeddings to load")
-        assert emb.error == "", emb.error
-        page.get_by_text("embeddings on a").first.wait_for(timeout=60_000)
+        wait_until(lambda: _text(page, r"embeddings on a") or _text(page, r"(?i)error|failed|cannot"),
+                   timeout=240, what="the embeddings to load")
+        assert _text(page, r"embeddings on a"), _text(page, r"(?i)error|failed|cannot")
         time.sleep(1.5)
         gbox = _globe_box(page)
         page.mouse.click(gbox["x"] + gbox["width"] / 2, gbox["y"] + gbox["height"] / 2)
-        wait_until(lambda: emb.result is not None, timeout=60, what="the globe click to reach Python")
-        lon, lat = emb.clicked
-        # the centre of the globe is the projection centre (lon0, lat0), up to a few pixels
-        assert abs(lon - emb.globe.lon0) < 5 and abs(lat - emb.globe.lat0) < 5, (lon, lat)
         table = page.locator("table.geoviz-results")
         table.wait_for(timeout=60_000)
-        assert table.locator("tbody tr").count() == emb.top_k.value + 1
-        assert table.locator("img").count() == emb.top_k.value + 1  # Blue Marble thumbnails
+        rows = table.locator("tbody tr")
+        assert rows.count() == 8 + 1  # the query + the default top-k
+        assert table.locator("img").count() == 8 + 1  # Blue Marble thumbnails
+        # the centre of the globe is the projection centre (lon0, lat0) = (10, 30), up to a few pixels
+        cells = rows.first.locator("td")
+        lon, lat = float(cells.nth(1).inner_text()), float(cells.nth(2).inner_text())
+        assert abs(lon - 10.0) < 5 and abs(lat - 30.0) < 5, (lon, lat)
+        sims = [float(rows.nth(i).locator("td").nth(3).inner_text()) for i in range(1, 9)]
+        assert sims == sorted(sims, reverse=True) and all(-1.0 <= v <= 1.0 for v in sims)
         page.screenshot(path=str(ARTIFACTS / "dashboard_embeddings.png"), full_page=True)
 
-        # --- Smoothness: a small sweep renders one map per L, titled with f_max = 180°/(2L)
+        # --- Smoothness: the default sweep (L = 1, 3, 10, 20) renders one map per L, titled with f_max
         page.locator(".bk-tab", has_text="Smoothness").first.click()
-        sm = app.smoothness
-        assert sm is not None
-        page.get_by_role("button", name="Run sweep").wait_for(timeout=60_000)
-        sm.Ls.value, sm.epochs.value = [1, 5], 3  # Panel forwards cross-thread changes to the session
         page.get_by_role("button", name="Run sweep").click()
-        wait_until(lambda: len(sm.results) == 2 and not sm.running, timeout=240, what="the L sweep")
-        assert sm.error == ""
-        page.get_by_text("f_max = 180°/(2L)").first.wait_for(timeout=60_000)
+        done = wait_until(lambda: _text(page, r"Resolution limit f_max"), timeout=300, what="the L sweep")
+        for L, f in ((1, "90.00"), (3, "30.00"), (10, "9.00"), (20, "4.50")):
+            assert f"L={L}: f_max {f}°" in done, done
         time.sleep(1.0)
         page.screenshot(path=str(ARTIFACTS / "dashboard_smoothness.png"))
 
@@ -126,3 +136,4 @@ def test_dashboard_in_chromium(tmp_path, monkeypatch):
         assert log.external == [], f"external requests: {log.external[:5]}"
         assert not errors, f"JavaScript errors: {errors[:3]}"
         page.close()
+    assert served.proc.returncode is not None

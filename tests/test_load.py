@@ -13,9 +13,8 @@ set it higher to force a run and read the per-phase latencies it prints.
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import os
+import re
 import time
 
 import pytest
@@ -37,25 +36,6 @@ N_SESSIONS = 4
 N_TRAINING = 2
 
 
-def _rss_mb() -> float:
-    """Resident set size of this process after a full collection and malloc_trim, MiB."""
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc
-        pass
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _live_apps() -> int:
-    from geoviz.app import LIVE_APPS
-
-    gc.collect()
-    return len(LIVE_APPS)
-
-
 def _open(browser, url: str):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
@@ -64,12 +44,18 @@ def _open(browser, url: str):
     return ctx, page
 
 
-def _cycle(browser, served, poller: LivenessPoller | None, lifetime_s: float) -> float:
-    """Open 4 sessions, train in 2 (>= 5 epochs, still running), close all; return the peak RSS (MiB).
+def _epoch(page) -> int:
+    loc = page.get_by_text(re.compile(r"epoch \d+/\d+"))
+    try:
+        txt = loc.first.inner_text(timeout=500) if loc.count() else ""
+    except Exception:
+        txt = ""
+    m = re.search(r"epoch (\d+)/\d+", txt)
+    return int(m.group(1)) if m else 0
 
-    No garbage collection runs while ``poller`` measures (a full collection of this process
-    holds the GIL and would stall the server thread, i.e. the test would measure itself).
-    """
+
+def _cycle(browser, served, poller: LivenessPoller | None) -> float:
+    """Open 4 sessions, train in 2 (>= 5 epochs, still running), close all; return the peak RSS (MiB)."""
 
     def phase(name: str) -> None:
         if poller is not None:
@@ -77,63 +63,68 @@ def _cycle(browser, served, poller: LivenessPoller | None, lifetime_s: float) ->
 
     phase("open 4 sessions")
     sessions = [_open(browser, served.url) for _ in range(N_SESSIONS)]
-    wait_until(lambda: len(served.apps) == N_SESSIONS, timeout=60, what="4 server sessions")
+    wait_until(lambda: served.live_sessions() == N_SESSIONS, timeout=60, what="4 server sessions")
     phase("train in 2")
     for ctx, page in sessions[:N_TRAINING]:
+        epochs = page.locator(".bk-input-group", has_text="Epochs").locator("input").first
+        epochs.fill("5000")  # long runs: still training when the pages close
+        epochs.press("Enter")
         page.get_by_role("button", name="Start").click()
-    trainers = [a.training for a in served.apps[:N_TRAINING]]
-    wait_until(lambda: all(len(t.records) >= 5 for t in trainers), timeout=240,
+    wait_until(lambda: all(_epoch(page) >= 5 for _, page in sessions[:N_TRAINING]), timeout=240,
                what="both training sessions to run 5 epochs")
-    assert all(t.running for t in trainers), "training ended before the sessions were closed"
-    peak = _statm_mb()
+    trainers = served.training_processes()
+    assert len(trainers) == N_TRAINING, [_cmdline(p) for p in served.descendants()]
+    peak = served.rss_mb()
     phase("close + session clean-up")
     for ctx, page in sessions:
         ctx.close()
-    served.apps.clear()
-    del trainers
-    time.sleep(lifetime_s + 2.0)  # the server discards the sessions (on its event loop) in this window
+    wait_until(lambda: served.live_sessions() == 0, timeout=90, what="the server to discard the closed sessions")
+    wait_until(lambda: not any(p.is_running() and p.status() != "zombie" for p in trainers), timeout=60,
+               what="the closed sessions' training processes to exit")
     return peak
 
 
-def _statm_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _cmdline(p) -> list[str]:
+    try:
+        return p.cmdline()
+    except Exception:
+        return []
 
 
-def test_four_sessions_two_training_liveness_and_memory(tmp_path, monkeypatch):
+def test_four_sessions_two_training_liveness_and_memory():
     load = os.getloadavg()[0] / (os.cpu_count() or 1)
     if load > MAX_LOAD_PER_CORE:
         pytest.skip(f"machine oversubscribed (1-min load {load:.1f} per core > {MAX_LOAD_PER_CORE}): "
                     "a latency bound cannot be judged here")
-    monkeypatch.setenv("GEOVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    lifetime_s = 5.0
-    with serve_dashboard(session_check_ms=500, session_lifetime_ms=int(lifetime_s * 1000),
-                         min_frame_interval=0.5) as served, chromium() as browser:
-        # warm-up: the same workload once, so imports, JIT compilation, caches, thread pools
-        # and the allocator's high-water mark are part of the baseline
-        _cycle(browser, served, None, lifetime_s)
-        wait_until(lambda: _live_apps() == 0, timeout=90, what="the warm-up sessions to be released")
-        baseline = _rss_mb()
+    lifetime_s = 3.0
+    with serve_dashboard(session_check_ms=500, session_lifetime_ms=int(lifetime_s * 1000)) as served, \
+            chromium() as browser:
+        # warm-up: the same workload once, so imports, JIT compilation, caches, thread pools,
+        # the training fork server and the allocator's high-water mark are part of the baseline
+        _cycle(browser, served, None)
+        time.sleep(2.0)
+        baseline = served.rss_mb()
+        n_children = len(served.descendants())
 
         poller = LivenessPoller(served, interval=0.1)
         poller.start()
         try:
-            peak = _cycle(browser, served, poller, lifetime_s)
+            peak = _cycle(browser, served, poller)
         finally:
             poller.halt()
-        wait_until(lambda: _live_apps() == 0, timeout=90, what="every closed session's app to be released")
         # the allocator gives memory back lazily: allow it up to 30 s to return to the baseline
-        after, deadline = _rss_mb(), time.monotonic() + 30.0
+        after, deadline = served.rss_mb(), time.monotonic() + 30.0
         while after - baseline >= MEMORY_TOLERANCE_MB and time.monotonic() < deadline:
             time.sleep(2.0)
-            after = min(after, _rss_mb())
+            after = min(after, served.rss_mb())
 
         lat = sorted(poller.latencies)
         print(f"liveness: {len(lat)} polls, median {1e3 * lat[len(lat) // 2]:.1f} ms, "
-              f"max {1e3 * lat[-1]:.1f} ms; RSS baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, "
+              f"max {1e3 * lat[-1]:.1f} ms; server RSS baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, "
               f"after {after:.0f} MiB")
         print(poller.summary())
         assert not poller.failures, poller.failures[:3]
         assert len(lat) >= 20
         assert lat[-1] < LIVENESS_LIMIT_S, f"/liveness took {1e3 * lat[-1]:.0f} ms; {poller.summary()}"
         assert after - baseline < MEMORY_TOLERANCE_MB, (baseline, peak, after)
+        assert len(served.descendants()) <= n_children  # only the fork server stays

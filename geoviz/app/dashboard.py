@@ -8,6 +8,7 @@ failing.
 
 from __future__ import annotations
 
+import threading
 import traceback
 import weakref
 from typing import Any, Callable
@@ -56,13 +57,16 @@ class DashboardApp:
         ensure_extension()
         import panel as pn
 
-        from .training_tab import TrainingTab, device_label
+        from geoviz.training_process import warm_up
 
-        self.training = TrainingTab(device=device, min_frame_interval=min_frame_interval)
-        self._deferred: list[Any] = []
-        if defer:  # send a light page first; the plots follow once the browser is connected
-            self._deferred = list(self.training.plots.objects)
-            self.training.plots.objects = [pn.indicators.LoadingSpinner(value=True, size=40, name="Loading maps…")]
+        from .training_tab import device_label
+
+        warm_up()  # the training processes' fork server starts in the background
+
+        def _train() -> Any:
+            from .training_tab import TrainingTab
+
+            return TrainingTab(device=device, min_frame_interval=min_frame_interval, defer_plots=defer)
 
         def _smooth() -> Any:
             from .smoothness_tab import SmoothnessTab
@@ -74,28 +78,42 @@ class DashboardApp:
 
             return EmbeddingsTab()
 
-        # the other tabs are built when first opened (or first accessed from Python)
-        self._factories: dict[int, tuple[str, Callable[[], Any]]] = {1: ("Smoothness", _smooth),
-                                                                       2: ("Embeddings", _embed)}
+        # every tab is built on first use: the training tab when the page has loaded (or at
+        # once without defer), the others when first opened (or first accessed from Python)
+        self._factories: dict[int, tuple[str, Callable[[], Any]]] = {
+            0: ("Live training", _train), 1: ("Smoothness", _smooth), 2: ("Embeddings", _embed)}
         self._tab_objects: dict[int, Any] = {}
-        self.tabs = pn.Tabs(("Live training", self.training.layout), ("Smoothness", pn.Column()),
-                            ("Embeddings", pn.Column()), dynamic=True)
+        self._lock = threading.RLock()
+        self._deferred = bool(defer)
+        first = (pn.Column(pn.indicators.LoadingSpinner(value=True, size=40, name="Loading the training view…"))
+                 if defer else pn.Column())
+        self.tabs = pn.Tabs(("Live training", first), ("Smoothness", pn.Column()), ("Embeddings", pn.Column()),
+                            dynamic=True)
         self.tabs.param.watch(self._on_tab, "active")
         header = pn.pane.Markdown(
             "## geoviz — implicit neural geo-representations\n"
             f"Spherical-harmonic location encoders, trained live and explored as embeddings. "
             f"Compute: **{device_label(device)}**. Everything is served locally (no external requests).")
         self.layout = pn.Column(header, self.tabs, sizing_mode="stretch_width")
+        if not defer:
+            self._tab(0)
         LIVE_APPS.add(self)
 
     def _tab(self, index: int) -> Any:
-        """The object of tab ``index`` (1 smoothness, 2 embeddings), built on first use; None if unavailable."""
-        if index not in self._tab_objects:
-            title, factory = self._factories[index]
-            obj, layout = _build_tab(title, factory)
-            self._tab_objects[index] = obj
-            self.tabs[index] = (title, layout)
-        return self._tab_objects[index]
+        """The object of tab ``index`` (0 training, 1 smoothness, 2 embeddings), built on first
+        use; None if unavailable."""
+        with self._lock:
+            if index not in self._tab_objects:
+                title, factory = self._factories[index]
+                obj, layout = _build_tab(title, factory)
+                self._tab_objects[index] = obj
+                self.tabs[index] = (title, layout)
+            return self._tab_objects[index]
+
+    @property
+    def training(self) -> Any:
+        """The :class:`~geoviz.app.training_tab.TrainingTab`."""
+        return self._tab(0)
 
     @property
     def smoothness(self) -> Any:
@@ -115,8 +133,7 @@ class DashboardApp:
 
     def close(self) -> None:
         """Stop background work and drop heavy state (called when the session ends)."""
-        self.training.stop()
-        for tab in self._tab_objects.values():
+        for tab in list(self._tab_objects.values()):
             if tab is not None and hasattr(tab, "close"):
                 tab.close()
 
@@ -141,10 +158,30 @@ class DashboardApp:
         return True
 
     def show_deferred(self) -> None:
-        """Put the plots held back by ``defer=True`` into the page (runs on page load)."""
-        if self._deferred:
-            objs, self._deferred = self._deferred, []
-            self.training.plots.objects = objs
+        """Build the training tab held back by ``defer=True`` (runs on page load).
+
+        In a server session the controls come first and each figure follows in its own
+        event-loop tick (``Document.add_next_tick_callback``), so building one session's page
+        never holds the loop for long: other sessions and ``/liveness`` are served in between.
+        """
+        import panel as pn
+
+        self._deferred = False
+        tab = self._tab(0)
+        steps = list(tab.plot_steps()) if tab is not None else []
+        doc = pn.state.curdoc
+        if doc is None or doc.session_context is None:
+            for step in steps:
+                step()
+            return
+
+        def run_next() -> None:
+            if steps:
+                steps.pop(0)()
+                if steps:
+                    doc.add_next_tick_callback(run_next)
+
+        doc.add_next_tick_callback(run_next)
 
     def servable(self, title: str = "geoviz") -> Any:
         """Mark the page servable (``panel serve``) and register the session clean-up."""

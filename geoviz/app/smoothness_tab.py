@@ -1,7 +1,7 @@
 """Smoothness tab: the same task fitted with SH of several orders L, side by side.
 
 Each ``(task, L, network, epochs, hidden, lr)`` fit runs once per server process
-(worker thread, one torch thread) and is cached in :data:`SWEEP_CACHE`, so other sessions
+(a child process per fit, :func:`geoviz.training_process.train_in_process`, one torch thread) and is cached in :data:`SWEEP_CACHE`, so other sessions
 and repeated runs reuse it. Every panel is titled with the talk's resolution limit
 ``f_max = 180° / (2L)`` (:func:`geoviz.viz.f_max_deg`).
 """
@@ -31,19 +31,21 @@ def fit_one(task: str, L: int, nn: str, epochs: int, hidden: int, lr: float, res
     Returns:
         ``(H*W,)`` prediction: land probabilities (float) or class indices (int).
     """
-    import torch
-
-    from geoviz.viz import fit_l_sweep
+    from geoviz.training import TrainConfig
+    from geoviz.training_process import train_in_process
 
     key = (task, int(L), nn, int(epochs), int(hidden), float(lr), float(resolution))
     with _CACHE_LOCK:
         if key in SWEEP_CACHE:
             SWEEP_CACHE.move_to_end(key)
             return SWEEP_CACHE[key]
-    torch.set_num_threads(1)
+    # the same run as geoviz.viz.fit_l_sweep, in a child process (the server keeps the GIL)
     nn_kwargs = {} if nn == "linear" else {"hidden_dim": int(hidden), "num_layers": 2}
-    pred = fit_l_sweep(task, [int(L)], int(epochs), resolution=resolution, nn=nn, nn_kwargs=nn_kwargs,
-                       lr=float(lr), dtype="float32", device=device)[int(L)]
+    cfg = TrainConfig(pe="sphericalharmonics", nn=nn, pe_kwargs={"legendre_polys": int(L)}, nn_kwargs=nn_kwargs,
+                      lr=float(lr), max_epochs=int(epochs), patience=None, dtype="float32", device=device)
+    last, _ = train_in_process(task, cfg, grid_resolution=resolution, threads=1, predict_dtype=None,
+                             nice=10)
+    pred = last.prediction
     with _CACHE_LOCK:
         SWEEP_CACHE[key] = pred
         while len(SWEEP_CACHE) > _CACHE_MAX:
@@ -146,7 +148,7 @@ class SmoothnessTab:
                 task, nn, ep, hid, lr, res, dev = args
                 try:
                     pred = await asyncio.to_thread(fit_one, task, L, nn, ep, hid, lr, res, dev)
-                except (ValueError, TypeError, RuntimeError) as exc:
+                except (ValueError, TypeError, RuntimeError) as exc:  # TrainingError is a RuntimeError
                     self._show_error(f"Cannot fit L = {L}: {exc}")
                     break
                 self.results[L] = pred

@@ -1,23 +1,21 @@
 """Live training tab: pick a task, encoder and hyperparameters, train, watch the map change.
 
-Training runs epoch by epoch in a worker thread (``asyncio.to_thread``; torch limited to
-one intra-op thread there), so the server's event loop only receives finished frames and
-stays responsive for every other session. Map frames are rate-limited to one every
-``min_frame_interval`` seconds (the first and the last epoch are always drawn); the loss
-and accuracy curves receive every epoch.
+Training runs in a child process per run (:class:`geoviz.training_process.TrainingProcess`,
+one torch thread), so the training loop never competes with the server for the GIL: the
+event loop only receives finished epochs and stays responsive for every other session.
+Map predictions are rate-limited to one every ``min_frame_interval`` seconds (the first
+and the last epoch always carry one); the loss and accuracy curves receive every epoch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from geoviz.viz import GridField
+from geoviz.viz import GridField, render_globe
 
 from . import views
 from .views import batched_updates
@@ -66,6 +64,7 @@ class TrainingTab:
         globe_size: globe image side in pixels.
         min_frame_interval: seconds between two map frames (curves get every epoch).
         dtype: training precision, ``"float32"`` (default, fast) or ``"float64"``.
+        defer_plots: leave the figures to :meth:`build_plots` / :meth:`plot_steps`.
 
     Attributes:
         records: every :class:`geoviz.training.EpochRecord` of the latest run.
@@ -76,8 +75,7 @@ class TrainingTab:
     """
 
     def __init__(self, *, device: str = "auto", globe_size: int = 300, min_frame_interval: float = 0.5,
-                 dtype: str = "float32") -> None:
-        import holoviews as hv
+                 dtype: str = "float32", defer_plots: bool = False) -> None:
         import panel as pn
 
         from .views import ensure_extension
@@ -86,7 +84,7 @@ class TrainingTab:
 
         import geoviz
         from geoviz.data import list_tasks
-        from geoviz.viz import Globe, GridField, coastlines_element
+        from geoviz.viz import Globe, GridField
 
         self.device = device
         self.dtype = dtype
@@ -97,9 +95,8 @@ class TrainingTab:
         self.last_prediction: np.ndarray | None = None
         self.error = ""
         self.running = False
-        self.trainer: Any = None
+        self.process: Any = None  # the running geoviz.training_process.TrainingProcess
         self._stop_requested = threading.Event()
-        self._last_frame_t = 0.0
         self._flat = self._blank_flat()
 
         self.task = pn.widgets.Select(label="Task", options=list_tasks(), value="landocean")
@@ -115,25 +112,19 @@ class TrainingTab:
         self.message = pn.pane.Alert("", alert_type="danger", visible=False)
         self.status = pn.pane.Markdown(f"Idle. Training will run on **{device_label(device)}**.")
 
-        self.flat_pipe = hv.streams.Pipe(data=self._flat)
         self.globe = Globe(GridField(np.full((90, 180), 0.5)), size=self.globe_size, lon0=10.0, lat0=20.0)
         self.lon0 = pn.widgets.FloatSlider.from_param(self.globe.param.lon0, label="Globe longitude", step=5)
         self.lat0 = pn.widgets.FloatSlider.from_param(self.globe.param.lat0, label="Globe latitude", step=5)
-        self.curves = hv.streams.Buffer(pd.DataFrame({c: pd.Series(dtype=float) for c in _CURVE_COLUMNS}),
-                                        length=100_000, index=False)
-
-        flat = hv.DynamicMap(lambda data: views.rgb_element(data, views.FLAT_BOUNDS, x="lon", y="lat"),
-                             streams=[self.flat_pipe]).opts(
-            width=620, height=330, xlim=(-180, 180), ylim=(-90, 90), title="Prediction (flat)")
-        coast = coastlines_element(line_width=0.7)
-        loss = hv.DynamicMap(self._loss_plot, streams=[self.curves])
-        acc = hv.DynamicMap(self._acc_plot, streams=[self.curves])
-
-        self.flat_pane = pn.pane.HoloViews(flat * coast, linked_axes=False)
-        self.globe_pane = pn.Column(pn.pane.Markdown("**Prediction (globe)** — drag to rotate", margin=(0, 10)),
-                                    pn.pane.HoloViews(self.globe.element(), linked_axes=False))
-        self.curve_panes = pn.Row(pn.pane.HoloViews(loss, linked_axes=False),
-                                  pn.pane.HoloViews(acc, linked_axes=False))
+        # plain Bokeh figures updated in place: a frame costs milliseconds, not a HoloViews re-render.
+        # They are made by build_plots() (at once, or step by step by the dashboard, so that one
+        # session's page build never holds the server's event loop for long).
+        self.flat_view: Any = None
+        self.curves: Any = None
+        self.flat_pane = pn.Column(width=630, height=340)
+        self.globe_pane = pn.Column(width=310, height=340)
+        self.curve_panes = pn.Row(height=230)
+        if not defer_plots:
+            self.build_plots()
 
         self.pe.param.watch(self._sync_enabled, "value")
         self.nn.param.watch(self._sync_enabled, "value")
@@ -149,22 +140,41 @@ class TrainingTab:
 
     # ------------------------------------------------------------------ plots
 
-    @staticmethod
-    def _loss_plot(data: pd.DataFrame) -> Any:
-        import holoviews as hv
+    def plot_steps(self) -> list[Any]:
+        """Callables that each make one figure and put it in the page (flat map, globe, curves).
 
-        tr = hv.Curve(data, "epoch", "train_loss", label="train loss")
-        va = hv.Curve(data, "epoch", "val_loss", label="val loss")
-        return (tr * va).opts(width=460, height=220, title="Loss", legend_position="top_right", ylabel="loss",
-                              framewise=True, toolbar=None, default_tools=[])
+        :meth:`build_plots` runs them all; a server can run one per event-loop tick.
+        """
+        import panel as pn
 
-    @staticmethod
-    def _acc_plot(data: pd.DataFrame) -> Any:
-        import holoviews as hv
+        from geoviz.viz import coastline_paths, nan_join
+        from geoviz.viz.live import CurvesView, ImageView
 
-        return hv.Curve(data, "epoch", "val_accuracy", label="val accuracy").opts(
-            width=460, height=220, title="Validation accuracy", framewise=True, color="#2a7", toolbar=None,
-            default_tools=[])
+        def flat() -> None:
+            if self.flat_view is None:
+                self.flat_view = ImageView(self._flat, views.FLAT_BOUNDS, width=620, height=330,
+                                           title="Prediction (flat)", lines={"coastlines": nan_join(coastline_paths())},
+                                           line_styles={"coastlines": {"line_width": 0.7}})
+                self.flat_pane.objects = [pn.pane.Bokeh(self.flat_view.figure)]
+
+        def globe() -> None:
+            if not self.globe.views:
+                self.globe_pane.objects = [
+                    pn.pane.Markdown("**Prediction (globe)** — drag to rotate", margin=(0, 10)),
+                    pn.pane.Bokeh(self.globe.figure())]
+
+        def curves() -> None:
+            if self.curves is None:
+                self.curves = CurvesView(width=460, height=220)
+                self.curve_panes.objects = [pn.pane.Bokeh(self.curves.loss_figure),
+                                            pn.pane.Bokeh(self.curves.accuracy_figure)]
+
+        return [flat, globe, curves]
+
+    def build_plots(self) -> None:
+        """Make every figure that is not made yet."""
+        for step in self.plot_steps():
+            step()
 
     def _blank_flat(self) -> np.ndarray:
         img = np.zeros((90, 180, 4), np.uint8)
@@ -218,53 +228,45 @@ class TrainingTab:
     def stop(self) -> None:
         """Ask the running training to stop after the current epoch (no-op when idle)."""
         self._stop_requested.set()
-        if self.trainer is not None:
-            self.trainer.stop()
+        if self.process is not None:
+            self.process.stop()
 
-    def _make_trainer(self, cfg: Any, task_name: str) -> tuple[Any, Any, Any]:
-        """Worker thread: build the task, grid and Trainer (PE features are cached here)."""
-        import torch
+    def close(self) -> None:
+        """Stop the run and make sure its child process ends (session closed)."""
+        self.stop()
+        proc = self.process
+        if proc is not None:  # the child ends within an epoch; terminate it if it does not
+            threading.Thread(target=proc.close, kwargs={"timeout": 5.0}, daemon=True).start()
 
-        from geoviz.data import get_task, regular_grid
+    def _grid_resolution(self, cfg: Any) -> float:
+        """Map grid spacing for ``cfg`` (raises ValueError for an unknown encoding)."""
         from geoviz.encoders import get_positional_encoding
-        from geoviz.training import Trainer
 
-        torch.set_num_threads(1)
         dim = get_positional_encoding(cfg.pe, **cfg.pe_kwargs).embedding_dim
-        grid = regular_grid(map_resolution(dim, 4 if cfg.dtype == "float32" else 8))
-        task = get_task(task_name)
-        trainer = Trainer(task, cfg, predict_lonlat=grid.lonlat, predict_every=cfg.max_epochs + 1)
-        return trainer, task, grid
+        return map_resolution(dim, 4)  # the child predicts maps in float32
 
-    def _step(self, it: Any, trainer: Any, task: Any, grid: Any) -> tuple[Any, tuple | None] | None:
-        """Worker thread: one epoch, plus a rendered frame when one is due."""
-        import torch
+    def _render(self, pred: np.ndarray, shape: tuple[int, int], kind: str, n_classes: int | None) -> tuple:
+        """Worker thread: colour one prediction for the flat map and render the globe image."""
+        if kind == "binary":
+            flat = views.field_rgba(pred, shape, "continuous")
+        else:
+            flat = views.field_rgba(pred, shape, "categorical", n_classes=n_classes)
+        globe = GridField(flat[..., :3], kind="rgb", interpolation="bilinear" if kind == "binary" else "nearest")
+        g = self.globe
+        return pred, flat, globe, render_globe(globe, g.lon0, g.lat0, g.size)
 
-        torch.set_num_threads(1)
-        rec = next(it, None)
-        if rec is None:
-            return None
-        now = time.perf_counter()
-        frame = None
-        if rec.stopped or rec.epoch == 1 or now - self._last_frame_t >= self.min_frame_interval:
-            pred = rec.prediction if rec.prediction is not None else trainer.predict()
-            if task.kind == "binary":
-                flat = views.field_rgba(pred, grid.shape, "continuous")
-            else:
-                flat = views.field_rgba(pred, grid.shape, "categorical", n_classes=task.num_classes)
-            globe = GridField(flat[..., :3], kind="rgb",
-                              interpolation="bilinear" if task.kind == "binary" else "nearest")
-            frame = (pred, flat, globe)
-            self._last_frame_t = now
-        return rec, frame
-
-    def _show_frame(self, frame: tuple, rec: Any, pending: list, cfg: Any, dev: str, grid: Any) -> None:
-        pred, flat, globe = frame
+    def _show_frame(self, frame: tuple, rec: Any, pending: list, cfg: Any, dev: str,
+                    grid_shape: tuple[int, int]) -> None:
+        pred, flat, globe, globe_img = frame
         self.last_prediction = pred
         self._flat = flat
-        self.flat_pipe.send(flat)
-        self.globe.set_field(globe)
-        self.curves.send(pd.DataFrame(pending))
+        self.flat_view.update(flat)
+        # the globe image was rendered in the worker thread: install the field without a second
+        # render (a rotation in between is drawn by the next frame or the next drag)
+        self.globe.field = globe
+        for v in self.globe.views:
+            v.update(globe_img)
+        self.curves.stream(pending)
         self.frames += 1
         rate = rec.epoch / rec.elapsed if rec.elapsed > 0 else float("nan")
         acc = rec.val_metrics.get("accuracy", float("nan"))
@@ -272,14 +274,21 @@ class TrainingTab:
         self.status.object = (
             f"**{state}** · epoch {rec.epoch}/{cfg.max_epochs} · train loss {rec.train_loss:.4f} · "
             f"val loss {rec.val_loss:.4f} · val accuracy {100 * acc:.1f} % · "
-            f"**{rate:.1f} epochs/s** on **{dev}** · map {grid.shape[1]}×{grid.shape[0]}")
+            f"**{rate:.1f} epochs/s** on **{dev}** · map {grid_shape[1]}×{grid_shape[0]}")
 
     async def train(self) -> None:
         """Run one training with the current settings, updating maps, curves and status.
 
-        Returns when the run ends (max epochs, Stop, or an error shown in the app). A second
-        call while a run is active returns immediately.
+        The run happens in a child process (:class:`geoviz.training_process.TrainingProcess`,
+        one torch thread); this coroutine only waits on its pipe, so the server's event loop
+        and the other sessions are not slowed by the training loop. When several epochs
+        arrive at once only the newest map is drawn. Returns when the run ends (max epochs,
+        Stop, or an error shown in the app); a second call while a run is active returns
+        immediately.
         """
+        from geoviz.data import get_task
+        from geoviz.training_process import TrainingError, TrainingProcess
+
         if self.running:
             return
         try:
@@ -287,49 +296,60 @@ class TrainingTab:
         except (ValueError, TypeError) as exc:
             self._show_error(str(exc))
             return
+        try:
+            res = self._grid_resolution(cfg)
+            task_name = self.task.value
+            task = get_task(task_name)
+        except (ValueError, TypeError, KeyError) as exc:
+            self._show_error(f"Cannot train with these settings: {exc}")
+            return
         self._show_error("")
+        self.build_plots()
         self.running = True
         self._stop_requested.clear()
         self.start_button.disabled = True
         self.stop_button.disabled = False
         dev = device_label(cfg.device)
-        self.status.object = f"Preparing **{cfg.pe} + {cfg.nn}** on {self.task.value} (caching features) on **{dev}**…"
+        self.status.object = f"Preparing **{cfg.pe} + {cfg.nn}** on {task_name} (caching features) on **{dev}**…"
+        proc = TrainingProcess(task_name, cfg, grid_resolution=res, min_frame_interval=self.min_frame_interval,
+                               threads=1, nice=10)
+        self.process = proc
         try:
-            try:
-                trainer, task, grid = await asyncio.to_thread(self._make_trainer, cfg, self.task.value)
-            except (ValueError, TypeError, KeyError, RuntimeError) as exc:
-                self._show_error(f"Cannot train with these settings: {exc}")
-                self.status.object = "Idle."
-                return
-            self.trainer = trainer
+            await asyncio.to_thread(proc.start)  # the first start also launches the fork server
             if self._stop_requested.is_set():
-                trainer.stop()
+                proc.stop()
             self.records = []
             self.frames = 0
             self.curves.clear()
-            self._last_frame_t = 0.0
-            it = trainer.run()
             pending: list[dict[str, float]] = []
-            while True:
-                try:
-                    step = await asyncio.to_thread(self._step, it, trainer, task, grid)
-                except RuntimeError as exc:  # e.g. CUDA out of memory
-                    self._show_error(f"Training failed: {exc}")
-                    break
-                if step is None:
-                    break
-                rec, frame = step
-                self.records.append(rec)
-                pending.append({"epoch": rec.epoch, "train_loss": rec.train_loss, "val_loss": rec.val_loss,
-                                "val_accuracy": rec.val_metrics.get("accuracy", np.nan)})
-                if frame is not None:
+            newest: Any = None  # latest record with a map not drawn yet
+            grid_shape = None
+            try:
+                async for rec in proc.arecords():
+                    if grid_shape is None and proc.info is not None:
+                        grid_shape = proc.info.grid_shape
+                        dev = proc.info.device_label
+                    self.records.append(rec)
+                    pending.append({"epoch": rec.epoch, "train_loss": rec.train_loss, "val_loss": rec.val_loss,
+                                    "val_accuracy": rec.val_metrics.get("accuracy", np.nan)})
+                    if rec.prediction is not None:
+                        newest = rec
+                    if newest is None or (proc.has_pending() and not rec.stopped):
+                        continue  # more epochs are waiting: draw only the newest map
+                    frame = await asyncio.to_thread(self._render, newest.prediction, grid_shape, task.kind,
+                                                    task.num_classes)
                     with batched_updates():
-                        self._show_frame(frame, rec, pending, cfg, dev, grid)
-                    pending = []
-                if rec.stopped:
-                    break
+                        self._show_frame(frame, rec, pending, cfg, dev, grid_shape)
+                    pending, newest = [], None
+            except TrainingError as exc:
+                if self.records:
+                    self._show_error(f"Training failed: {exc}")
+                else:
+                    self._show_error(f"Cannot train with these settings: {exc}")
+                    self.status.object = "Idle."
         finally:
-            self.trainer = None  # frees the cached features; the records and maps stay
+            self.process = None
+            await asyncio.to_thread(proc.close)
             self.running = False
             self.start_button.disabled = False
             self.stop_button.disabled = True

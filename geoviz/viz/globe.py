@@ -156,6 +156,7 @@ class Globe(param.Parameterized):
         self.rgb_dmap: Any = None
         self._hooked: set[str] = set()
         self._stroke = 0
+        self._views: list[Any] = []  # the ImageViews made by figure()
 
     # --- data ------------------------------------------------------------------------
     def set_field(self, field: Any, shape: Sequence[int] | None = None, **field_kw: Any) -> None:
@@ -271,7 +272,6 @@ class Globe(param.Parameterized):
 
     def _pan_hook(self, plot: Any, element: Any) -> None:
         """HoloViews plot hook: route the figure's Bokeh pan events to :meth:`handle_drag`."""
-        from bokeh.events import Pan, PanEnd, PanStart
         from bokeh.models import BoxZoomTool, PanTool, WheelPanTool, WheelZoomTool, ZoomInTool, ZoomOutTool
 
         fig = plot.state
@@ -280,6 +280,12 @@ class Globe(param.Parameterized):
         nav = (PanTool, WheelZoomTool, BoxZoomTool, WheelPanTool, ZoomInTool, ZoomOutTool)
         if any(isinstance(t, nav) for t in fig.tools):
             fig.tools = [t for t in fig.tools if not isinstance(t, nav)]
+        self._wire_pan(fig)
+
+    def _wire_pan(self, fig: Any) -> None:
+        """Route a Bokeh figure's pan events (screen coordinates) to :meth:`handle_drag`."""
+        from bokeh.events import Pan, PanEnd, PanStart
+
         if fig.id in self._hooked:  # hooks also run on every update
             return
         self._hooked.add(fig.id)
@@ -302,6 +308,65 @@ class Globe(param.Parameterized):
         fig.on_event(PanStart, on_pan)
         fig.on_event(Pan, on_pan)
         fig.on_event(PanEnd, on_pan)
+
+    # --- plain Bokeh ------------------------------------------------------------------
+    def _line_work(self) -> dict[str, np.ndarray]:
+        ln = globe_lines(self.lon0, self.lat0, coastlines=True, graticule=self.graticule or 30.0)
+        if not self.coastlines:
+            ln["coastlines"] = np.full((1, 2), np.nan)
+        if not self.graticule:
+            ln["graticule"] = np.full((1, 2), np.nan)
+        return ln
+
+    def figure(self, width: int | None = None) -> Any:
+        """The globe as a plain Bokeh figure that is updated in place (no HoloViews re-render).
+
+        Changing ``lon0``/``lat0``/``size``/``coastlines``/``graticule`` or calling
+        :meth:`set_field` re-renders the image (numba kernel, a few ms at 300 px) and
+        replaces the data of the figure's sources; clicks go to :meth:`handle_tap` and drags
+        rotate, as with :meth:`element`. Use it for views that change many times a second
+        (live training). Each call returns a new figure (one per Bokeh document).
+
+        Args:
+            width: figure side in pixels (default ``size``).
+
+        Returns:
+            ``bokeh.plotting.figure``; x/y are screen coordinates in sphere radii.
+        """
+        from bokeh.events import Tap
+
+        from .live import ImageView
+
+        w = int(width or self.size)
+        view = ImageView(self.render(), (-1.0, -1.0, 1.0, 1.0), frame=(-1.02, -1.02, 1.02, 1.02), width=w,
+                         height=w, axes=False, lines=self._line_work(),
+                         line_styles={"outline": {"color": "#444444", "line_width": 1},
+                                      "graticule": {"color": "#888888", "line_width": 0.5, "alpha": 0.6},
+                                      "coastlines": {"color": "black", "line_width": 1}})
+        view.figure.on_event(Tap, lambda ev: self.handle_tap(ev.x, ev.y))
+        self._wire_pan(view.figure)
+        if not self._views:
+            self.param.watch(self._refresh_views, ["lon0", "lat0", "size", "field_version", "coastlines",
+                                                   "graticule"])
+        self._views.append(view)
+        return view.figure
+
+    @property
+    def views(self) -> list[Any]:
+        """The :class:`~geoviz.viz.live.ImageView` objects made by :meth:`figure`."""
+        return list(self._views)
+
+    def _refresh_views(self, *events: Any) -> None:
+        views = self.views
+        if not views:
+            return
+        img = self.render()
+        moved = any(e.name in ("lon0", "lat0", "coastlines", "graticule") for e in events)
+        lines = self._line_work() if moved else None
+        for v in views:
+            v.update(img)
+            if lines is not None:
+                v.set_lines(lines)
 
     def view(self, width: int | None = None) -> Any:
         """A Panel layout: lon0/lat0 sliders, the globe, and the last clicked lon/lat."""

@@ -1,0 +1,435 @@
+"""Run a :class:`~geoviz.training.Trainer` in a child process and stream its epochs back.
+
+A training loop in a thread of a server (the dashboard) or of a notebook kernel competes
+with everything else in that process for the GIL: a Panel server that trains in two
+sessions answers ``/liveness`` in hundreds of milliseconds instead of a few. A child
+process per run has its own interpreter, so the parent only receives finished records
+(an :class:`~geoviz.training.EpochRecord` per epoch, with a map prediction when one is
+due) and stays responsive. The child also exits when the parent dies.
+
+    >>> from geoviz.training import TrainConfig
+    >>> from geoviz.training_process import TrainingProcess
+    >>> with TrainingProcess("landocean", TrainConfig(max_epochs=20, dtype="float32"),
+    ...                      grid_resolution=2.0) as proc:          # doctest: +SKIP
+    ...     for rec in proc.records():
+    ...         print(rec.epoch, rec.val_metrics["accuracy"], rec.prediction is not None)
+
+Processes are started with the ``forkserver`` method (Linux; ``spawn`` elsewhere): the
+fork server imports torch and geoviz once, so a run starts in well under a second
+instead of re-importing torch each time. Nothing multi-threaded runs in the fork server
+(only imports), so forking from it is safe.
+
+Messages from the child are tuples on a :func:`multiprocessing.Pipe`:
+
+* ``("ready", info)`` once the trainer is built: ``info`` has ``device`` (e.g. ``"cpu"``),
+  ``device_label`` (``"CPU"``/``"GPU (name)"``), ``grid_shape`` ``(H, W)`` and
+  ``feature_dim``;
+* ``("record", EpochRecord)`` after every epoch;
+* ``("error", type_name, message)`` when building or training fails (bad settings, CUDA
+  out of memory, ...); the run is over.
+
+The parent sends ``"stop"`` to end the run after the current epoch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Iterator
+
+from .training import EpochRecord, TrainConfig
+
+__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "train_in_process", "warm_up"]
+
+_PRELOAD = ["geoviz._training_preload"]
+
+
+class TrainingError(RuntimeError):
+    """A run failed in the child process; ``kind`` is the original exception's type name."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}" if kind not in ("ValueError", "TypeError", "KeyError") else message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the child reports once its trainer is built.
+
+    Attributes:
+        device: torch device string the run uses (``"cpu"``, ``"cuda:0"``, ...).
+        device_label: human-readable device (``"CPU"`` or ``"GPU (NVIDIA H100 ...)"``).
+        grid_shape: ``(H, W)`` of the prediction grid, or None without one.
+        feature_dim: positional-encoding width.
+    """
+
+    device: str
+    device_label: str
+    grid_shape: tuple[int, int] | None
+    feature_dim: int
+
+
+def _context() -> Any:
+    """The multiprocessing context: forkserver (with torch/geoviz preloaded) where available."""
+    if sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)  # only takes effect before the fork server starts
+        return ctx
+    return mp.get_context("spawn")
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Hide ``__main__``'s file and spec while a child starts.
+
+    multiprocessing re-imports the parent's main module in every forkserver/spawn child
+    (running a script without an ``if __name__ == "__main__"`` guard again, or importing the
+    whole ``panel`` CLI); the child here needs nothing from it, its target lives in geoviz.
+    """
+    main = sys.modules.get("__main__")
+    with _MAIN_LOCK:
+        saved = {a: main.__dict__[a] for a in ("__file__", "__spec__") if main is not None and a in main.__dict__}
+        for a in saved:
+            if a == "__spec__":
+                main.__dict__[a] = None
+            else:
+                del main.__dict__[a]
+        try:
+            yield
+        finally:
+            main.__dict__.update(saved)
+
+
+_WARM_LOCK = threading.Lock()
+_WARM: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Start the fork server (imports torch and geoviz, ~3 s) in a background thread.
+
+    Idempotent and non-blocking; a server calls it at start so that the first training run
+    starts as fast as the later ones. Without a fork server (not Linux) it does nothing.
+    """
+    global _WARM
+    with _WARM_LOCK:
+        if _WARM is not None:
+            return
+        ctx = _context()
+
+        def run() -> None:
+            if ctx.get_start_method() == "forkserver":
+                from multiprocessing import forkserver
+
+                with _main_module_hidden():
+                    forkserver.ensure_running()
+
+        _WARM = threading.Thread(target=run, name="geoviz-forkserver-warm-up", daemon=True)
+        _WARM.start()
+
+
+def _device_label(device: Any) -> str:
+    import torch
+
+    if device.type == "cuda":
+        try:
+            return f"GPU ({torch.cuda.get_device_name(device)})"
+        except Exception:  # pragma: no cover - driver oddities
+            return "GPU"
+    return "CPU"
+
+
+def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, grid_resolution: float | None,
+           min_frame_interval: float, threads: int, predict_dtype: str | None, parent_pid: int, nice: int) -> None:
+    """Child process body: build the trainer, run it, send records (see the module docstring)."""
+    import threading
+
+    import torch
+
+    from .data import get_task, regular_grid
+    from .training import Trainer
+
+    def watch_parent() -> None:  # exit when the parent is gone (no orphans burning CPU)
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid and not _alive(parent_pid):
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    if nice > 0 and hasattr(os, "nice"):
+        os.nice(nice)
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        task = get_task(task_name, **task_kwargs)
+        grid = None if grid_resolution is None else regular_grid(grid_resolution)
+        trainer = Trainer(task, config, predict_lonlat=None if grid is None else grid.lonlat,
+                          predict_every=config.max_epochs + 1, predict_dtype=predict_dtype)
+        conn.send(("ready", RunInfo(device=str(trainer.device), device_label=_device_label(trainer.device),
+                                    grid_shape=None if grid is None else tuple(grid.shape),
+                                    feature_dim=int(trainer.model.positional_encoding.embedding_dim))))
+        last_frame = -float("inf")
+        for rec in trainer.run():
+            if conn.poll() and conn.recv() == "stop":
+                trainer.stop()
+            now = time.perf_counter()
+            if grid is not None and rec.prediction is None and (
+                    rec.stopped or rec.epoch == 1 or now - last_frame >= min_frame_interval):
+                rec.prediction = trainer.predict()
+            if rec.prediction is not None:
+                last_frame = now
+            conn.send(("record", rec))
+            if rec.stopped:
+                break
+    except BaseException as exc:  # reported to the parent; the run is over
+        try:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            conn.send(("error", type(exc).__name__, str(msg)))
+        except (BrokenPipeError, OSError):
+            pass
+    finally:
+        conn.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+class TrainingProcess:
+    """One training run in a child process, streaming :class:`EpochRecord` objects.
+
+    Args:
+        task: task name for :func:`geoviz.data.get_task` (``"landocean"``, ``"checkerboard"``).
+        config: :class:`~geoviz.training.TrainConfig` of the run.
+        grid_resolution: spacing in degrees of the :func:`geoviz.data.regular_grid` the model
+            predicts on for map frames, or None for no maps.
+        min_frame_interval: seconds between two records that carry a prediction (the first
+            and the last epoch always carry one). ``0`` predicts every epoch.
+        threads: torch intra-op threads in the child (1 lets two runs share 2 cores).
+        predict_dtype: dtype of the map predictions (see :class:`~geoviz.training.Trainer`).
+        task_kwargs: extra keyword arguments of the task builder.
+        nice: scheduling niceness added in the child (POSIX). A server gives its training
+            runs a positive value (the dashboard uses 10) so that answering requests always
+            wins over training when the cores are busy.
+
+    Use as a context manager (or call :meth:`start` and :meth:`close`); iterate with
+    :meth:`records` (blocking) or :meth:`arecords` (asyncio, never blocks the event loop).
+    :meth:`stop` ends the run after the current epoch; :meth:`close` also terminates a child
+    that does not answer. A failed run raises :class:`TrainingError` from the iterators.
+
+    Attributes:
+        info: :class:`RunInfo` once the child has built its trainer (else None).
+    """
+
+    def __init__(self, task: str, config: TrainConfig, *, grid_resolution: float | None = None,
+                 min_frame_interval: float = 0.5, threads: int = 1, predict_dtype: str | None = "float32",
+                 task_kwargs: dict[str, Any] | None = None, nice: int = 0) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if not isinstance(task, str):
+            raise TypeError(f"task must be a task name (str), got {type(task).__name__}")
+        if grid_resolution is not None and not (float(grid_resolution) > 0):
+            raise ValueError(f"grid_resolution must be > 0 degrees or None, got {grid_resolution!r}")
+        if not min_frame_interval >= 0:
+            raise ValueError(f"min_frame_interval must be >= 0 seconds, got {min_frame_interval!r}")
+        self.task = task
+        self.config = config
+        self.grid_resolution = None if grid_resolution is None else float(grid_resolution)
+        self.min_frame_interval = float(min_frame_interval)
+        self.threads = int(threads)
+        self.predict_dtype = predict_dtype
+        self.task_kwargs = dict(task_kwargs or {})
+        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+            raise ValueError(f"nice must be an int in [0, 19], got {nice!r}")
+        self.nice = nice
+        self.info: RunInfo | None = None
+        self._proc: Any = None
+        self._conn: Any = None
+        self._finished = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> "TrainingProcess":
+        """Start the child process (returns at once; the trainer is built in the child)."""
+        if self._proc is not None:
+            raise RuntimeError("this TrainingProcess was already started")
+        ctx = _context()
+        parent, child = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(
+            target=_child, name=f"geoviz-train-{self.task}", daemon=True,
+            args=(child, self.task, self.task_kwargs, self.config, self.grid_resolution,
+                  self.min_frame_interval, self.threads, self.predict_dtype, os.getpid(), self.nice))
+        with _main_module_hidden():
+            self._proc.start()
+        child.close()
+        self._conn = parent
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the child (None before :meth:`start`)."""
+        return None if self._proc is None else self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        """True while the child process is alive."""
+        return self._proc is not None and self._proc.is_alive()
+
+    def stop(self) -> None:
+        """Ask the child to stop after the current epoch (it then sends the last record)."""
+        if self._conn is not None and not self._finished:
+            try:
+                self._conn.send("stop")
+            except (BrokenPipeError, OSError):
+                pass
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the run, wait up to ``timeout`` s for the child, then terminate it."""
+        if self._proc is None:
+            return
+        self.stop()
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.terminate()
+            self._proc.join(2.0)
+            if self._proc.is_alive():  # pragma: no cover - a child ignoring SIGTERM
+                self._proc.kill()
+                self._proc.join(2.0)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._finished = True
+
+    def __enter__(self) -> "TrainingProcess":
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten run must not keep training
+        try:
+            if self._proc is not None and self._proc.is_alive():
+                self._proc.terminate()
+        except Exception:
+            pass
+
+    def has_pending(self) -> bool:
+        """True when a message from the child is waiting (the parent is behind the run)."""
+        try:
+            return self._conn is not None and not self._finished and self._conn.poll()
+        except (EOFError, OSError):
+            return False
+
+    # ------------------------------------------------------------------ messages
+
+    def _handle(self, msg: Any) -> EpochRecord | None:
+        """Process one message; return a record, None for "ready", raise for "error"."""
+        kind = msg[0]
+        if kind == "ready":
+            self.info = msg[1]
+            return None
+        if kind == "record":
+            rec = msg[1]
+            if rec.stopped:
+                self._finished = True
+            return rec
+        if kind == "error":
+            self._finished = True
+            raise TrainingError(msg[1], msg[2])
+        raise RuntimeError(f"unexpected message from the training process: {kind!r}")  # pragma: no cover
+
+    def _lost(self) -> TrainingError:
+        self._finished = True
+        code = None if self._proc is None else self._proc.exitcode
+        return TrainingError("ProcessError", f"the training process ended unexpectedly (exit code {code})")
+
+    def records(self, timeout: float | None = None) -> Iterator[EpochRecord]:
+        """Yield records until the run ends (blocking; starts the child if needed).
+
+        Args:
+            timeout: seconds to wait for any one message (None: no limit).
+
+        Raises:
+            TrainingError: the run failed in the child, or the child died.
+            TimeoutError: no message within ``timeout``.
+        """
+        if self._proc is None:
+            self.start()
+        while not self._finished:
+            if not self._conn.poll(timeout):
+                raise TimeoutError(f"no message from the training process within {timeout} s")
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                raise self._lost() from None
+            rec = self._handle(msg)
+            if rec is not None:
+                yield rec
+
+    async def arecords(self) -> AsyncIterator[EpochRecord]:
+        """Like :meth:`records`, for asyncio: waits on the pipe with ``loop.add_reader``, so
+        the event loop is never blocked and no worker thread is held between epochs."""
+        if self._proc is None:
+            self.start()
+        while not self._finished:
+            await _wait_readable(self._conn)
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                raise self._lost() from None
+            rec = self._handle(msg)
+            if rec is not None:
+                yield rec
+
+
+async def _wait_readable(conn: Any) -> None:
+    """Wait until ``conn`` has data (or EOF) without blocking the running event loop."""
+    if conn.poll():
+        return
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    fd = conn.fileno()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    try:
+        loop.add_reader(fd, ready)
+    except (NotImplementedError, RuntimeError):  # loops without add_reader (e.g. Windows proactor)
+        await asyncio.to_thread(conn.poll, None)
+        return
+    try:
+        await fut
+    finally:
+        loop.remove_reader(fd)
+
+
+def train_in_process(task: str, config: TrainConfig, grid_resolution: float | None = None, **kwargs: Any
+                     ) -> tuple[EpochRecord, RunInfo]:
+    """Run a whole training in a child process; return its last record (with the final map
+    prediction when ``grid_resolution`` is given) and the :class:`RunInfo`.
+
+    Keyword arguments as :class:`TrainingProcess`. Raises :class:`TrainingError` on failure.
+    """
+    kwargs.setdefault("min_frame_interval", float("inf"))
+    last = None
+    with TrainingProcess(task, config, grid_resolution=grid_resolution, **kwargs) as proc:
+        for last in proc.records():
+            pass
+        info = proc.info
+    if last is None or info is None:  # pragma: no cover - the child always sends at least one record
+        raise TrainingError("ProcessError", "the training process sent no record")
+    return last, info

@@ -1,0 +1,177 @@
+"""Bokeh views that update in place, for views that change many times a second.
+
+A HoloViews ``DynamicMap`` re-renders its element on every update: it rebuilds the
+element, recomputes ranges and walks the plot's option machinery, about 100 ms of
+GIL-holding Python per map frame. During live training that is most of a server's time,
+and it stalls the event loop of every session. The views here keep plain Bokeh figures
+and replace only the data of their ``ColumnDataSource`` (an image is sent as one binary
+buffer; curves are appended with ``stream``), which costs a few milliseconds.
+
+* :class:`ImageView` -- an RGBA image over fixed lon/lat (or screen) bounds, with optional
+  NaN-separated line work on top (coastlines);
+* :class:`CurvesView` -- loss and accuracy curves that grow by ``stream``;
+* :meth:`geoviz.viz.Globe.figure` -- the rotatable, clickable globe as a Bokeh figure
+  (built on :class:`ImageView`).
+
+Images use the row order of :func:`geoviz.viz.colorize` / :func:`geoviz.viz.render_globe`
+(row 0 at the top); Bokeh's ``image_rgba`` puts row 0 at the bottom, so rows are flipped
+when packed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["pack_rgba", "ImageView", "CurvesView", "apply_to_document"]
+
+
+def apply_to_document(model: Any, fn: Callable[[], None]) -> None:
+    """Run ``fn`` (which changes ``model``) where Bokeh allows it.
+
+    In a Bokeh/Panel server session a document may only change while its lock is held;
+    ``Document.add_next_tick_callback`` is the one thread-safe entry point and runs ``fn``
+    under the lock on the next event-loop tick. Outside a server session (notebooks,
+    tests, no document) ``fn`` runs at once.
+    """
+    doc = getattr(model, "document", None)
+    if doc is None or getattr(doc, "session_context", None) is None:
+        fn()
+        return
+    doc.add_next_tick_callback(fn)
+
+
+def pack_rgba(rgba: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` uint8 RGBA, row 0 at the top → ``(H, W)`` uint32 for Bokeh's ``image_rgba``
+    (row 0 at the bottom). ``(H, W, 3)`` gets an opaque alpha channel."""
+    a = np.asarray(rgba)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
+        raise ValueError(f"rgba must be an (H, W, 3|4) uint8 array, got {a.shape} {a.dtype}")
+    if a.shape[2] == 3:
+        a = np.concatenate([a, np.full(a.shape[:2] + (1,), 255, np.uint8)], axis=2)
+    return np.ascontiguousarray(a[::-1]).view(np.uint32).reshape(a.shape[:2])
+
+
+class ImageView:
+    """A Bokeh figure showing one RGBA image over fixed bounds, replaced in place by :meth:`update`.
+
+    Args:
+        rgba: initial ``(H, W, 3|4)`` uint8 image, row 0 at the top.
+        bounds: ``(left, bottom, right, top)`` in data units (degrees for a flat map).
+        width, height: figure size in pixels.
+        title: figure title.
+        lines: ``{name: (K, 2) array}`` NaN-separated polylines drawn over the image (e.g.
+            ``{"coastlines": nan_join(coastline_paths())}``), updatable with :meth:`set_lines`.
+        line_styles: ``{name: {"color": ..., "line_width": ..., "alpha": ...}}``.
+        axes: show axes (flat maps) or not (globe).
+        tools: Bokeh tool names (e.g. ``"hover"``), default none.
+        frame: ``(left, bottom, right, top)`` of the visible ranges (default ``bounds``).
+
+    Attributes:
+        figure: the ``bokeh.plotting.figure``; ``source`` its image ``ColumnDataSource``.
+    """
+
+    def __init__(self, rgba: np.ndarray, bounds: Sequence[float], *, width: int = 620, height: int = 330,
+                 title: str = "", lines: Mapping[str, np.ndarray] | None = None,
+                 line_styles: Mapping[str, Mapping[str, Any]] | None = None, axes: bool = True,
+                 tools: str = "", x_label: str = "lon", y_label: str = "lat",
+                 frame: Sequence[float] | None = None) -> None:
+        from bokeh.models import ColumnDataSource, Range1d
+        from bokeh.plotting import figure
+
+        left, bottom, right, top = (float(v) for v in bounds)
+        self.bounds = (left, bottom, right, top)
+        fl, fb, fr, ft = (float(v) for v in (frame or bounds))
+        self.figure = figure(width=int(width), height=int(height), title=title or None, tools=tools,
+                             toolbar_location=None, x_range=Range1d(fl, fr), y_range=Range1d(fb, ft))
+        fig = self.figure
+        fig.grid.visible = False
+        if axes:
+            fig.xaxis.axis_label, fig.yaxis.axis_label = x_label, y_label
+        else:
+            fig.axis.visible = False
+            fig.outline_line_color = None
+        fig.min_border = 5
+        self._pending_image = pack_rgba(rgba)
+        self.source = ColumnDataSource({"image": [self._pending_image]})
+        fig.image_rgba("image", x=left, y=bottom, dw=right - left, dh=top - bottom, source=self.source)
+        self.line_sources: dict[str, Any] = {}
+        styles = dict(line_styles or {})
+        for name, xy in (lines or {}).items():
+            xy = np.asarray(xy, dtype=np.float64)
+            src = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1]})
+            fig.line("x", "y", source=src, **{"color": "black", "line_width": 0.8, **styles.get(name, {})})
+            self.line_sources[name] = src
+
+    def update(self, rgba: np.ndarray) -> None:
+        """Show a new image (same bounds; the shape may change); safe from any thread."""
+        packed = pack_rgba(rgba)
+        self._pending_image = packed  # only the newest image is sent if updates pile up
+
+        def apply() -> None:
+            if self._pending_image is packed:
+                self.source.data = {"image": [packed]}
+
+        apply_to_document(self.source, apply)
+
+    def set_lines(self, lines: Mapping[str, np.ndarray]) -> None:
+        """Replace the polylines named in ``lines`` (names given at construction); safe from any thread."""
+        new = {name: np.asarray(xy, dtype=np.float64) for name, xy in lines.items()}
+
+        def apply() -> None:
+            for name, xy in new.items():
+                self.line_sources[name].data = {"x": xy[:, 0], "y": xy[:, 1]}
+
+        apply_to_document(self.figure, apply)
+
+    @property
+    def image(self) -> np.ndarray:
+        """The latest image as ``(H, W, 4)`` uint8, row 0 at the top (for tests)."""
+        packed = self._pending_image
+        return np.ascontiguousarray(packed).view(np.uint8).reshape(packed.shape + (4,))[::-1]
+
+
+class CurvesView:
+    """Training curves: a loss figure (train and validation) and a validation-accuracy figure.
+
+    Args:
+        width, height: size of each figure in pixels.
+
+    Attributes:
+        loss_figure, accuracy_figure: the Bokeh figures; ``source`` their shared
+            ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy``.
+    """
+
+    COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy")
+
+    def __init__(self, *, width: int = 460, height: int = 220) -> None:
+        from bokeh.models import ColumnDataSource, DataRange1d, Legend
+        from bokeh.plotting import figure
+
+        self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
+        opts = dict(width=int(width), height=int(height), tools="", toolbar_location=None)
+        self.loss_figure = figure(title="Loss", x_axis_label="epoch", y_axis_label="loss",
+                                  x_range=DataRange1d(), y_range=DataRange1d(), **opts)
+        r1 = self.loss_figure.line("epoch", "train_loss", source=self.source, color="#1f77b4", line_width=2)
+        r2 = self.loss_figure.line("epoch", "val_loss", source=self.source, color="#ff7f0e", line_width=2)
+        self.loss_figure.add_layout(Legend(items=[("train loss", [r1]), ("val loss", [r2])],
+                                           location="top_right"))
+        self.accuracy_figure = figure(title="Validation accuracy", x_axis_label="epoch", y_axis_label="accuracy",
+                                      x_range=DataRange1d(), y_range=DataRange1d(), **opts)
+        self.accuracy_figure.line("epoch", "val_accuracy", source=self.source, color="#22aa77", line_width=2)
+
+    def stream(self, rows: Sequence[Mapping[str, float]]) -> None:
+        """Append ``rows`` (dicts with the four columns) to both figures; safe from any thread."""
+        if rows:
+            new = {c: [float(r.get(c, np.nan)) for r in rows] for c in self.COLUMNS}
+            apply_to_document(self.source, lambda: self.source.stream(new))
+
+    def clear(self) -> None:
+        """Remove every point (a new run starts); safe from any thread."""
+        apply_to_document(self.source, lambda: setattr(self.source, "data", {c: [] for c in self.COLUMNS}))
+
+    @property
+    def data(self) -> dict[str, np.ndarray]:
+        """The curves' data as ``{column: (n,) float64}`` (for tests)."""
+        return {c: np.asarray(self.source.data[c], dtype=np.float64) for c in self.COLUMNS}
