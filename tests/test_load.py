@@ -25,11 +25,14 @@ _reason = chromium_available()
 pytestmark = [pytest.mark.skipif(_reason is not None, reason=_reason or ""), pytest.mark.timeout(600),
               pytest.mark.slow]
 
-# The product goal is 250 ms (issue 6); on a 2-core machine the in-process server still
-# stalls for up to ~1.5 s while Bokeh re-walks session documents (docs/dashboard.md,
-# "Known limits"). The default bound catches a server blocked by training (seconds); set
-# GEOVIZ_LIVENESS_LIMIT_S=0.25 to check the goal itself.
-LIVENESS_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_LIMIT_S", "3.0"))
+# The product goal is 250 ms (issue 6). Training runs in niced child processes and the live
+# views update Bokeh sources in place, so while sessions train and while closed sessions are
+# cleaned up the server answers within it. Opening a session still costs the single event
+# loop about 0.3-0.6 s on this 2-core machine (Bokeh/Panel session creation, document
+# serialisation, static files; an empty Panel app already stalls 120-210 ms in the same
+# harness; docs/dashboard.md), so that phase has its own, looser bound.
+LIVENESS_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_LIMIT_S", "0.25"))
+OPEN_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_OPEN_LIMIT_S", "1.0"))
 MEMORY_TOLERANCE_MB = 100.0
 MAX_LOAD_PER_CORE = float(os.environ.get("GEOVIZ_LOAD_TEST_MAX_LOAD", "1.5"))
 N_SESSIONS = 4
@@ -97,8 +100,9 @@ def test_four_sessions_two_training_liveness_and_memory():
         pytest.skip(f"machine oversubscribed (1-min load {load:.1f} per core > {MAX_LOAD_PER_CORE}): "
                     "a latency bound cannot be judged here")
     lifetime_s = 3.0
+    # the browsers run niced: they stand in for clients on other machines (see chromium())
     with serve_dashboard(session_check_ms=500, session_lifetime_ms=int(lifetime_s * 1000)) as served, \
-            chromium() as browser:
+            chromium(nice=19) as browser:
         # warm-up: the same workload once, so imports, JIT compilation, caches, thread pools,
         # the training fork server and the allocator's high-water mark are part of the baseline
         _cycle(browser, served, None)
@@ -125,6 +129,8 @@ def test_four_sessions_two_training_liveness_and_memory():
         print(poller.summary())
         assert not poller.failures, poller.failures[:3]
         assert len(lat) >= 20
-        assert lat[-1] < LIVENESS_LIMIT_S, f"/liveness took {1e3 * lat[-1]:.0f} ms; {poller.summary()}"
+        for phase, v in poller.by_phase.items():
+            limit = OPEN_LIMIT_S if phase.startswith("open") else LIVENESS_LIMIT_S
+            assert max(v) < limit, f"/liveness took {1e3 * max(v):.0f} ms in '{phase}'; {poller.summary()}"
         assert after - baseline < MEMORY_TOLERANCE_MB, (baseline, peak, after)
         assert len(served.descendants()) <= n_children  # only the fork server stays

@@ -17,6 +17,7 @@ from .views import ensure_extension
 
 __all__ = ["DashboardApp", "create_app", "LIVE_APPS", "unavailable"]
 
+_STEP_PAUSE_MS = 60
 LIVE_APPS: "weakref.WeakSet[DashboardApp]" = weakref.WeakSet()
 """Every :class:`DashboardApp` not yet garbage-collected (used by the load test)."""
 
@@ -161,8 +162,9 @@ class DashboardApp:
         """Build the training tab held back by ``defer=True`` (runs on page load).
 
         In a server session the controls come first and each figure follows in its own
-        event-loop tick (``Document.add_next_tick_callback``), so building one session's page
-        never holds the loop for long: other sessions and ``/liveness`` are served in between.
+        event-loop callback, ``_STEP_PAUSE_MS`` apart, so building one session's page never
+        holds the loop for long: other sessions and ``/liveness`` are served in between (an
+        HTTP request needs several loop iterations, so back-to-back steps would still starve it).
         """
         import panel as pn
 
@@ -178,8 +180,11 @@ class DashboardApp:
         def run_next() -> None:
             if steps:
                 steps.pop(0)()
-                if steps:
-                    doc.add_next_tick_callback(run_next)
+                if steps:  # a pause between steps lets the loop serve several requests in between
+                    doc.add_timeout_callback(run_next, _STEP_PAUSE_MS)
+
+        # this may run in Panel's thread pool: only add_next_tick_callback is thread-safe
+        doc.add_next_tick_callback(lambda: doc.add_timeout_callback(run_next, _STEP_PAUSE_MS))
 
         doc.add_next_tick_callback(run_next)
 

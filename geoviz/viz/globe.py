@@ -331,7 +331,7 @@ class Globe(param.Parameterized):
             width: figure side in pixels (default ``size``).
 
         Returns:
-            ``bokeh.plotting.figure``; x/y are screen coordinates in sphere radii.
+            a Bokeh ``Plot``; x/y are screen coordinates in sphere radii.
         """
         from bokeh.events import Tap
 

@@ -65,43 +65,44 @@ class ImageView:
             ``{"coastlines": nan_join(coastline_paths())}``), updatable with :meth:`set_lines`.
         line_styles: ``{name: {"color": ..., "line_width": ..., "alpha": ...}}``.
         axes: show axes (flat maps) or not (globe).
-        tools: Bokeh tool names (e.g. ``"hover"``), default none.
         frame: ``(left, bottom, right, top)`` of the visible ranges (default ``bounds``).
 
     Attributes:
-        figure: the ``bokeh.plotting.figure``; ``source`` its image ``ColumnDataSource``.
+        figure: the Bokeh ``Plot``; ``source`` its image ``ColumnDataSource``.
     """
 
     def __init__(self, rgba: np.ndarray, bounds: Sequence[float], *, width: int = 620, height: int = 330,
                  title: str = "", lines: Mapping[str, np.ndarray] | None = None,
                  line_styles: Mapping[str, Mapping[str, Any]] | None = None, axes: bool = True,
-                 tools: str = "", x_label: str = "lon", y_label: str = "lat",
+                 x_label: str = "lon", y_label: str = "lat",
                  frame: Sequence[float] | None = None) -> None:
-        from bokeh.models import ColumnDataSource, Range1d
-        from bokeh.plotting import figure
+        from bokeh.models import ColumnDataSource, ImageRGBA, Line, LinearAxis, Plot, Range1d, Title
 
         left, bottom, right, top = (float(v) for v in bounds)
         self.bounds = (left, bottom, right, top)
         fl, fb, fr, ft = (float(v) for v in (frame or bounds))
-        self.figure = figure(width=int(width), height=int(height), title=title or None, tools=tools,
-                             toolbar_location=None, x_range=Range1d(fl, fr), y_range=Range1d(fb, ft))
+        # a bare Plot (no default tools, grids or toolbar): about half the models of figure()
+        self.figure = Plot(width=int(width), height=int(height), x_range=Range1d(fl, fr), y_range=Range1d(fb, ft),
+                           toolbar_location=None, min_border=5)
         fig = self.figure
-        fig.grid.visible = False
+        if title:
+            fig.title = Title(text=title)
         if axes:
-            fig.xaxis.axis_label, fig.yaxis.axis_label = x_label, y_label
+            fig.add_layout(LinearAxis(axis_label=x_label), "below")
+            fig.add_layout(LinearAxis(axis_label=y_label), "left")
         else:
-            fig.axis.visible = False
             fig.outline_line_color = None
-        fig.min_border = 5
         self._pending_image = pack_rgba(rgba)
         self.source = ColumnDataSource({"image": [self._pending_image]})
-        fig.image_rgba("image", x=left, y=bottom, dw=right - left, dh=top - bottom, source=self.source)
+        fig.add_glyph(self.source, ImageRGBA(image="image", x=left, y=bottom, dw=right - left, dh=top - bottom))
         self.line_sources: dict[str, Any] = {}
         styles = dict(line_styles or {})
         for name, xy in (lines or {}).items():
             xy = np.asarray(xy, dtype=np.float64)
             src = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1]})
-            fig.line("x", "y", source=src, **{"color": "black", "line_width": 0.8, **styles.get(name, {})})
+            st = {"color": "black", "line_width": 0.8, **styles.get(name, {})}
+            fig.add_glyph(src, Line(x="x", y="y", line_color=st["color"], line_width=st["line_width"],
+                                    line_alpha=st.get("alpha", 1.0)))
             self.line_sources[name] = src
 
     def update(self, rgba: np.ndarray) -> None:
@@ -139,27 +140,37 @@ class CurvesView:
         width, height: size of each figure in pixels.
 
     Attributes:
-        loss_figure, accuracy_figure: the Bokeh figures; ``source`` their shared
+        loss_figure, accuracy_figure: the Bokeh plots; ``source`` their shared
             ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy``.
     """
 
     COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy")
 
     def __init__(self, *, width: int = 460, height: int = 220) -> None:
-        from bokeh.models import ColumnDataSource, DataRange1d, Legend
-        from bokeh.plotting import figure
+        from bokeh.models import (ColumnDataSource, DataRange1d, Legend, LegendItem, Line, LinearAxis, Plot,
+                                  Title)
 
         self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
-        opts = dict(width=int(width), height=int(height), tools="", toolbar_location=None)
-        self.loss_figure = figure(title="Loss", x_axis_label="epoch", y_axis_label="loss",
-                                  x_range=DataRange1d(), y_range=DataRange1d(), **opts)
-        r1 = self.loss_figure.line("epoch", "train_loss", source=self.source, color="#1f77b4", line_width=2)
-        r2 = self.loss_figure.line("epoch", "val_loss", source=self.source, color="#ff7f0e", line_width=2)
-        self.loss_figure.add_layout(Legend(items=[("train loss", [r1]), ("val loss", [r2])],
+
+        def plot(title: str, ylabel: str) -> Any:
+            p = Plot(width=int(width), height=int(height), x_range=DataRange1d(), y_range=DataRange1d(),
+                     toolbar_location=None, min_border=5)
+            p.title = Title(text=title)
+            p.add_layout(LinearAxis(axis_label="epoch"), "below")
+            p.add_layout(LinearAxis(axis_label=ylabel), "left")
+            return p
+
+        def line(p: Any, y: str, color: str) -> Any:
+            return p.add_glyph(self.source, Line(x="epoch", y=y, line_color=color, line_width=2))
+
+        self.loss_figure = plot("Loss", "loss")
+        r1 = line(self.loss_figure, "train_loss", "#1f77b4")
+        r2 = line(self.loss_figure, "val_loss", "#ff7f0e")
+        self.loss_figure.add_layout(Legend(items=[LegendItem(label="train loss", renderers=[r1]),
+                                                  LegendItem(label="val loss", renderers=[r2])],
                                            location="top_right"))
-        self.accuracy_figure = figure(title="Validation accuracy", x_axis_label="epoch", y_axis_label="accuracy",
-                                      x_range=DataRange1d(), y_range=DataRange1d(), **opts)
-        self.accuracy_figure.line("epoch", "val_accuracy", source=self.source, color="#22aa77", line_width=2)
+        self.accuracy_figure = plot("Validation accuracy", "accuracy")
+        line(self.accuracy_figure, "val_accuracy", "#22aa77")
 
     def stream(self, rows: Sequence[Mapping[str, float]]) -> None:
         """Append ``rows`` (dicts with the four columns) to both figures; safe from any thread."""
