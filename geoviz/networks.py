@@ -346,7 +346,12 @@ class SineLayer(nn.Module):
         z = F.linear(x, self.weight, self.bias)
         if self.dropout > 0.0:
             z = F.dropout(z, p=self.dropout, training=self.training)
-        return torch.sin(self.w0 * z)
+        # the same values and gradients as torch.sin(self.w0 * z), without the (N, dim_out)
+        # temporary (z is a fresh tensor; its in-place scaling is recorded by autograd) and
+        # without the pass at all for w0 = 1
+        if self.w0 != 1.0:
+            z = z.mul_(self.w0)
+        return torch.sin(z)
 
     def extra_repr(self) -> str:
         return (

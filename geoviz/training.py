@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._grid_predict import GridPredictor
 from .location_encoder import LocationEncoder, build_location_encoder
 
 __all__ = ["TrainConfig", "EpochRecord", "Trainer", "resolve_device", "classification_metrics"]
@@ -138,13 +139,19 @@ class Trainer:
             the prediction-grid features and of the network copy that predicts on them.
             ``"float32"`` roughly halves the cost of a per-epoch map when training in float64
             (probabilities differ by ~1e-7; training and metrics are unaffected).
+        separable_grid: when ``predict_lonlat`` is a row-major rectilinear lon/lat grid (e.g.
+            :func:`geoviz.data.regular_grid` ``.lonlat``), the encoding is spherical harmonics
+            and the network is Siren/Linear/FCNet, evaluate predictions with a separable first
+            layer (:class:`geoviz._grid_predict.GridPredictor`: ≈ 5× fewer multiply–adds in that
+            layer, no ``(M, L²)`` feature matrix; equal to the dense path to float rounding).
+            ``False`` always uses the dense path.
 
     Call :meth:`run` to iterate over epochs; :meth:`stop` (thread-safe) ends the run after
     the current epoch; :meth:`evaluate` scores a split with the current weights.
     """
 
     def __init__(self, task: Any, config: TrainConfig | None = None, *, predict_lonlat: Any = None,
-                 predict_every: int = 1, predict_dtype: str | None = None) -> None:
+                 predict_every: int = 1, predict_dtype: str | None = None, separable_grid: bool = True) -> None:
         self.task = task
         self.config = config or TrainConfig()
         self.device = resolve_device(self.config.device)
@@ -167,8 +174,15 @@ class Trainer:
             raise ValueError(f"predict_dtype must be None, 'float32' or 'float64', got {predict_dtype!r}")
         self._predict_dtype = self.dtype if predict_dtype is None else getattr(torch, predict_dtype)
         self._predict_net: torch.nn.Module | None = None
-        self._predict_features = (None if predict_lonlat is None
+        self._predict_lock = threading.Lock()
+        self._grid_predictor: GridPredictor | None = None
+        if predict_lonlat is not None and separable_grid:
+            self._grid_predictor = GridPredictor.from_lonlat(
+                predict_lonlat, self.model.positional_encoding, self.model.network,
+                dtype=self._predict_dtype, device=self.device)
+        self._predict_features = (None if predict_lonlat is None or self._grid_predictor is not None
                                   else self._encode(predict_lonlat, self._predict_dtype))
+        self._has_predict = predict_lonlat is not None
 
     def _encode(self, lonlat: Any, dtype: torch.dtype | None = None) -> torch.Tensor:
         dtype = self.dtype if dtype is None else dtype
@@ -209,6 +223,20 @@ class Trainer:
             self.model.train()
         return torch.cat(out) if out else feats.new_zeros((0, self.task.output_dim))
 
+    def _predict_grid(self) -> torch.Tensor:
+        """``(M, output_dim)`` logits on the prediction grid through the separable first layer."""
+        assert self._grid_predictor is not None
+        with self._predict_lock:
+            was_training = self.model.training
+            net = self._network_for(self._predict_dtype)
+            net.eval()
+            try:
+                with torch.inference_mode():
+                    return self._grid_predictor(net)
+            finally:
+                if was_training:
+                    self.model.train()
+
     def evaluate(self, split: str = "test") -> dict[str, float]:
         """Loss and metrics of the current weights on ``"train"``, ``"val"`` or ``"test"``."""
         logits = self._forward_all(self._features[split])
@@ -219,10 +247,13 @@ class Trainer:
         """Predictions on the cached prediction points (or on ``feats``, ``(M, D)`` features in
         the training or prediction dtype): ``(M,)`` probabilities (binary, float32/64 numpy)
         or int64 classes (multiclass)."""
-        feats = self._predict_features if feats is None else feats
-        if feats is None:
-            raise ValueError("no prediction points: pass predict_lonlat to Trainer")
-        logits = self._forward_all(feats)
+        if feats is None and self._grid_predictor is not None:
+            logits = self._predict_grid()
+        else:
+            feats = self._predict_features if feats is None else feats
+            if feats is None:
+                raise ValueError("no prediction points: pass predict_lonlat to Trainer")
+            logits = self._forward_all(feats)
         if self.task.kind == "binary":
             return torch.sigmoid(logits[:, 0]).cpu().numpy()
         return logits.argmax(dim=1).cpu().numpy()
@@ -230,7 +261,7 @@ class Trainer:
     def run(self) -> Iterator[EpochRecord]:
         """Train, yielding an :class:`EpochRecord` after every epoch."""
         cfg = self.config
-        opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = _adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         xtr, ytr = self._features["train"], self._labels["train"]
         n = xtr.shape[0]
         # preallocated batch buffers (same values as xtr[idx]; saves two allocations a step)
@@ -268,7 +299,7 @@ class Trainer:
                 stopped = "stopped"
             if stopped and cfg.restore_best and best_state is not None:
                 self.model.load_state_dict(best_state)
-            want_pred = self._predict_features is not None and (stopped or epoch % self.predict_every == 0)
+            want_pred = self._has_predict and (stopped or epoch % self.predict_every == 0)
             yield EpochRecord(
                 epoch=epoch,
                 train_loss=total / xtr.shape[0],
@@ -280,6 +311,17 @@ class Trainer:
             )
             if stopped:
                 return
+
+
+def _adam(params: Any, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam with coupled L2, in its fused kernel where torch has one for the parameters' device
+    (one kernel per step instead of ~10 small ops per parameter: ≈ 0.4 ms less per step on CPU
+    for Siren(64); same update rule, results equal to float rounding)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # older torch / unsupported device or dtype
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def _seed_everything(seed: int) -> None:
