@@ -34,9 +34,9 @@ env: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Playwright + Debian Chromium dashboard tests and the 4-session load test (opt-in).
+# Only the Playwright + Debian Chromium dashboard tests and the 4-session load test (also in `make test`).
 test-browser: $(STAMP)
-	GEOVIZ_BROWSER_TESTS=1 $(PY) -m pytest -q -rs tests/test_browser.py tests/test_load.py
+	$(PY) -m pytest -q -rs tests/test_browser.py tests/test_load.py
 
 serve: $(APP_STAMP)
 	$(VENV)/bin/panel serve apps/dashboard.py --address 127.0.0.1 --port 5006 --allow-websocket-origin=127.0.0.1:5006 --allow-websocket-origin=localhost:5006
