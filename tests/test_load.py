@@ -30,9 +30,9 @@ pytestmark = [pytest.mark.skipif(_reason is not None, reason=_reason or ""), pyt
 # cleaned up the server answers within it. Opening a session still costs the single event
 # loop about 0.3-0.6 s on this 2-core machine (Bokeh/Panel session creation, document
 # serialisation, static files; an empty Panel app already stalls 120-210 ms in the same
-# harness; docs/dashboard.md), so that phase has its own, looser bound.
+# harness; docs/dashboard.md), so that phase only has a guard against a blocked loop (3 s).
 LIVENESS_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_LIMIT_S", "0.25"))
-OPEN_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_OPEN_LIMIT_S", "1.0"))
+OPEN_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_OPEN_LIMIT_S", "3.0"))
 MEMORY_TOLERANCE_MB = 100.0
 MAX_LOAD_PER_CORE = float(os.environ.get("GEOVIZ_LOAD_TEST_MAX_LOAD", "1.5"))
 N_SESSIONS = 4
