@@ -169,9 +169,9 @@ def test_cli_reproduce_subset_and_errors(tmp_path, capsys) -> None:
     rc = main(["reproduce", "landocean", "--subset", "direct:linear", "--seeds", "0", "--max-epochs", "2",
                "--out", str(tmp_path)])
     assert rc == 0
-    md = (tmp_path / "landocean_reference.md").read_text()
+    md = (tmp_path / "landocean_float32.md").read_text()  # the CLI default variant
     assert "| direct |" in md and "71.4 ± 0.0" in md
-    summary = json.loads((tmp_path / "landocean_reference_summary.json").read_text())
+    summary = json.loads((tmp_path / "landocean_float32_summary.json").read_text())
     assert summary["n_runs"] == 1 and summary["cells"][0]["paper_mean"] == 71.4
     assert len(load_records(tmp_path / "landocean.jsonl")) == 1
     # regenerate the doc from the JSONL only (no training)
