@@ -258,6 +258,7 @@ class TrainingProcess:
         self._proc: Any = None
         self._conn: Any = None
         self._finished = False
+        self._lock = threading.Lock()  # stop() and close() may come from different threads
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -289,28 +290,32 @@ class TrainingProcess:
 
     def stop(self) -> None:
         """Ask the child to stop after the current epoch (it then sends the last record)."""
-        if self._conn is not None and not self._finished:
-            try:
-                self._conn.send("stop")
-            except (BrokenPipeError, OSError):
-                pass
+        with self._lock:
+            if self._conn is not None and not self._finished:
+                try:
+                    self._conn.send("stop")
+                except (BrokenPipeError, OSError):
+                    pass
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the run, wait up to ``timeout`` s for the child, then terminate it."""
+        """Stop the run, wait up to ``timeout`` s for the child, then terminate it.
+
+        Idempotent and safe to call from several threads at once."""
         if self._proc is None:
             return
         self.stop()
         self._proc.join(timeout)
-        if self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(2.0)
-            if self._proc.is_alive():  # pragma: no cover - a child ignoring SIGTERM
-                self._proc.kill()
+        with self._lock:
+            if self._proc.is_alive():
+                self._proc.terminate()
                 self._proc.join(2.0)
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        self._finished = True
+                if self._proc.is_alive():  # pragma: no cover - a child ignoring SIGTERM
+                    self._proc.kill()
+                    self._proc.join(2.0)
+            conn, self._conn = self._conn, None
+            self._finished = True
+        if conn is not None:
+            conn.close()
 
     def __enter__(self) -> "TrainingProcess":
         return self.start() if self._proc is None else self
@@ -368,11 +373,16 @@ class TrainingProcess:
         if self._proc is None:
             self.start()
         while not self._finished:
-            if not self._conn.poll(timeout):
-                raise TimeoutError(f"no message from the training process within {timeout} s")
+            conn = self._conn
+            if conn is None:  # closed from another thread
+                return
             try:
-                msg = self._conn.recv()
+                if not conn.poll(timeout):
+                    raise TimeoutError(f"no message from the training process within {timeout} s")
+                msg = conn.recv()
             except (EOFError, OSError):
+                if self._conn is None:
+                    return
                 raise self._lost() from None
             rec = self._handle(msg)
             if rec is not None:
@@ -384,10 +394,15 @@ class TrainingProcess:
         if self._proc is None:
             self.start()
         while not self._finished:
-            await _wait_readable(self._conn)
+            conn = self._conn
+            if conn is None:  # closed from another thread
+                return
             try:
-                msg = self._conn.recv()
+                await _wait_readable(conn)
+                msg = conn.recv()
             except (EOFError, OSError):
+                if self._conn is None:
+                    return
                 raise self._lost() from None
             rec = self._handle(msg)
             if rec is not None:

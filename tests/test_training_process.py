@@ -119,3 +119,24 @@ def test_train_in_process_returns_the_final_map():
     last, info = train_in_process("landocean", TrainConfig(max_epochs=3, **CFG), grid_resolution=6.0)
     assert last.epoch == 3 and last.prediction.shape == (30 * 60,) and info.grid_shape == (30, 60)
     assert np.all((last.prediction >= 0) & (last.prediction <= 1))
+
+
+def test_close_from_several_threads_at_once():
+    import threading
+
+    proc = TrainingProcess("landocean", TrainConfig(max_epochs=100_000, **CFG)).start()
+    next(proc.records(timeout=120))
+    errors = []
+
+    def close():
+        try:
+            proc.close(timeout=2.0)
+        except Exception as exc:  # pragma: no cover - the failure this test guards against
+            errors.append(exc)
+
+    threads = [threading.Thread(target=close) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and _gone(proc.pid)
