@@ -377,13 +377,14 @@ class TrainingProcess:
             if conn is None:  # closed from another thread
                 return
             try:
-                if not conn.poll(timeout):
-                    raise TimeoutError(f"no message from the training process within {timeout} s")
-                msg = conn.recv()
+                ready = conn.poll(timeout)
+                msg = conn.recv() if ready else None
             except (EOFError, OSError):
                 if self._conn is None:
                     return
                 raise self._lost() from None
+            if not ready:
+                raise TimeoutError(f"no message from the training process within {timeout} s")
             rec = self._handle(msg)
             if rec is not None:
                 yield rec

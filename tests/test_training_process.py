@@ -140,3 +140,13 @@ def test_close_from_several_threads_at_once():
     for t in threads:
         t.join()
     assert errors == [] and _gone(proc.pid)
+
+
+def test_records_timeout_is_a_timeout():
+    proc = TrainingProcess("landocean", TrainConfig(max_epochs=3, **CFG))
+    proc.start()
+    try:
+        with pytest.raises(TimeoutError, match="no message"):
+            next(proc.records(timeout=1e-4))  # the child cannot have built its trainer yet
+    finally:
+        proc.close()
