@@ -10,7 +10,6 @@ import contextlib
 import os
 import socket
 import sys
-import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -154,31 +153,78 @@ def serve_dashboard(session_check_ms: int = 1000, session_lifetime_ms: int = 150
             proc.wait(timeout=10)
 
 
-class LivenessPoller(threading.Thread):
-    """Background thread that GETs /liveness every ``interval`` s and records the latencies."""
+_POLL_SCRIPT = r"""
+import sys, time, urllib.request
+url, interval = sys.argv[1], float(sys.argv[2])
+while True:
+    t0 = time.time(); p0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=5.0) as r:
+            r.read()
+            ok = r.status == 200
+        line = f"{t0:.4f} {time.perf_counter() - p0:.4f}" if ok else f"{t0:.4f} ERR status {r.status}"
+    except Exception as exc:
+        line = f"{t0:.4f} ERR {exc!r}"
+    print(line, flush=True)
+    time.sleep(interval)
+"""
+
+
+class LivenessPoller:
+    """GETs /liveness every ``interval`` s from a separate process and records the latencies.
+
+    A process of its own, so that what it measures is the server, not this test process
+    (Playwright's event loop and the test thread compete for this process's GIL). Set
+    :attr:`phase` to label the polls that start from then on; :meth:`halt` collects them.
+    """
 
     def __init__(self, served: Served, interval: float = 0.1) -> None:
-        super().__init__(daemon=True)
         self.served = served
         self.interval = interval
         self.latencies: list[float] = []
         self.failures: list[str] = []
-        self.phase = "start"
         self.by_phase: dict[str, list[float]] = {}
-        self._halt = threading.Event()
+        self._phases: list[tuple[float, str]] = [(0.0, "start")]
+        self._proc: Any = None
+        self._out: Path = ARTIFACTS / f"liveness-{served.port}.txt"
 
-    def run(self) -> None:
-        while not self._halt.is_set():
-            phase = self.phase
-            try:
-                dt = self.served.liveness(timeout=5.0)
-            except Exception as exc:  # recorded, asserted by the test
-                self.failures.append(f"{phase}: {exc!r}")
+    @property
+    def phase(self) -> str:
+        return self._phases[-1][1]
+
+    @phase.setter
+    def phase(self, name: str) -> None:
+        self._phases.append((time.time(), name))
+
+    def start(self) -> None:
+        import subprocess
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        self._fh = open(self._out, "w")
+        self._proc = subprocess.Popen([sys.executable, "-c", _POLL_SCRIPT,
+                                       f"http://127.0.0.1:{self.served.port}/liveness", str(self.interval)],
+                                      stdout=self._fh, stderr=subprocess.STDOUT)
+
+    def halt(self) -> None:
+        import bisect
+
+        self._proc.terminate()
+        self._proc.wait(timeout=10)
+        self._fh.close()
+        starts = [t for t, _ in self._phases]
+        for line in self._out.read_text().splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) < 2:
+                continue
+            t0 = float(parts[0])
+            phase = self._phases[max(0, bisect.bisect_right(starts, t0) - 1)][1]
+            if parts[1] == "ERR":
+                self.failures.append(f"{phase}: {parts[2] if len(parts) > 2 else ''}")
                 dt = float("inf")
             else:
+                dt = float(parts[1])
                 self.latencies.append(dt)
             self.by_phase.setdefault(phase, []).append(dt)
-            self._halt.wait(self.interval)
 
     def summary(self) -> str:
         """Per-phase ``n, median, max`` latencies in ms."""
@@ -187,10 +233,6 @@ class LivenessPoller(threading.Thread):
             v = sorted(v)
             parts.append(f"{ph}: n={len(v)} median={1e3 * v[len(v) // 2]:.0f} ms max={1e3 * v[-1]:.0f} ms")
         return "; ".join(parts)
-
-    def halt(self) -> None:
-        self._halt.set()
-        self.join(timeout=10)
 
 
 def chromium_available() -> str | None:

@@ -174,7 +174,7 @@ def test_globe_rotation_follows_the_sliders(app):
 
 def test_smoothness_sweep_is_cached_and_annotated(app):
     sm = app.smoothness
-    assert sm is not None and app.tabs[1] is sm.layout
+    assert sm is not None and app.tabs[1].objects == [sm.layout]
     sm.Ls.value = []
     _run(sm.run())
     assert "at least one L" in sm.error and sm.message.visible

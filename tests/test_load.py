@@ -1,10 +1,11 @@
 """Load test of the dashboard server: 4 concurrent browser sessions, training in two.
 
-Measures ``/liveness`` latency throughout (polled every 100 ms from a
-thread of this process, i.e. it includes any stall of the server's event loop), that all
-sessions' apps are released when the pages close, and that the process's resident memory
-returns to its warmed-up baseline within ``MEMORY_TOLERANCE_MB`` (100 MiB, about 15 % of the
-server process; RSS after identical cycles varies by about that much) within 30 s.
+The server is ``panel serve apps/dashboard.py`` in a child process (as ``make serve``).
+Measures ``/liveness`` latency throughout (polled every 100 ms by a separate process, so
+it shows any stall of the server's event loop and nothing of this test process), that the
+server discards every closed session and their training processes exit, and that the
+server's resident memory returns to its warmed-up baseline within ``MEMORY_TOLERANCE_MB``
+(100 MiB) within 30 s.
 
 Latency bounds need a machine that is not oversubscribed: the test skips (saying why)
 when the 1-minute load average per core exceeds ``GEOVIZ_LOAD_TEST_MAX_LOAD`` (1.5);

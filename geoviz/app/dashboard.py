@@ -8,6 +8,7 @@ failing.
 
 from __future__ import annotations
 
+import gc
 import threading
 import traceback
 import weakref
@@ -15,7 +16,7 @@ from typing import Any, Callable
 
 from .views import ensure_extension
 
-__all__ = ["DashboardApp", "create_app", "LIVE_APPS", "unavailable"]
+__all__ = ["DashboardApp", "create_app", "freeze_gc_once", "LIVE_APPS", "unavailable"]
 
 _STEP_PAUSE_MS = 60
 LIVE_APPS: "weakref.WeakSet[DashboardApp]" = weakref.WeakSet()
@@ -86,10 +87,11 @@ class DashboardApp:
         self._tab_objects: dict[int, Any] = {}
         self._lock = threading.RLock()
         self._deferred = bool(defer)
-        first = (pn.Column(pn.indicators.LoadingSpinner(value=True, size=40, name="Loading the training view…"))
-                 if defer else pn.Column())
-        self.tabs = pn.Tabs(("Live training", first), ("Smoothness", pn.Column()), ("Embeddings", pn.Column()),
-                            dynamic=True)
+        # each tab's content goes into a holder Column: filling a Column later is a small
+        # document patch, replacing a Tabs child re-renders the Tabs model (~0.5 s of loop time)
+        spinner = pn.indicators.LoadingSpinner(value=True, size=40, name="Loading the training view…")
+        self._holders = [pn.Column(spinner) if defer else pn.Column(), pn.Column(), pn.Column()]
+        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(3)), dynamic=True)
         self.tabs.param.watch(self._on_tab, "active")
         header = pn.pane.Markdown(
             "## geoviz — implicit neural geo-representations\n"
@@ -108,7 +110,7 @@ class DashboardApp:
                 title, factory = self._factories[index]
                 obj, layout = _build_tab(title, factory)
                 self._tab_objects[index] = obj
-                self.tabs[index] = (title, layout)
+                self._holders[index].objects = [layout]
             return self._tab_objects[index]
 
     @property
@@ -192,6 +194,25 @@ class DashboardApp:
         """Mark the page servable (``panel serve``) and register the session clean-up."""
         self.register_cleanup()
         return self.layout.servable(title=title)
+
+
+_GC_FROZEN = False
+
+
+def freeze_gc_once() -> None:
+    """Collect once, then move every object alive now out of the garbage collector's view.
+
+    A server process holds millions of long-lived objects (torch, Bokeh, Panel, HoloViews,
+    the first session). CPython's full (generation-2) collections walk them all and took
+    about 0.35 s of the event loop here, at random moments; after ``gc.freeze()`` they only
+    walk objects created later (sessions come and go). Called after the first session's app
+    is built; later calls do nothing.
+    """
+    global _GC_FROZEN
+    if not _GC_FROZEN:
+        _GC_FROZEN = True
+        gc.collect()
+        gc.freeze()
 
 
 def create_app(**kwargs: Any) -> DashboardApp:
