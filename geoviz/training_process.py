@@ -45,7 +45,7 @@ from typing import Any, AsyncIterator, Iterator
 
 from .training import EpochRecord, TrainConfig
 
-__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "train_in_process", "warm_up"]
+__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "train_in_process", "warm_up", "device_label"]
 
 _PRELOAD = ["geoviz._training_preload"]
 
@@ -137,9 +137,17 @@ def warm_up() -> None:
         _WARM.start()
 
 
-def _device_label(device: Any) -> str:
+def device_label(device: Any = "auto") -> str:
+    """Human-readable name of a training device, e.g. ``"CPU"`` or ``"GPU (NVIDIA H100)"``.
+
+    Args:
+        device: ``"auto"`` (CUDA when available), a device string or a ``torch.device``.
+    """
     import torch
 
+    from .training import resolve_device
+
+    device = resolve_device(device)
     if device.type == "cuda":
         try:
             return f"GPU ({torch.cuda.get_device_name(device)})"
@@ -173,7 +181,7 @@ def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, gr
         grid = None if grid_resolution is None else regular_grid(grid_resolution)
         trainer = Trainer(task, config, predict_lonlat=None if grid is None else grid.lonlat,
                           predict_every=config.max_epochs + 1, predict_dtype=predict_dtype)
-        conn.send(("ready", RunInfo(device=str(trainer.device), device_label=_device_label(trainer.device),
+        conn.send(("ready", RunInfo(device=str(trainer.device), device_label=device_label(trainer.device),
                                     grid_shape=None if grid is None else tuple(grid.shape),
                                     feature_dim=int(trainer.model.positional_encoding.embedding_dim))))
         last_frame = -float("inf")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from geoviz.training_process import device_label
 from geoviz.viz import GridField, render_globe
 
 from . import views
@@ -39,21 +40,6 @@ def map_resolution(feature_dim: int, dtype_bytes: int = 4, budget: float = _MAP_
         if n * feature_dim * dtype_bytes <= budget:
             return res
     return 6.0
-
-
-def device_label(device: Any = "auto") -> str:
-    """Human-readable name of the device training will use, e.g. ``"CPU"`` or ``"GPU (NVIDIA H100)"``."""
-    import torch
-
-    from geoviz.training import resolve_device
-
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        try:
-            return f"GPU ({torch.cuda.get_device_name(dev)})"
-        except Exception:  # pragma: no cover - driver oddities
-            return "GPU"
-    return "CPU"
 
 
 class TrainingTab:
