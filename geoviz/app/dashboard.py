@@ -89,7 +89,7 @@ class DashboardApp:
         self._deferred = bool(defer)
         # each tab's content goes into a holder Column: filling a Column later is a small
         # document patch, replacing a Tabs child re-renders the Tabs model (~0.5 s of loop time)
-        spinner = pn.indicators.LoadingSpinner(value=True, size=40, name="Loading the training view…")
+        spinner = pn.indicators.LoadingSpinner(value=True, size=40, label="Loading the training view…")
         self._holders = [pn.Column(spinner) if defer else pn.Column(), pn.Column(), pn.Column()]
         self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(3)), dynamic=True)
         self.tabs.param.watch(self._on_tab, "active")
