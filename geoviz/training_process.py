@@ -48,6 +48,7 @@ from .training import EpochRecord, TrainConfig
 __all__ = ["TrainingProcess", "TrainingError", "RunInfo", "train_in_process", "warm_up", "device_label"]
 
 _PRELOAD = ["geoviz._training_preload"]
+_CLOSED = object()  # sentinel: the pipe was closed by close() from another thread
 
 
 class TrainingError(RuntimeError):
@@ -363,6 +364,16 @@ class TrainingProcess:
             raise TrainingError(msg[1], msg[2])
         raise RuntimeError(f"unexpected message from the training process: {kind!r}")  # pragma: no cover
 
+    def _receive(self, conn: Any) -> Any:
+        """One message from ``conn``; :data:`_CLOSED` when :meth:`close` ran meanwhile; raises
+        :class:`TrainingError` when the child died."""
+        try:
+            return conn.recv()
+        except (EOFError, OSError):
+            if self._conn is None:
+                return _CLOSED
+            raise self._lost() from None
+
     def _lost(self) -> TrainingError:
         self._finished = True
         code = None if self._proc is None else self._proc.exitcode
@@ -386,13 +397,13 @@ class TrainingProcess:
                 return
             try:
                 ready = conn.poll(timeout)
-                msg = conn.recv() if ready else None
             except (EOFError, OSError):
-                if self._conn is None:
-                    return
-                raise self._lost() from None
+                ready = True  # let _receive report the closed pipe
             if not ready:
                 raise TimeoutError(f"no message from the training process within {timeout} s")
+            msg = self._receive(conn)
+            if msg is _CLOSED:
+                return
             rec = self._handle(msg)
             if rec is not None:
                 yield rec
@@ -408,11 +419,11 @@ class TrainingProcess:
                 return
             try:
                 await _wait_readable(conn)
-                msg = conn.recv()
             except (EOFError, OSError):
-                if self._conn is None:
-                    return
-                raise self._lost() from None
+                pass  # let _receive report the closed pipe
+            msg = self._receive(conn)
+            if msg is _CLOSED:
+                return
             rec = self._handle(msg)
             if rec is not None:
                 yield rec

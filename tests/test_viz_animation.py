@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 
 from geoviz.data import is_land, regular_grid
+
+from _tasks import small_task
 from geoviz.viz.colors import LAND_RGB, OCEAN_RGB
-
-
-def small_task(n=400, seed=0):
-    from geoviz.data import Split, Task, uniform_sphere
-
-    def split(k, s):
-        ll = uniform_sphere(k, seed=s)
-        return Split(ll, is_land(ll).astype(np.float32))
-
-    return Task(name="tiny-landocean", kind="binary", num_classes=2, output_dim=1, train=split(n, seed),
-                val=split(200, seed + 1), test=split(200, seed + 2), label_fn=lambda ll: is_land(ll).astype(np.float32))
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,9 @@ pytest.importorskip("ipyleaflet")
 import ipyleaflet  # noqa: E402
 
 from geoviz.data import is_land, regular_grid  # noqa: E402
+
+from _tasks import small_task  # noqa: E402
 from geoviz.widgets import EmbeddingExplorer, LiveTrainer, in_jupyter, png_data_url  # noqa: E402
-
-
-def small_task(n=400, seed=0):
-    from geoviz.data import Split, Task, uniform_sphere
-
-    def split(k, s):
-        ll = uniform_sphere(k, seed=s)
-        return Split(ll, is_land(ll).astype(np.float32))
-
-    return Task(name="tiny-landocean", kind="binary", num_classes=2, output_dim=1, train=split(n, seed),
-                val=split(200, seed + 1), test=split(200, seed + 2), label_fn=lambda ll: is_land(ll).astype(np.float32))
 
 
 def _unit(ll):
