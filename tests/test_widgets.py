@@ -11,7 +11,7 @@ pytest.importorskip("ipyleaflet")
 
 import ipyleaflet  # noqa: E402
 
-from geoviz.data import is_land, regular_grid  # noqa: E402
+from geoviz.data import regular_grid  # noqa: E402
 
 from _tasks import small_task  # noqa: E402
 from geoviz.widgets import EmbeddingExplorer, LiveTrainer, in_jupyter, png_data_url  # noqa: E402
