@@ -5,16 +5,12 @@ is built per browser session by :func:`geoviz.app.create_app`; all assets are se
 locally (no CDN). Add ``--liveness`` to expose ``/liveness`` for health checks.
 """
 
-import sys
-
-import panel as pn
-
 from geoviz.app import create_app
 from geoviz.app.dashboard import freeze_gc_once
+from geoviz.app.server import configure_server
 
-if pn.config.nthreads is None:
-    pn.config.nthreads = 2  # callbacks and page-load work run in threads, not on the event loop
-if sys.getswitchinterval() > 0.001:
-    sys.setswitchinterval(0.001)  # the event loop gets the GIL back sooner from callback threads
-create_app(defer=True).servable(title="geoviz")
-freeze_gc_once()  # first session only: full GC passes then skip the long-lived objects
+# a thread pool for callbacks and page-load work, a short GIL switch interval, and Panel's
+# busy-event bookkeeping made thread-safe (geoviz.app.server)
+configure_server()
+# once the first session's page is built, full GC passes skip every long-lived object
+create_app(defer=True, on_built=freeze_gc_once).servable(title="geoviz")

@@ -298,3 +298,40 @@ def test_download_needs_consent_and_reports_failures(emb, monkeypatch):
     assert calls and calls[0][1]["download"] is True
     assert "network unreachable" in emb.error and emb.consent.value is False
     assert "satclip-resnet18-l10" in emb.models_table.object
+
+
+def test_deferred_page_is_built_in_small_steps():
+    """defer=True: a light first page; the training tab enters in steps, each adding a few
+    Bokeh models (what the server runs one per event-loop callback), then on_built runs."""
+    from geoviz.app.training_tab import TrainingTab
+
+    built = []
+    deferred = create_app(defer=True, on_built=lambda: built.append(True))
+    doc = bokeh.document.Document()
+    doc.add_root(deferred.layout.get_root(doc))
+    first_page = len(list(doc.models))
+    assert 0 not in deferred._tab_objects and not built
+
+    tab = TrainingTab(defer_plots=True)
+    assert tab.controls.objects == [] and tab.flat_view is None
+    doc2 = bokeh.document.Document()
+    doc2.add_root(tab.layout.get_root(doc2))
+    steps = tab.build_steps()
+    assert [s.__name__ for s in steps] == ["controls_0", "controls_1", "controls_2", "flat", "globe", "loss",
+                                           "accuracy"]
+    counts = [len(list(doc2.models))]
+    for step in steps:
+        step()
+        counts.append(len(list(doc2.models)))
+    added = np.diff(counts)
+    assert (added > 0).all() and added.max() <= 40, counts  # every step adds something, none much
+    assert len(tab.controls.objects) == 10 and tab.flat_view is not None and len(tab.curve_panes.objects) == 2
+    for step in steps:  # running them again changes nothing
+        step()
+    assert len(list(doc2.models)) == counts[-1]
+
+    # outside a server session show_deferred builds everything at once and reports it
+    deferred.show_deferred()
+    assert built == [True]
+    assert deferred.training.flat_view is not None and len(deferred.training.controls.objects) == 10
+    assert first_page < 30

@@ -26,14 +26,12 @@ _reason = chromium_available()
 pytestmark = [pytest.mark.skipif(_reason is not None, reason=_reason or ""), pytest.mark.timeout(600),
               pytest.mark.slow]
 
-# The product goal is 250 ms (issue 6). Training runs in niced child processes and the live
-# views update Bokeh sources in place, so while sessions train and while closed sessions are
-# cleaned up the server answers within it. Opening a session still costs the single event
-# loop about 0.3-0.6 s on this 2-core machine (Bokeh/Panel session creation, document
-# serialisation, static files; an empty Panel app already stalls 120-210 ms in the same
-# harness; docs/dashboard.md), so that phase only has a guard against a blocked loop (3 s).
+# The product goal is 250 ms (issue 6), in every phase: while the pages open (each page is
+# built in small event-loop steps, geoviz.app.dashboard.DashboardApp.show_deferred), while
+# two sessions train (niced child processes, in-place Bokeh updates) and while the closed
+# sessions are cleaned up. Measured maxima are ~100-150 ms on an idle 2-core machine
+# (docs/dashboard.md). GEOVIZ_LIVENESS_LIMIT_S overrides the bound.
 LIVENESS_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_LIMIT_S", "0.25"))
-OPEN_LIMIT_S = float(os.environ.get("GEOVIZ_LIVENESS_OPEN_LIMIT_S", "3.0"))
 MEMORY_TOLERANCE_MB = 100.0
 MAX_LOAD_PER_CORE = float(os.environ.get("GEOVIZ_LOAD_TEST_MAX_LOAD", "1.5"))
 N_SESSIONS = 4
@@ -131,7 +129,6 @@ def test_four_sessions_two_training_liveness_and_memory():
         assert not poller.failures, poller.failures[:3]
         assert len(lat) >= 20
         for phase, v in poller.by_phase.items():
-            limit = OPEN_LIMIT_S if phase.startswith("open") else LIVENESS_LIMIT_S
-            assert max(v) < limit, f"/liveness took {1e3 * max(v):.0f} ms in '{phase}'; {poller.summary()}"
+            assert max(v) < LIVENESS_LIMIT_S, f"/liveness took {1e3 * max(v):.0f} ms in '{phase}'; {poller.summary()}"
         assert after - baseline < MEMORY_TOLERANCE_MB, (baseline, peak, after)
         assert len(served.descendants()) <= n_children  # only the fork server stays

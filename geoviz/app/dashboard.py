@@ -47,6 +47,9 @@ class DashboardApp:
     Args:
         device: training device, ``"auto"`` (GPU when present, else CPU), ``"cpu"``, ``"cuda"``.
         min_frame_interval: seconds between map frames while training.
+        defer: start with a light page (a spinner) and build the training tab on page load,
+            step by step (:meth:`show_deferred`); ``panel serve`` uses this.
+        on_built: called once, with no arguments, when the page is fully built.
 
     Attributes:
         training: :class:`geoviz.app.training_tab.TrainingTab` (always present).
@@ -55,7 +58,8 @@ class DashboardApp:
         tabs: the ``pn.Tabs``; ``layout`` the whole page.
     """
 
-    def __init__(self, *, device: str = "auto", min_frame_interval: float = 0.5, defer: bool = False) -> None:
+    def __init__(self, *, device: str = "auto", min_frame_interval: float = 0.5, defer: bool = False,
+                 on_built: Callable[[], None] | None = None) -> None:
         ensure_extension()
         import panel as pn
 
@@ -87,6 +91,7 @@ class DashboardApp:
         self._tab_objects: dict[int, Any] = {}
         self._lock = threading.RLock()
         self._deferred = bool(defer)
+        self._on_built = on_built
         # each tab's content goes into a holder Column: filling a Column later is a small
         # document patch, replacing a Tabs child re-renders the Tabs model (~0.5 s of loop time)
         spinner = pn.indicators.LoadingSpinner(value=True, size=40, label="Loading the training view…")
@@ -102,13 +107,16 @@ class DashboardApp:
             self._tab(0)
         LIVE_APPS.add(self)
 
-    def _tab(self, index: int) -> Any:
+    def _tab(self, index: int, prepare: Callable[[Any], None] | None = None) -> Any:
         """The object of tab ``index`` (0 training, 1 smoothness, 2 embeddings), built on first
-        use; None if unavailable."""
+        use; None if unavailable. ``prepare(obj)`` runs after a new object is built and
+        before its layout enters the page."""
         with self._lock:
             if index not in self._tab_objects:
                 title, factory = self._factories[index]
                 obj, layout = _build_tab(title, factory)
+                if obj is not None and prepare is not None:
+                    prepare(obj)
                 self._tab_objects[index] = obj
                 self._holders[index].objects = [layout]
             return self._tab_objects[index]
@@ -163,32 +171,42 @@ class DashboardApp:
     def show_deferred(self) -> None:
         """Build the training tab held back by ``defer=True`` (runs on page load).
 
-        In a server session the controls come first and each figure follows in its own
-        event-loop callback, ``_STEP_PAUSE_MS`` apart, so building one session's page never
-        holds the loop for long: other sessions and ``/liveness`` are served in between (an
-        HTTP request needs several loop iterations, so back-to-back steps would still starve it).
+        In a server session the tab's widgets and figures are made here (Panel runs
+        page-load callbacks in its thread pool), then the control groups and each figure
+        enter the page in their own event-loop callbacks, ``_STEP_PAUSE_MS`` apart
+        (:meth:`TrainingTab.build_steps`), so building one session's page never holds the loop
+        for long: other sessions and ``/liveness`` are served in between (an HTTP request
+        needs several loop iterations, so back-to-back steps would still starve it).
+        ``on_built`` is called after the last step.
         """
         import panel as pn
 
         self._deferred = False
-        tab = self._tab(0)
-        steps = list(tab.plot_steps()) if tab is not None else []
         doc = pn.state.curdoc
         if doc is None or doc.session_context is None:
-            for step in steps:
-                step()
+            tab = self._tab(0)
+            if tab is not None:
+                tab.build_plots()
+            self._built()
             return
+        tab = self._tab(0, prepare=lambda obj: obj.make_figures())
+        steps = list(tab.build_steps()) if tab is not None else []
 
         def run_next() -> None:
             if steps:
                 steps.pop(0)()
-                if steps:  # a pause between steps lets the loop serve several requests in between
-                    doc.add_timeout_callback(run_next, _STEP_PAUSE_MS)
+            if steps:  # a pause between steps lets the loop serve several requests in between
+                doc.add_timeout_callback(run_next, _STEP_PAUSE_MS)
+            else:
+                self._built()
 
         # this may run in Panel's thread pool: only add_next_tick_callback is thread-safe
         doc.add_next_tick_callback(lambda: doc.add_timeout_callback(run_next, _STEP_PAUSE_MS))
 
-        doc.add_next_tick_callback(run_next)
+    def _built(self) -> None:
+        if self._on_built is not None:
+            callback, self._on_built = self._on_built, None
+            callback()
 
     def servable(self, title: str = "geoviz") -> Any:
         """Mark the page servable (``panel serve``) and register the session clean-up."""
@@ -205,8 +223,9 @@ def freeze_gc_once() -> None:
     A server process holds millions of long-lived objects (torch, Bokeh, Panel, HoloViews,
     the first session). CPython's full (generation-2) collections walk them all and took
     about 0.35 s of the event loop here, at random moments; after ``gc.freeze()`` they only
-    walk objects created later (sessions come and go). Called after the first session's app
-    is built; later calls do nothing.
+    walk objects created later (sessions come and go). ``apps/dashboard.py`` calls it when
+    the first session's page is fully built; later calls do nothing. The cost: reference
+    cycles among the objects frozen then are never collected (one session's worth).
     """
     global _GC_FROZEN
     if not _GC_FROZEN:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,7 +50,8 @@ class TrainingTab:
         globe_size: globe image side in pixels.
         min_frame_interval: seconds between two map frames (curves get every epoch).
         dtype: training precision, ``"float32"`` (default, fast) or ``"float64"``.
-        defer_plots: leave the figures to :meth:`build_plots` / :meth:`plot_steps`.
+        defer_plots: leave the controls and figures out of the page until :meth:`build_steps`
+            (or :meth:`build_plots`) adds them; the dashboard adds them step by step.
 
     Attributes:
         records: every :class:`geoviz.training.EpochRecord` of the latest run.
@@ -102,15 +103,14 @@ class TrainingTab:
         self.lon0 = pn.widgets.FloatSlider.from_param(self.globe.param.lon0, label="Globe longitude", step=5)
         self.lat0 = pn.widgets.FloatSlider.from_param(self.globe.param.lat0, label="Globe latitude", step=5)
         # plain Bokeh figures updated in place: a frame costs milliseconds, not a HoloViews re-render.
-        # They are made by build_plots() (at once, or step by step by the dashboard, so that one
-        # session's page build never holds the server's event loop for long).
+        # make_figures() makes them; build_steps() puts them and the controls in the page.
         self.flat_view: Any = None
         self.curves: Any = None
+        self._globe_figure: Any = None
+        self._figures_lock = threading.Lock()
         self.flat_pane = pn.Column(width=630, height=340)
         self.globe_pane = pn.Column(width=310, height=340)
         self.curve_panes = pn.Row(height=230)
-        if not defer_plots:
-            self.build_plots()
 
         self.pe.param.watch(self._sync_enabled, "value")
         self.nn.param.watch(self._sync_enabled, "value")
@@ -118,48 +118,93 @@ class TrainingTab:
         self.stop_button.on_click(lambda event: self.stop())
         self._sync_enabled()
 
-        controls = pn.Column(self.task, self.pe, self.nn, self.legendre_polys, self.hidden_dim, self.epochs,
-                             self.lr, pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0,
-                             width=300)
+        # with defer_plots the controls enter the page in these groups, one per build step
+        self._control_groups = [[self.task, self.pe, self.nn],
+                                [self.legendre_polys, self.hidden_dim, self.epochs, self.lr],
+                                [pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0]]
+        self.controls = pn.Column(width=300)
         self.plots = pn.Column(pn.Row(self.flat_pane, self.globe_pane), self.curve_panes)
-        self.layout = pn.Row(controls, pn.Column(self.message, self.status, self.plots))
+        self.layout = pn.Row(self.controls, pn.Column(self.message, self.status, self.plots))
+        if not defer_plots:
+            for step in self.build_steps():
+                step()
 
-    # ------------------------------------------------------------------ plots
+    # ------------------------------------------------------------------ page building
 
-    def plot_steps(self) -> list[Any]:
-        """Callables that each make one figure and put it in the page (flat map, globe, curves).
+    def make_figures(self) -> None:
+        """Make the Bokeh figures (flat map, globe, curves) that are not made yet, without
+        putting them in the page (the build steps add them; each step makes its own)."""
+        self._make_flat()
+        self._make_globe()
+        self._make_curves()
 
-        :meth:`build_plots` runs them all; a server can run one per event-loop tick.
-        """
-        import panel as pn
-
+    def _make_flat(self) -> None:
         from geoviz.viz import coastline_paths, nan_join
-        from geoviz.viz.live import CurvesView, ImageView
+        from geoviz.viz.live import ImageView
 
-        def flat() -> None:
+        with self._figures_lock:
             if self.flat_view is None:
                 self.flat_view = ImageView(self._flat, views.FLAT_BOUNDS, width=620, height=330,
                                            title="Prediction (flat)", lines={"coastlines": nan_join(coastline_paths())},
                                            line_styles={"coastlines": {"line_width": 0.7}})
+
+    def _make_globe(self) -> None:
+        with self._figures_lock:
+            if self._globe_figure is None:
+                self._globe_figure = self.globe.figure()
+
+    def _make_curves(self) -> None:
+        from geoviz.viz.live import CurvesView
+
+        with self._figures_lock:
+            if self.curves is None:
+                self.curves = CurvesView(width=460, height=220)
+
+    def build_steps(self) -> list[Callable[[], None]]:
+        """Callables that each add one small part of the tab to the page: the control groups,
+        the flat map, the globe, the loss and the accuracy figure; each does nothing if its
+        part is already there.
+
+        Running them all builds the whole tab; a server runs one per event-loop callback with
+        pauses between, so that building one session's page never holds the loop for long (each
+        step is a few Bokeh models: their creation and their document patch, 20-50 ms).
+        """
+        import panel as pn
+
+        def controls(group: list[Any]) -> Callable[[], None]:
+            def step() -> None:
+                if not any(obj is group[0] for obj in self.controls.objects):
+                    self.controls.extend(group)
+            step.__name__ = f"controls_{self._control_groups.index(group)}"
+            return step
+
+        def flat() -> None:
+            if not self.flat_pane.objects:
+                self._make_flat()
                 self.flat_pane.objects = [pn.pane.Bokeh(self.flat_view.figure)]
 
         def globe() -> None:
-            if not self.globe.views:
+            if not self.globe_pane.objects:
+                self._make_globe()
                 self.globe_pane.objects = [
                     pn.pane.Markdown("**Prediction (globe)** — drag to rotate", margin=(0, 10)),
-                    pn.pane.Bokeh(self.globe.figure())]
+                    pn.pane.Bokeh(self._globe_figure)]
 
-        def curves() -> None:
-            if self.curves is None:
-                self.curves = CurvesView(width=460, height=220)
-                self.curve_panes.objects = [pn.pane.Bokeh(self.curves.loss_figure),
-                                            pn.pane.Bokeh(self.curves.accuracy_figure)]
+        def loss() -> None:
+            if not self.curve_panes.objects:
+                self._make_curves()
+                self.curve_panes.objects = [pn.pane.Bokeh(self.curves.loss_figure)]
 
-        return [flat, globe, curves]
+        def accuracy() -> None:
+            if len(self.curve_panes.objects) < 2:
+                loss()
+                self.curve_panes.append(pn.pane.Bokeh(self.curves.accuracy_figure))
+
+        return [*(controls(g) for g in self._control_groups), flat, globe, loss, accuracy]
 
     def build_plots(self) -> None:
-        """Make every figure that is not made yet."""
-        for step in self.plot_steps():
+        """Put every part of the tab that is not in the page yet into it (all build steps)."""
+        for step in self.build_steps():
             step()
 
     def _blank_flat(self) -> np.ndarray:
