@@ -269,7 +269,7 @@ class EmbeddingsTab:
         self.download_button.on_click(self._on_download)
 
         controls = pn.Column(self.model, self.path, self.load_button, self.colour_by, self.k, self.top_k,
-                             "---", "**Pretrained models**", self.models_table, self.download_name,
+                             "#### Pretrained models", self.models_table, self.download_name,
                              self.consent, self.download_button, width=320)
         self.layout = pn.Row(controls, pn.Column(
             self.message, self.status, pn.Row(self.flat_pane, self.globe_pane), self.zones_row, self.agreement_md,

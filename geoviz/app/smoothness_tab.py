@@ -92,7 +92,7 @@ class SmoothnessTab:
         self.run_button.on_click(self._on_run)
         self.nn.param.watch(lambda e: setattr(self.hidden_dim, "disabled", e.new == "linear"), "value")
         controls = pn.Column(self.task, self.Ls, self.nn, self.hidden_dim, self.epochs, self.lr, self.run_button,
-                             width=300)
+                             width=320)
         self.layout = pn.Row(controls, pn.Column(self.message, self.status, self.maps))
 
     async def _on_run(self, event: Any = None) -> None:

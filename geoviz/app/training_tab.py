@@ -122,7 +122,7 @@ class TrainingTab:
         self._control_groups = [[self.task, self.pe, self.nn],
                                 [self.legendre_polys, self.hidden_dim, self.epochs, self.lr],
                                 [pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0]]
-        self.controls = pn.Column(width=300)
+        self.controls = pn.Column(width=320)
         self.plots = pn.Column(pn.Row(self.flat_pane, self.globe_pane), self.curve_panes)
         self.layout = pn.Row(self.controls, pn.Column(self.message, self.status, self.plots))
         if not defer_plots:
