@@ -17,17 +17,12 @@ EXTRAS ?= test,bench,data,embed,viz,app
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-APP_STAMP := $(VENV)/.installed-app
-
 $(STAMP): $(PY) pyproject.toml
 	$(PIP) install --upgrade pip >/dev/null
 	$(PIP) install "$(TORCH_SPEC)"
 	$(PIP) install "$(TORCH_SPEC)" -e ".[$(EXTRAS)]"
 	$(PIP) install --no-deps $(NODEPS_SPEC)
 	touch $(STAMP)
-
-$(APP_STAMP): $(STAMP)
-	touch $(APP_STAMP)
 
 env: $(STAMP)
 
@@ -38,8 +33,11 @@ test: $(STAMP)
 test-browser: $(STAMP)
 	$(PY) -m pytest -q -rs tests/test_browser.py tests/test_load.py
 
-serve: $(APP_STAMP)
-	$(VENV)/bin/panel serve apps/dashboard.py --address 127.0.0.1 --port 5006 --allow-websocket-origin=127.0.0.1:5006 --allow-websocket-origin=localhost:5006
+# --warm builds one page before serving (imports, first-use code paths, the training fork
+# server, then gc.freeze), so the first visitor's page is as quick as later ones;
+# --liveness adds the /liveness health check.
+serve: $(STAMP)
+	$(VENV)/bin/panel serve apps/dashboard.py --warm --liveness --address 127.0.0.1 --port 5006 --allow-websocket-origin=127.0.0.1:5006 --allow-websocket-origin=localhost:5006
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sh.py

@@ -2,7 +2,9 @@
 
 Live training, smoothness vs L and pretrained embeddings; see docs/dashboard.md. The page
 is built per browser session by :func:`geoviz.app.create_app`; all assets are served
-locally (no CDN). Add ``--liveness`` to expose ``/liveness`` for health checks.
+locally (no CDN). ``make serve`` adds ``--warm`` (one page is built before the server
+accepts connections, so the first visitor's page is as light on the server as later ones)
+and ``--liveness`` (``/liveness`` for health checks).
 """
 
 from geoviz.app import create_app

@@ -115,27 +115,49 @@ _WARM_LOCK = threading.Lock()
 _WARM: threading.Thread | None = None
 
 
-def warm_up() -> None:
+def warm_up(wait: bool = False, timeout: float | None = 120.0) -> None:
     """Start the fork server (imports torch and geoviz, ~3 s) in a background thread.
 
-    Idempotent and non-blocking; a server calls it at start so that the first training run
-    starts as fast as the later ones. Without a fork server (not Linux) it does nothing.
+    Idempotent; a server calls it at start so that the first training run starts as fast as
+    the later ones. Without a fork server (not Linux) it does nothing.
+
+    Args:
+        wait: block until the fork server is running with torch and geoviz imported (a
+            server warming up before it serves does this, so that the fork server's start
+            does not compete for the CPU with the first pages).
+        timeout: most seconds to wait (None: no limit); on time-out it returns anyway.
     """
     global _WARM
     with _WARM_LOCK:
-        if _WARM is not None:
-            return
-        ctx = _context()
+        if _WARM is None:
+            _WARM = _start_warm_up()
+        thread = _WARM
+    if wait:
+        thread.join(timeout)
 
-        def run() -> None:
-            if ctx.get_start_method() == "forkserver":
-                from multiprocessing import forkserver
 
-                with _main_module_hidden():
-                    forkserver.ensure_running()
+def _noop() -> None:
+    """Target of the fork server's first child (see :func:`warm_up`)."""
 
-        _WARM = threading.Thread(target=run, name="geoviz-forkserver-warm-up", daemon=True)
-        _WARM.start()
+
+def _start_warm_up() -> threading.Thread:
+    ctx = _context()
+
+    def run() -> None:
+        if ctx.get_start_method() == "forkserver":
+            from multiprocessing import forkserver
+
+            with _main_module_hidden():
+                forkserver.ensure_running()
+                # the fork server imports its preloads before it forks anything: one no-op
+                # child returns once torch and geoviz are loaded there
+                child = ctx.Process(target=_noop, name="geoviz-forkserver-ready", daemon=True)
+                child.start()
+            child.join()
+
+    thread = threading.Thread(target=run, name="geoviz-forkserver-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def device_label(device: Any = "auto") -> str:

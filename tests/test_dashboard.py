@@ -157,6 +157,31 @@ def test_stop_and_close_end_a_long_run(app):
     assert not psutil.pid_exists(pids[0]) or psutil.Process(pids[0]).status() == psutil.STATUS_ZOMBIE
 
 
+def test_a_second_start_while_preparing_is_ignored(app, monkeypatch):
+    """Start clicked twice in a row: the task is built off the event loop (an await), and the
+    second click must not launch a second run meanwhile."""
+    tr = app.training
+    tr.task.value, tr.epochs.value = "checkerboard", 2
+    started = []
+
+    import geoviz.training_process as tp
+
+    real_start = tp.TrainingProcess.start
+
+    def counting_start(self, *a, **k):
+        started.append(self)
+        return real_start(self, *a, **k)
+
+    monkeypatch.setattr(tp.TrainingProcess, "start", counting_start)
+
+    async def scenario():
+        await asyncio.gather(tr.train(), tr.train())
+
+    _run(scenario())
+    assert len(started) == 1 and tr.error == ""
+    assert [r.epoch for r in tr.records] == [1, 2] and not tr.running
+
+
 def test_globe_rotation_follows_the_sliders(app):
     tr = app.training
     before = tr.globe.views[0].image.copy()
@@ -335,3 +360,44 @@ def test_deferred_page_is_built_in_small_steps():
     assert built == [True]
     assert deferred.training.flat_view is not None and len(deferred.training.controls.objects) == 10
     assert first_page < 30
+
+
+def test_warm_start_session_builds_the_whole_page(monkeypatch):
+    """``panel serve --warm`` (make serve) runs apps/dashboard.py once before serving, in a
+    session without a server context: the page must be built completely then (imports and
+    first-use code paths paid before the first visitor), on_built called, and the training
+    processes' fork server ready."""
+    import gc
+    from pathlib import Path
+
+    from bokeh.command.util import build_single_handler_applications
+    from panel.io.session import generate_session
+
+    import geoviz.app.dashboard as dashboard
+    from geoviz import training_process
+
+    import sys
+
+    import panel as pn
+
+    frozen = []
+    monkeypatch.setattr(dashboard, "freeze_gc_once", lambda: frozen.append(True))  # not in pytest's process
+    # the script configures the server process: undo it afterwards (the thread pool ends
+    # when nthreads returns to None)
+    monkeypatch.setattr(pn.config, "nthreads", None)
+    monkeypatch.setattr(sys, "setswitchinterval", lambda interval: None)
+    script = str(Path(__file__).resolve().parent.parent / "apps" / "dashboard.py")
+    before = set(dashboard.LIVE_APPS)
+    apps = build_single_handler_applications([script])
+    session = generate_session(next(iter(apps.values())))
+    (app,) = set(dashboard.LIVE_APPS) - before
+    try:
+        assert frozen == [True]  # on_built ran: the page is complete
+        tab = app._tab_objects[0]
+        assert tab.flat_view is not None and len(tab.controls.objects) == 10 and len(tab.curve_panes.objects) == 2
+        assert app._holders[0].objects == [tab.layout]  # the spinner is gone
+        assert training_process._WARM is not None and not training_process._WARM.is_alive()
+        assert gc.isenabled()
+    finally:
+        app.close()
+        session.destroy()

@@ -56,12 +56,11 @@ def _epoch(page) -> int:
     return int(m.group(1)) if m else 0
 
 
-def _cycle(browser, served, poller: LivenessPoller | None) -> float:
+def _cycle(browser, served, poller: LivenessPoller, label: str) -> float:
     """Open 4 sessions, train in 2 (>= 5 epochs, still running), close all; return the peak RSS (MiB)."""
 
     def phase(name: str) -> None:
-        if poller is not None:
-            poller.phase = name
+        poller.phase = f"{label}: {name}"
 
     phase("open 4 sessions")
     sessions = [_open(browser, served.url) for _ in range(N_SESSIONS)]
@@ -102,17 +101,18 @@ def test_four_sessions_two_training_liveness_and_memory():
     # the browsers run niced: they stand in for clients on other machines (see chromium())
     with serve_dashboard(session_check_ms=500, session_lifetime_ms=int(lifetime_s * 1000)) as served, \
             chromium(nice=19) as browser:
-        # warm-up: the same workload once, so imports, JIT compilation, caches, thread pools,
-        # the training fork server and the allocator's high-water mark are part of the baseline
-        _cycle(browser, served, None)
-        time.sleep(2.0)
-        baseline = served.rss_mb()
-        n_children = len(served.descendants())
-
         poller = LivenessPoller(served, interval=0.1)
         poller.start()
         try:
-            peak = _cycle(browser, served, poller)
+            # the first cycle on a freshly started server (``--warm`` built a page before it
+            # served) also sets the memory baseline: the allocator's high-water mark, caches,
+            # thread pools and the training fork server are part of it
+            _cycle(browser, served, poller, "1st")
+            poller.phase = "between cycles"
+            time.sleep(2.0)
+            baseline = served.rss_mb()
+            n_children = len(served.descendants())
+            peak = _cycle(browser, served, poller, "2nd")
         finally:
             poller.halt()
         # the allocator gives memory back lazily: allow it up to 30 s to return to the baseline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import uuid
@@ -90,3 +91,76 @@ def test_busy_cleanup_does_not_recurse_during_a_trigger():
     assert state.busy is True
     state._remove_busy_event("pending")
     assert state.busy is False
+
+
+def _run_loop_with(watchdog_kwargs: dict, block_s: float, total_s: float = 0.6, busy: bool = False):
+    """Run a fresh asyncio loop for ``total_s`` with a watchdog; one callback blocks ``block_s``
+    (sleeping, or computing when ``busy``)."""
+    import asyncio
+    import io
+    import time
+
+    from geoviz.app.server import StallWatchdog
+
+    def block_here() -> None:  # the name the report must show
+        if busy:
+            t_end = time.thread_time() + block_s
+            while time.thread_time() < t_end:
+                pass
+        else:
+            time.sleep(block_s)
+
+    loop = asyncio.new_event_loop()
+    out = io.StringIO()
+    try:
+        dog = StallWatchdog(loop, stream=out, **watchdog_kwargs).start()
+        if block_s:
+            loop.call_later(0.15, block_here)
+        loop.run_until_complete(asyncio.sleep(total_s))
+        dog.stop()
+    finally:
+        loop.close()
+    return dog, out.getvalue()
+
+
+def test_stall_watchdog_reports_the_blocking_callback():
+    dog, text = _run_loop_with({"threshold": 0.1, "interval": 0.01}, block_s=0.3)
+    assert len(dog.stalls) == 1, text
+    start, seconds, stack = dog.stalls[0]
+    assert 0.25 <= seconds <= 0.45
+    assert "block_here" in stack and "event loop blocked" in text and "block_here" in text
+    # it slept: the loop thread was blocked without using a CPU
+    assert int(re.search(r"on a CPU (\d+) ms", text).group(1)) < 100, text
+
+
+def test_stall_watchdog_tells_computing_from_waiting():
+    dog, text = _run_loop_with({"threshold": 0.1, "interval": 0.01}, block_s=0.3, busy=True)
+    assert len(dog.stalls) == 1, text
+    seconds = dog.stalls[0][1]
+    on_cpu = int(re.search(r"on a CPU (\d+) ms", text).group(1)) / 1e3
+    assert 0.25 <= on_cpu <= seconds + 0.01, text
+
+
+def test_stall_watchdog_is_quiet_when_the_loop_is_responsive():
+    dog, text = _run_loop_with({"threshold": 0.1, "interval": 0.01}, block_s=0.05)
+    assert dog.stalls == [] and text == ""
+
+
+def test_stall_watchdog_rejects_bad_settings(monkeypatch):
+    import asyncio
+
+    from geoviz.app import server
+    from geoviz.app.server import StallWatchdog
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(ValueError, match="threshold"):
+            StallWatchdog(loop, threshold=0)
+    finally:
+        loop.close()
+    monkeypatch.setenv(server.STALL_ENV, "fast")
+    monkeypatch.setattr(server, "_WATCHDOG", None)
+    with pytest.raises(ValueError, match=server.STALL_ENV):
+        server._start_watchdog_from_env()
+    monkeypatch.delenv(server.STALL_ENV)
+    assert server._start_watchdog_from_env() is None

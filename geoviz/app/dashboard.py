@@ -41,6 +41,14 @@ def _build_tab(title: str, factory: Callable[[], Any]) -> tuple[Any, Any]:
         return None, unavailable(title, f"{type(exc).__name__}: {exc}")
 
 
+def _served(doc: Any) -> bool:
+    """True when ``doc`` belongs to a session of a running server (a browser is connected or
+    connecting); False for no document, a notebook, or the session ``panel serve --warm``
+    makes at start-up (it has no server context and no event loop runs its callbacks)."""
+    ctx = None if doc is None else doc.session_context
+    return ctx is not None and getattr(ctx, "server_context", None) is not None
+
+
 class DashboardApp:
     """All widgets and state of one dashboard session.
 
@@ -165,7 +173,13 @@ class DashboardApp:
             return False
         pn.state.on_session_destroyed(_cleanup)
         if self._deferred:
-            pn.state.onload(self.show_deferred)
+            if _served(doc):
+                pn.state.onload(self.show_deferred)
+            else:  # ``panel serve --warm``: the start-up session, built before the server serves
+                from geoviz.training_process import warm_up
+
+                self.show_deferred()
+                warm_up(wait=True)  # the fork server's imports are done before the first visitor
         return True
 
     def show_deferred(self) -> None:
@@ -178,12 +192,15 @@ class DashboardApp:
         for long: other sessions and ``/liveness`` are served in between (an HTTP request
         needs several loop iterations, so back-to-back steps would still starve it).
         ``on_built`` is called after the last step.
+
+        Outside a served session (Python, a notebook, the start-up session of
+        ``panel serve --warm``) the whole tab is built at once and ``on_built`` called.
         """
         import panel as pn
 
         self._deferred = False
         doc = pn.state.curdoc
-        if doc is None or doc.session_context is None:
+        if not _served(doc):
             tab = self._tab(0)
             if tab is not None:
                 tab.build_plots()

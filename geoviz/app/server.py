@@ -7,12 +7,20 @@ session does not stall the others; :func:`configure_server` sets that up once pe
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+import os
 import sys
 import threading
-from typing import Any, Callable
+import time
+import traceback
+from typing import Any, Callable, TextIO
 
-__all__ = ["configure_server", "make_busy_counter_thread_safe"]
+__all__ = ["configure_server", "make_busy_counter_thread_safe", "StallWatchdog", "STALL_ENV"]
+
+STALL_ENV = "GEOVIZ_STALL_REPORT_MS"
+"""Environment variable: report event-loop stalls longer than this many ms (off when unset)."""
 
 _BUSY_LOCK = threading.RLock()
 
@@ -80,6 +88,123 @@ def make_busy_counter_thread_safe(state: Any = None) -> bool:
     return True
 
 
+class StallWatchdog:
+    """Report what the event loop was doing whenever it is blocked for longer than a threshold.
+
+    A diagnostic for the server's responsiveness (``/liveness`` answers only between loop
+    callbacks): a loop callback stamps a heartbeat every ``interval`` seconds; a daemon
+    thread checks the stamp and, once per stall longer than ``threshold`` seconds, writes the
+    loop thread's current Python stack to ``stream``, then the stall's total length when the
+    loop is back, with how much of it the loop thread spent on a CPU (little means it waited:
+    for the GIL, held by another thread, or for the OS) and how long garbage collection took
+    meanwhile (a collection in any thread holds the GIL). The report ends with the innermost
+    frames of the other threads at the sample. One sample per stall shows where things were,
+    not a full profile.
+
+    Args:
+        loop: the asyncio event loop to watch (the one whose thread serves requests).
+        threshold: stall length in seconds that triggers a report.
+        interval: heartbeat period in seconds (the reported lengths include up to one).
+        stream: where reports go (default ``sys.stderr``).
+
+    Attributes:
+        stalls: ``(start_time, seconds, stack_text)`` of every reported stall, wall-clock
+            ``time.time()`` start.
+    """
+
+    def __init__(self, loop: Any, threshold: float = 0.1, interval: float = 0.01,
+                 stream: TextIO | None = None) -> None:
+        if not threshold > 0 or not interval > 0:
+            raise ValueError(f"threshold and interval must be > 0 s, got {threshold!r}, {interval!r}")
+        self.loop, self.threshold, self.interval = loop, float(threshold), float(interval)
+        self.stream = stream
+        self.stalls: list[tuple[float, float, str]] = []
+        self._beat = (time.monotonic(), 0.0)  # (when, loop thread's CPU seconds then)
+        self._loop_thread: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="geoviz-stall-watchdog", daemon=True)
+        self._gc_total = 0.0  # seconds spent in garbage collection (any thread) since start
+        self._gc_started: float | None = None
+
+    def start(self) -> "StallWatchdog":
+        """Start the heartbeat (thread-safe) and the watching thread; returns self."""
+        self.loop.call_soon_threadsafe(self._heartbeat)
+        gc.callbacks.append(self._on_gc)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching (the heartbeat ends at its next tick)."""
+        self._stop.set()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.monotonic()
+        elif self._gc_started is not None:
+            self._gc_total += time.monotonic() - self._gc_started
+            self._gc_started = None
+
+    def _heartbeat(self) -> None:
+        self._loop_thread = threading.get_ident()
+        self._beat = (time.monotonic(), time.thread_time())  # one tuple: read atomically
+        if not self._stop.is_set():
+            self.loop.call_later(self.interval, self._heartbeat)
+
+    def _snapshot(self) -> str:
+        """The loop thread's stack, then the innermost frames of every other thread."""
+        frames = sys._current_frames()
+        names = {t.ident: t.name for t in threading.enumerate()}
+        loop_frame = frames.pop(self._loop_thread, None)  # type: ignore[arg-type]
+        text = "".join(traceback.format_stack(loop_frame)) if loop_frame is not None else "(no frame)\n"
+        frames.pop(threading.get_ident(), None)
+        others = [f"  [{names.get(ident, ident)}] " + " < ".join(
+            f"{fs.name} ({fs.filename.rsplit('/', 1)[-1]}:{fs.lineno})" for fs in reversed(traceback.extract_stack(f)[-3:]))
+            for ident, f in frames.items()]
+        return text + ("other threads (innermost first):\n" + "\n".join(others) + "\n" if others else "")
+
+    def _watch(self) -> None:
+        pending: dict[str, Any] | None = None
+        while not self._stop.wait(self.interval):
+            beat, cpu = self._beat
+            late = time.monotonic() - beat - self.interval
+            if pending is None and late > self.threshold and self._loop_thread is not None:
+                pending = {"beat": beat, "cpu": cpu, "wall": time.time() - (time.monotonic() - beat),
+                           "gc": self._gc_total, "stack": self._snapshot()}
+            elif pending is not None and beat > pending["beat"]:  # the loop is back
+                seconds = beat - pending["beat"] - self.interval
+                on_cpu = max(0.0, cpu - pending["cpu"])
+                in_gc = self._gc_total - pending["gc"]
+                self.stalls.append((pending["wall"], seconds, pending["stack"]))
+                out = self.stream or sys.stderr
+                out.write(f"[geoviz] event loop blocked {1e3 * seconds:.0f} ms (loop thread on a CPU "
+                          f"{1e3 * on_cpu:.0f} ms, garbage collection {1e3 * in_gc:.0f} ms, any thread); "
+                          f"loop thread was at:\n{pending['stack']}")
+                out.flush()
+                pending = None
+
+
+def _start_watchdog_from_env() -> StallWatchdog | None:
+    """Start a :class:`StallWatchdog` on the running server's loop when ``GEOVIZ_STALL_REPORT_MS`` is set."""
+    raw = os.environ.get(STALL_ENV)
+    if not raw:
+        return None
+    try:
+        threshold = float(raw) / 1e3
+    except ValueError:
+        raise ValueError(f"{STALL_ENV} must be a number of milliseconds, got {raw!r}") from None
+    global _WATCHDOG
+    if _WATCHDOG is None:
+        from tornado.ioloop import IOLoop
+
+        _WATCHDOG = StallWatchdog(IOLoop.current().asyncio_loop, threshold=threshold).start()
+    return _WATCHDOG
+
+
+_WATCHDOG: StallWatchdog | None = None
+
+
 def configure_server(nthreads: int = 2, switch_interval: float = 0.0001) -> None:
     """Settings for the dashboard's server process (call from the served script).
 
@@ -88,6 +213,9 @@ def configure_server(nthreads: int = 2, switch_interval: float = 0.0001) -> None
             ``--num-threads`` / ``pn.config.nthreads`` already set one.
         switch_interval: the interpreter's thread switch interval in seconds (default 5 ms
             in CPython); shorter gives the event loop the GIL back sooner from busy threads.
+
+    With ``GEOVIZ_STALL_REPORT_MS=100`` (say) in the environment, every event-loop stall
+    over 100 ms is reported on stderr with the loop's stack (:class:`StallWatchdog`).
     """
     import panel as pn
 
@@ -96,3 +224,4 @@ def configure_server(nthreads: int = 2, switch_interval: float = 0.0001) -> None
     if sys.getswitchinterval() > switch_interval:
         sys.setswitchinterval(switch_interval)
     make_busy_counter_thread_safe()
+    _start_watchdog_from_env()

@@ -327,16 +327,21 @@ class TrainingTab:
         except (ValueError, TypeError) as exc:
             self._show_error(str(exc))
             return
+        self.running = True  # before the first await: a second Start click returns above
         try:
             res = self._grid_resolution(cfg)
             task_name = self.task.value
-            task = get_task(task_name)
+            # the first use builds the task's data (land mask look-ups, ~0.4 s): not on the loop
+            task = await asyncio.to_thread(get_task, task_name)
         except (ValueError, TypeError, KeyError) as exc:
+            self.running = False
             self._show_error(f"Cannot train with these settings: {exc}")
             return
+        except BaseException:
+            self.running = False
+            raise
         self._show_error("")
         self.build_plots()
-        self.running = True
         self._stop_requested.clear()
         self.start_button.disabled = True
         self.stop_button.disabled = False
