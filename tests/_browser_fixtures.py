@@ -112,7 +112,7 @@ class Served:
 
 @contextlib.contextmanager
 def serve_dashboard(session_check_ms: int = 1000, session_lifetime_ms: int = 15000,
-                    env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()) -> Iterator[Served]:
+                    env: dict[str, str] | None = None) -> Iterator[Served]:
     """Run ``panel serve apps/dashboard.py`` (the ``make serve`` command plus ``--rest-session-info``
     and session-expiry settings) on a free 127.0.0.1 port; stop it (and its children) at exit."""
     import subprocess
@@ -124,7 +124,7 @@ def serve_dashboard(session_check_ms: int = 1000, session_lifetime_ms: int = 150
     cmd = [str(panel), "serve", str(ROOT / "apps" / "dashboard.py"), "--address", "127.0.0.1", "--port", str(port),
            f"--allow-websocket-origin=127.0.0.1:{port}", f"--allow-websocket-origin=localhost:{port}",
            "--liveness", "--rest-session-info", "--session-history", "-1", "--check-unused-sessions", str(session_check_ms),
-           "--unused-session-lifetime", str(session_lifetime_ms), "--warm", *extra_args]
+           "--unused-session-lifetime", str(session_lifetime_ms), "--warm"]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})}, start_new_session=True)
