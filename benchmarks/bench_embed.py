@@ -6,8 +6,11 @@ Model: SH L = 40 (satclip convention, 1,600 features) -> Siren 512 hidden x 2 la
 Measures, on the CPU with ``--threads`` torch/numba threads:
 - seconds to embed a regular global grid (default 1° = 64,800 cells and 0.25° =
   1,036,800 cells) with ``geoviz.embed.embed_grid(cache=False)`` in float32 and float64
-  (min of ``--repeats`` calls for grids under 100k cells, one call above), split into the
-  SH-feature part and the rest, plus the process's peak-RSS growth;
+  (min of ``--repeats`` calls for grids under 100k cells, one call above), through the
+  separable first layer (the default) and through the dense path (``separable=False``,
+  SH features then the network) in the same run, with the ratio dense / separable, the
+  dense path's SH-feature part, and the process's peak-RSS growth. Goal (issue 17): the 1°
+  grid in float32 in <= 1.0 s on 2 cores;
 - query latency of ``geoviz.analysis.SimilarityIndex.query(k=10)`` on a 0.5° grid
   (259,200 × 256) of the model's embeddings: median and p95 over ``--queries`` random
   clicked locations (nearest-cell lookup + cosine top-k), with the sklearn brute-force
@@ -56,21 +59,29 @@ def satclip_shaped_model(seed: int = 0) -> torch.nn.Module:
     )
 
 
+def _time_grid(model, spacing: float, dtype: torch.dtype, reps: int, separable: bool) -> tuple[list[float], object]:
+    from geoviz.embed import embed_grid
+
+    times, g = [], None
+    for _ in range(reps):
+        t = time.perf_counter()
+        g = embed_grid(model, spacing, cache=False, dtype=dtype, separable=separable)
+        times.append(time.perf_counter() - t)
+    return times, g
+
+
 def bench_grid(model, spacing: float, dtype: torch.dtype, repeats: int) -> dict:
     from geoviz.data import regular_grid
-    from geoviz.embed import embed_grid
 
     grid = regular_grid(spacing)
     n = grid.lonlat.shape[0]
     reps = repeats if n < 100_000 else 1
     rss0 = _peak_rss_mib()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        g = embed_grid(model, spacing, cache=False, dtype=dtype)
-        times.append(time.perf_counter() - t)
+    times, g = _time_grid(model, spacing, dtype, reps, separable=True)
     rss1 = _peak_rss_mib()
-    # SH features alone, same batching (64k rows), to split the cost
+    dense, gd = _time_grid(model, spacing, dtype, reps, separable=False)
+    rel = float(np.abs(g.embeddings - gd.embeddings).max() / np.abs(gd.embeddings).max())
+    # SH features alone, same batching (64k rows), to split the dense path's cost
     m = model.to(dtype)
     pe = m.positional_encoding
     sub = grid.lonlat[: min(n, 65536)]
@@ -84,6 +95,10 @@ def bench_grid(model, spacing: float, dtype: torch.dtype, repeats: int) -> dict:
         "dtype": str(dtype).replace("torch.", ""),
         "seconds": min(times),
         "all_seconds": times,
+        "dense_seconds": min(dense),
+        "dense_all_seconds": dense,
+        "speedup_vs_dense": min(dense) / min(times),
+        "max_rel_diff_vs_dense": rel,
         "sh_seconds_est": sh,
         "points_per_s": n / min(times),
         "peak_rss_growth_mib": rss1 - rss0,
@@ -180,9 +195,11 @@ def main(argv: list[str] | None = None) -> dict:
             r = bench_grid(model, float(s), getattr(torch, dname.strip()), args.repeats)
             res["grids"].append(r)
             print(
-                f"{r['spacing_deg']:>5g}° {r['cells']:>9,d} cells {r['dtype']}: {r['seconds']:.2f} s "
-                f"({r['points_per_s']:,.0f} pts/s; SH ≈ {r['sh_seconds_est']:.2f} s; "
-                f"peak RSS +{r['peak_rss_growth_mib']:.0f} MiB, output {r['output_mib']:.0f} MiB)",
+                f"{r['spacing_deg']:>5g}° {r['cells']:>9,d} cells {r['dtype']}: separable {r['seconds']:.2f} s, "
+                f"dense {r['dense_seconds']:.2f} s (x{r['speedup_vs_dense']:.2f}; max rel. diff "
+                f"{r['max_rel_diff_vs_dense']:.1e}; {r['points_per_s']:,.0f} pts/s; dense SH part ≈ "
+                f"{r['sh_seconds_est']:.2f} s; peak RSS +{r['peak_rss_growth_mib']:.0f} MiB, "
+                f"output {r['output_mib']:.0f} MiB)",
                 flush=True,
             )
     if args.queries > 0:
@@ -196,11 +213,13 @@ def main(argv: list[str] | None = None) -> dict:
             f"similarity PNG {q['similarity_png_seconds']:.2f} s",
             flush=True,
         )
-    print("\n| grid | cells | dtype | seconds | points/s | SH part (est.) | peak RSS growth | output |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| grid | cells | dtype | separable s | dense s | dense / separable | points/s | "
+          "dense SH part (est.) | peak RSS growth | output |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in res["grids"]:
         print(
-            f"| {r['spacing_deg']:g}° | {r['cells']:,} | {r['dtype']} | {r['seconds']:.2f} | {r['points_per_s']:,.0f} "
+            f"| {r['spacing_deg']:g}° | {r['cells']:,} | {r['dtype']} | {r['seconds']:.2f} | {r['dense_seconds']:.2f} "
+            f"| {r['speedup_vs_dense']:.2f}× | {r['points_per_s']:,.0f} "
             f"| {r['sh_seconds_est']:.2f} s | {r['peak_rss_growth_mib']:.0f} MiB | {r['output_mib']:.0f} MiB |"
         )
     if os.path.exists("/proc/loadavg"):

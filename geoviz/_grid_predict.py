@@ -85,6 +85,12 @@ class GridPredictor:
             self._bufs[key] = [torch.empty((rows, width), dtype=self.dtype, device=self.device) for _ in range(2)]
         return self._bufs[key]
 
+    def _out_buffer(self, rows: int, width: int) -> torch.Tensor:
+        key = (-rows, width)  # negative rows: never one of the hidden-activation buffer pairs
+        if key not in self._bufs:
+            self._bufs[key] = [torch.empty((rows, width), dtype=self.dtype, device=self.device)]
+        return self._bufs[key][0]
+
     def _first_layer(self, network: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, float]:
         if isinstance(network, Siren):
             lay = network.layers[0]
@@ -94,9 +100,11 @@ class GridPredictor:
             return lin.weight, lin.bias, 1.0
         return network.weight, network.bias, 1.0  # Linear
 
-    @torch.no_grad()
-    def __call__(self, network: nn.Module) -> torch.Tensor:
-        """``(H·W, output_dim)`` outputs of ``network`` (eval semantics: no dropout) on the grid."""
+    def _chunks(self, network: nn.Module, res: torch.Tensor | None = None) -> Any:
+        """Yield ``(c0, c1, y)``: the outputs ``y`` (``((c1-c0)·H, output_dim)``, longitude-major
+        within the chunk: row ``(c - c0)·H + r`` is ``(lons[c], lats[r])``) of longitude columns
+        ``c0:c1``. With ``res`` (``(W·H, output_dim)``) each chunk is written into its slice of
+        it (the training path); else ``y`` is a reused buffer, valid until the next chunk."""
         w, b, w0 = self._first_layer(network)
         if w.dtype != self.dtype:
             raise TypeError(f"network is {w.dtype} but the predictor computes in {self.dtype}")
@@ -111,13 +119,12 @@ class GridPredictor:
             hidden = [(lay.weight.detach() * lay.w0, lay.bias.detach() * lay.w0) if lay.w0 != 1.0
                       else (lay.weight.detach(), lay.bias.detach()) for lay in network.layers[1:]]
         out_dim = network.output_dim
-        res = torch.empty((W * H, out_dim), dtype=self.dtype, device=self.device)
         for c0 in range(0, W, self._cols):
             c1 = min(W, c0 + self._cols)
             rows = (c1 - c0) * H
             buf, other = self._buffers(rows, J)
             z = torch.mm(self._t[c0:c1], a, out=buf.view(c1 - c0, H * J)).view(rows, J)
-            dst = res[c0 * H : c1 * H]
+            dst = res[c0 * H : c1 * H] if res is not None else self._out_buffer(rows, out_dim)
             if isinstance(network, Siren):
                 z.sin_()
                 for wl, bl in hidden:  # hidden_dim -> hidden_dim
@@ -131,5 +138,36 @@ class GridPredictor:
                 dst.copy_(network.class_emb(z))
             else:
                 dst.copy_(z)
+            yield c0, c1, dst
+
+    @torch.no_grad()
+    def __call__(self, network: nn.Module) -> torch.Tensor:
+        """``(H·W, output_dim)`` outputs of ``network`` (eval semantics: no dropout) on the grid."""
+        H, W = self.shape
+        out_dim = network.output_dim
+        res = torch.empty((W * H, out_dim), dtype=self.dtype, device=self.device)
+        for _ in self._chunks(network, res):
+            pass
         # longitude-major (c·H + r) → row-major (r·W + c)
         return res.view(W, H, out_dim).transpose(0, 1).reshape(H * W, out_dim)
+
+    @torch.no_grad()
+    def fill(self, network: nn.Module, out: np.ndarray) -> np.ndarray:
+        """Write the outputs of ``network`` into ``out`` in row-major grid order, chunk by chunk.
+
+        Args:
+            network: as for :meth:`__call__` (dtype of the predictor).
+            out: ``(H·W, output_dim)`` C-contiguous numpy array, float32 or float64 (values are
+                cast to it); point ``r·W + c`` is ``(lons[c], lats[r])``.
+
+        Returns:
+            ``out``. Peak memory: ``out`` plus one chunk's activations (no full-size copy).
+        """
+        H, W = self.shape
+        D = network.output_dim
+        if out.shape != (H * W, D) or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous ({H * W}, {D}) array, got {out.shape}")
+        o3 = out.reshape(H, W, D)
+        for c0, c1, y in self._chunks(network):
+            o3[:, c0:c1, :] = y.view(c1 - c0, H, D).transpose(0, 1).to("cpu").numpy()
+        return out

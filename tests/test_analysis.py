@@ -193,10 +193,12 @@ def test_similarity_index_matches_sklearn_brute_force():
 def test_similarity_index_lonlat_queries(model, grid):
     idx = SimilarityIndex(grid)
     assert len(idx) == grid.lonlat.shape[0] and idx.embedding_dim == 256
-    # without a model a clicked point uses the nearest grid cell, which is its own best match
+    # without a model a clicked point uses the nearest grid cell: the cell itself (similarity 1)
+    # is the query, never a result
     res = idx.query([11.6, 48.1], k=5)
     cell = idx.nearest_point([11.6, 48.1])
-    assert res.index[0] == cell and res.similarity[0] == pytest.approx(1.0, abs=1e-6)
+    assert cell not in res.index and res.similarity[0] < 1.0 - 1e-6
+    assert idx.similarity_map([11.6, 48.1])[cell] == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_allclose(grid.lonlat[cell], [10.5, 49.5])  # centre of the 3° cell holding it
     lon, lat = np.radians(grid.lonlat).T
     hav = np.sin((lat - np.radians(48.1)) / 2) ** 2 + np.cos(lat) * np.cos(np.radians(48.1)) * np.sin((lon - np.radians(11.6)) / 2) ** 2
@@ -218,6 +220,101 @@ def test_similarity_index_lonlat_queries(model, grid):
         SimilarityIndex(grid.embeddings, grid.lonlat[:5])
     with pytest.raises(ValueError, match="zero norm"):
         SimilarityIndex(np.zeros((2, 3)), np.zeros((2, 2)))
+
+
+def _haversine_ref(q, ll, r=6371.0088):
+    """Great-circle km by the haversine formula, written out independently of geoviz."""
+    lam0, phi0 = math.radians(q[0]), math.radians(q[1])
+    lam, phi = np.radians(ll[:, 0]), np.radians(ll[:, 1])
+    a = np.sin((phi - phi0) / 2) ** 2 + math.cos(phi0) * np.cos(phi) * np.sin((lam - lam0) / 2) ** 2
+    return 2 * r * np.arcsin(np.sqrt(a))
+
+
+def _brute_force_query(E, ll, q, k, min_km, sep_km):
+    """Reference: numpy cosine, haversine, the query's nearest point removed, greedy spread."""
+    En = E / np.linalg.norm(E, axis=1, keepdims=True)
+    qv = En[int(np.argmin(_haversine_ref(q, ll)))]
+    s = En @ qv
+    d = _haversine_ref(q, ll)
+    ok = d >= min_km
+    ok[int(np.argmin(d))] = False
+    order = [i for i in sorted(range(len(s)), key=lambda i: (-s[i], i)) if ok[i]]
+    out: list[int] = []
+    for i in order:
+        if sep_km > 0 and out and _haversine_ref(ll[i], ll[out]).min() < sep_km:
+            continue
+        out.append(i)
+        if len(out) == k:
+            break
+    return np.array(out), d
+
+
+@pytest.mark.parametrize("min_km,sep_km", [(0.0, 0.0), (1000.0, 0.0), (3000.0, 0.0), (500.0, 800.0), (0.0, 2500.0)])
+def test_query_min_distance_matches_brute_force(min_km, sep_km):
+    rng = np.random.default_rng(11)
+    n = 4000
+    ll = np.stack([rng.uniform(-180, 180, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))], axis=1)
+    E = rng.normal(size=(n, 24)).astype(np.float32)
+    E[:, :3] += 3 * np.stack([np.cos(np.radians(ll[:, 1])), np.sin(np.radians(ll[:, 1])), np.cos(np.radians(ll[:, 0]))], 1)
+    idx = SimilarityIndex(E, ll)
+    for q in [(10.0, 23.0), (-62.0, -4.0), (179.9, 0.3), (0.0, 89.9)]:
+        res = idx.query(q, k=12, min_distance_km=min_km, min_separation_km=sep_km)
+        ref, d = _brute_force_query(E.astype(np.float64), ll, q, 12, min_km, sep_km)
+        np.testing.assert_array_equal(res.index, ref)
+        np.testing.assert_allclose(res.distance_km, d[ref], rtol=1e-9)
+        assert (res.distance_km >= min_km).all() and res.distance_km.dtype == np.float64
+        assert int(np.argmin(d)) not in res.index  # the query point itself never comes back
+        assert np.all(np.diff(res.similarity) <= 0)
+        if sep_km:
+            for a in range(len(ref)):
+                assert _haversine_ref(ll[ref[a]], ll[ref[a + 1:]]).min(initial=np.inf) >= sep_km
+
+
+def test_query_distance_edge_cases():
+    from geoviz.analysis import EARTH_RADIUS_KM, haversine_km
+
+    ll = np.array([[0.0, 0.0], [90.0, 0.0], [180.0, 0.0], [0.0, 90.0], [1.0, 0.0]])
+    np.testing.assert_allclose(haversine_km((0, 0), ll),
+                               np.array([0, np.pi / 2, np.pi, np.pi / 2, np.pi / 180]) * EARTH_RADIUS_KM, atol=1e-9)
+    assert EARTH_RADIUS_KM == 6371.0088
+    rng = np.random.default_rng(0)
+    idx = SimilarityIndex(rng.normal(size=(5, 4)), ll)
+    # a point exactly at the limit counts as "at least that far"
+    exact = float(haversine_km((0, 0), ll[1:2])[0])
+    assert 1 in idx.query((0.0, 0.0), k=5, min_distance_km=exact).index
+    # nothing far enough: an empty result, not an error
+    empty = idx.query((0.0, 0.0), k=3, min_distance_km=30_000.0)
+    assert empty.index.shape == (0,) and empty.lonlat.shape == (0, 2) and empty.distance_km.shape == (0,)
+    # an embedding query has no location: no distances, no distance limit
+    r = idx.query(embedding=rng.normal(size=4), k=2)
+    assert np.isnan(r.distance_km).all() and len(r.index) == 2
+    with pytest.raises(ValueError, match="location query"):
+        idx.query(embedding=rng.normal(size=4), k=2, min_distance_km=100.0)
+    for bad in (-1.0, float("nan"), float("inf"), "1000"):
+        with pytest.raises(ValueError, match="min_distance_km"):
+            idx.query((0.0, 0.0), min_distance_km=bad)
+    with pytest.raises(ValueError, match="min_separation_km"):
+        idx.query((0.0, 0.0), min_separation_km=-5.0)
+
+
+def test_sahara_finds_far_away_deserts_with_the_shipped_model():
+    """The lesson of issue 17: with a distance limit the shipped model's look-alikes of the
+    central Sahara include Arabia and the Australian outback (measured: (40, 33), (47, 20),
+    (141, -28) at 0.5°), never the query's neighbourhood."""
+    from geoviz.pretrained import load_pretrained
+
+    m = load_pretrained("geoviz-bluemarble-l10", download=False)
+    g = embed_grid(m, 1.0, cache=False)
+    res = SimilarityIndex(g, model=m).query((10.0, 23.0), k=8, min_distance_km=1000.0, min_separation_km=1000.0)
+    assert len(res.index) == 8 and (res.distance_km >= 1000.0).all()
+    lon, lat = res.lonlat.T
+    arabia = (lon > 34) & (lon < 60) & (lat > 12) & (lat < 34)
+    outback = (lon > 113) & (lon < 154) & (lat > -35) & (lat < -17)
+    assert arabia.any(), res.lonlat
+    assert outback.any(), res.lonlat
+    # without a limit every hit is a neighbour (the behaviour the issue reported)
+    near = SimilarityIndex(g, model=m).query((10.0, 23.0), k=8)
+    assert near.distance_km.max() < 1500.0
 
 
 # --------------------------------------------------------------------------------------

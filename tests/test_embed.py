@@ -223,3 +223,51 @@ def test_dask_distributed_local_cluster_equals_numpy(model, points):
         assert [str(k).split("-")[0] for k in client.who_has()] == ["LocationEncoder"]
         out = client.compute(lazy).result()
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# grids through the separable first layer (issue 17 item 11)
+
+
+@pytest.mark.parametrize("net,kw", [
+    ("siren", dict(legendre_polys=12, convention="satclip", hidden_dim=48, num_layers=2)),
+    ("siren", dict(legendre_polys=7, hidden_dim=32, num_layers=1, dropout=0.3)),
+    ("linear", dict(legendre_polys=9)),
+    ("fcnet", dict(legendre_polys=6, hidden_dim=32, num_layers=2, dropout=0.2)),
+])
+def test_separable_grid_equals_dense(net, kw):
+    from geoviz._grid_predict import GridPredictor
+
+    torch.manual_seed(3)
+    m = geoviz.build_location_encoder("sphericalharmonics", net, 40, **kw).train()  # eval used, mode restored
+    sep = embed_grid(m, 5.0, cache=False, separable=True)
+    dense = embed_grid(m, 5.0, cache=False, separable=False)
+    assert m.training
+    assert sep.embeddings.dtype == np.float32 and sep.embeddings.shape == dense.embeddings.shape == (36 * 72, 40)
+    scale = np.abs(dense.embeddings).max()
+    assert np.abs(sep.embeddings - dense.embeddings).max() / scale < 1e-5
+    # float64: the separable grid against the dense forward pass, < 1e-10 relative
+    m64 = copy.deepcopy(m).double().eval()
+    g = regular_grid(5.0)
+    gp = GridPredictor(g.lons, g.lats, m64.positional_encoding, dtype=torch.float64)
+    out = gp.fill(m64.network, np.empty((g.lonlat.shape[0], 40)))
+    ref = embed_points(m64, g.lonlat)
+    assert ref.dtype == np.float64
+    assert np.abs(out - ref).max() / np.abs(ref).max() < 1e-10
+    # chunked by a small memory cap (one longitude column at a time): same values to rounding
+    small = embed_grid(m, 5.0, cache=False, separable=True, max_batch_bytes=64 * 1024)
+    assert np.abs(small.embeddings - dense.embeddings).max() / scale < 1e-5
+
+
+def test_separable_grid_is_the_default_only_where_supported(tmp_path):
+    from geoviz.embed import _embed_grid_separable
+
+    m = _model(legendre_polys=5)
+    g = regular_grid(10.0)
+    assert _embed_grid_separable(m, g, None, None, torch.float32, None) is not None
+    other = geoviz.build_location_encoder("wrap", "siren", 16, hidden_dim=16)  # not SH: dense path
+    assert _embed_grid_separable(other, g, None, None, torch.float32, None) is None
+    np.testing.assert_allclose(embed_grid(other, 10.0, cache=False).embeddings,
+                               embed_points(other, g.lonlat), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="separable=True"):
+        embed_grid(other, 10.0, cache=False, separable=True)
