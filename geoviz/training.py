@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ._grid_predict import GridPredictor
 from .location_encoder import LocationEncoder, build_location_encoder
 
-__all__ = ["TrainConfig", "EpochRecord", "Trainer", "resolve_device", "classification_metrics"]
+__all__ = ["TrainConfig", "EpochRecord", "Trainer", "resolve_device", "classification_metrics", "regression_metrics"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -52,6 +52,8 @@ class TrainConfig:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         restore_best: evaluate the best-validation weights at the end instead of the final
             ones (the reference tests the final weights: ``False``).
+        loss: regression loss on standardised targets: ``"mse"`` (default) or ``"huber"``
+            (``huber_delta`` in standard deviations); classification ignores it.
     """
 
     pe: str = "sphericalharmonics"
@@ -67,8 +69,14 @@ class TrainConfig:
     dtype: str = "float64"
     device: str = "auto"
     restore_best: bool = False
+    loss: str = "mse"
+    huber_delta: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.loss not in ("mse", "huber"):
+            raise ValueError(f"loss must be 'mse' or 'huber', got {self.loss!r}")
+        if not self.huber_delta > 0:
+            raise ValueError(f"huber_delta must be > 0, got {self.huber_delta!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         for name in ("batch_size", "max_epochs"):
@@ -90,10 +98,12 @@ class EpochRecord:
     Attributes:
         epoch: 1-based epoch number.
         train_loss, val_loss: mean losses.
-        val_metrics: ``{"accuracy": ..., "iou": ...}`` (binary) or ``{"accuracy": ...}``.
+        val_metrics: ``{"accuracy": ..., "iou": ...}`` (binary), ``{"accuracy": ...}``
+            (multiclass) or ``{"r2": ..., "rmse": ..., "mae": ...}`` (regression, target units).
         elapsed: seconds since the run started (features cached before the clock starts).
         prediction: on request, the model's output on ``predict_lonlat``: probabilities
-            ``(M,)`` for binary tasks, class indices ``(M,)`` for multiclass; else ``None``.
+            ``(M,)`` for binary tasks, class indices ``(M,)`` for multiclass, values in the
+            target's units ``(M,)`` (or ``(M, K)``) for regression; else ``None``.
         stopped: ``"early_stopping"``, ``"max_epochs"``, ``"stopped"`` on the last record.
     """
 
@@ -126,6 +136,32 @@ def classification_metrics(logits: torch.Tensor, y: torch.Tensor, kind: str) -> 
     return {"accuracy": (logits.argmax(dim=1) == y).double().mean().item()}
 
 
+def regression_metrics(pred: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray) -> dict[str, float]:
+    """R², RMSE and MAE of predictions in the target's units (as scikit-learn computes them).
+
+    Args:
+        pred, y: ``(N,)`` or ``(N, K)`` predictions and truths (same shape, torch or numpy).
+
+    Returns:
+        ``{"r2", "rmse", "mae"}``: for ``K > 1`` outputs, the unweighted mean over outputs of
+        each metric (sklearn's ``multioutput="uniform_average"``). R² is
+        ``1 - SS_res / SS_tot`` per output (1.0 for a perfect fit of a constant, 0.0 for an
+        imperfect one, as sklearn).
+    """
+    p = torch.as_tensor(pred).double().reshape(len(pred), -1)
+    t = torch.as_tensor(y).double().reshape(len(y), -1).to(p.device)
+    err = p - t
+    ss_res = (err**2).sum(dim=0)
+    ss_tot = ((t - t.mean(dim=0)) ** 2).sum(dim=0)
+    r2 = torch.where(ss_tot > 0, 1.0 - ss_res / torch.where(ss_tot > 0, ss_tot, 1.0),
+                     torch.where(ss_res == 0, 1.0, 0.0).double())
+    return {
+        "r2": r2.mean().item(),
+        "rmse": (err**2).mean(dim=0).sqrt().mean().item(),
+        "mae": err.abs().mean(dim=0).mean().item(),
+    }
+
+
 class Trainer:
     """Fit ``build_location_encoder(config.pe, config.nn, task.output_dim, ...)`` to ``task``.
 
@@ -148,6 +184,14 @@ class Trainer:
 
     Call :meth:`run` to iterate over epochs; :meth:`stop` (thread-safe) ends the run after
     the current epoch; :meth:`evaluate` scores a split with the current weights.
+
+    Regression tasks (``task.kind == "regression"``) are fitted to standardised targets
+    (mean and standard deviation of the training split, per output; :attr:`scaling`); the
+    network's raw output ``z`` maps to target units as ``z * std + mean``. Losses are in
+    standardised units, metrics (R², RMSE, MAE) and predictions in target units.
+
+    Attributes:
+        scaling: regression only: ``{"mean": [K floats], "std": [K floats]}`` (else None).
     """
 
     def __init__(self, task: Any, config: TrainConfig | None = None, *, predict_lonlat: Any = None,
@@ -165,11 +209,26 @@ class Trainer:
         self.predict_every = max(1, int(predict_every))
         self._features: dict[str, torch.Tensor] = {}
         self._labels: dict[str, torch.Tensor] = {}
+        self.regression = task.kind == "regression"
+        self.scaling: dict[str, list[float]] | None = None
+        if self.regression:
+            ytr = np.asarray(task.train.y, dtype=np.float64).reshape(len(task.train.y), -1)
+            if ytr.shape[1] != task.output_dim:
+                raise ValueError(f"regression task has output_dim {task.output_dim} but y has {ytr.shape[1]} column(s)")
+            mean, std = ytr.mean(axis=0), ytr.std(axis=0)
+            if not np.all(std > 0):
+                raise ValueError("the regression target is constant on the training split; nothing to fit")
+            self.scaling = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
+            self._mean = torch.tensor(mean, dtype=self.dtype, device=self.device)
+            self._std = torch.tensor(std, dtype=self.dtype, device=self.device)
         for name in ("train", "val", "test"):
             split = getattr(task, name)
             self._features[name] = self._encode(split.lonlat)
             y = torch.as_tensor(split.y, device=self.device)
-            self._labels[name] = y.to(self.dtype) if task.kind == "binary" else y.long()
+            if self.regression:
+                self._labels[name] = (y.to(self.dtype).reshape(len(y), -1) - self._mean) / self._std
+            else:
+                self._labels[name] = y.to(self.dtype) if task.kind == "binary" else y.long()
         if predict_dtype is not None and predict_dtype not in ("float32", "float64"):
             raise ValueError(f"predict_dtype must be None, 'float32' or 'float64', got {predict_dtype!r}")
         self._predict_dtype = self.dtype if predict_dtype is None else getattr(torch, predict_dtype)
@@ -196,6 +255,10 @@ class Trainer:
         self._stop.set()
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.regression:
+            if self.config.loss == "huber":
+                return F.huber_loss(logits, y, delta=self.config.huber_delta)
+            return F.mse_loss(logits, y)
         if self.task.kind == "binary":
             return F.binary_cross_entropy_with_logits(logits[:, 0], y)
         return F.cross_entropy(logits, y)
@@ -241,12 +304,20 @@ class Trainer:
         """Loss and metrics of the current weights on ``"train"``, ``"val"`` or ``"test"``."""
         logits = self._forward_all(self._features[split])
         y = self._labels[split]
+        if self.regression:
+            return {"loss": self._loss(logits, y).item(),
+                    **regression_metrics(self.to_units(logits), self.to_units(y))}
         return {"loss": self._loss(logits, y).item(), **classification_metrics(logits, y, self.task.kind)}
+
+    def to_units(self, z: torch.Tensor) -> torch.Tensor:
+        """Regression: standardised ``(M, K)`` outputs → target units (``z * std + mean``)."""
+        return z * self._std.to(z.dtype) + self._mean.to(z.dtype)
 
     def predict(self, feats: torch.Tensor | None = None) -> np.ndarray:
         """Predictions on the cached prediction points (or on ``feats``, ``(M, D)`` features in
-        the training or prediction dtype): ``(M,)`` probabilities (binary, float32/64 numpy)
-        or int64 classes (multiclass)."""
+        the training or prediction dtype): ``(M,)`` probabilities (binary, float32/64 numpy),
+        int64 classes (multiclass) or values in target units (regression: ``(M,)`` for one
+        output, ``(M, K)`` for ``K``)."""
         if feats is None and self._grid_predictor is not None:
             logits = self._predict_grid()
         else:
@@ -254,6 +325,9 @@ class Trainer:
             if feats is None:
                 raise ValueError("no prediction points: pass predict_lonlat to Trainer")
             logits = self._forward_all(feats)
+        if self.regression:
+            v = self.to_units(logits)
+            return (v[:, 0] if v.shape[1] == 1 else v).cpu().numpy()
         if self.task.kind == "binary":
             return torch.sigmoid(logits[:, 0]).cpu().numpy()
         return logits.argmax(dim=1).cpu().numpy()
@@ -266,7 +340,7 @@ class Trainer:
         n = xtr.shape[0]
         # preallocated batch buffers (same values as xtr[idx]; saves two allocations a step)
         xbuf = xtr.new_empty((min(cfg.batch_size, n), xtr.shape[1]))
-        ybuf = ytr.new_empty((min(cfg.batch_size, n),))
+        ybuf = ytr.new_empty((min(cfg.batch_size, n),) + tuple(ytr.shape[1:]))
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
         best, best_state, since_best = float("inf"), None, 0
         t0 = time.perf_counter()

@@ -28,6 +28,17 @@ from geoviz.data.tasks import (
     list_tasks,
     nearest_support_labels,
 )
+from geoviz.data.points import PointData, load_points, task_from_points
+from geoviz.data.splits import (
+    CONTINENTS,
+    block_ids,
+    block_kfold,
+    block_split,
+    continent_of,
+    holdout_region_split,
+    random_split,
+    region_mask,
+)
 from geoviz.data.zones import IGBP_NAMES, KOPPEN_CODES, igbp_colors, koppen_colors, koppen_zones, modis_landcover
 
 __all__ = [
@@ -60,4 +71,15 @@ __all__ = [
     "land_ocean",
     "list_tasks",
     "nearest_support_labels",
+    "PointData",
+    "load_points",
+    "task_from_points",
+    "CONTINENTS",
+    "block_ids",
+    "block_kfold",
+    "block_split",
+    "continent_of",
+    "holdout_region_split",
+    "random_split",
+    "region_mask",
 ]

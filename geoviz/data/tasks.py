@@ -54,7 +54,7 @@ class Split:
         lonlat: ``(N, 2)`` float64 ``(lon, lat)`` in degrees.
         y: ``(N,)`` labels: float32 0.0/1.0 for binary tasks (unsqueeze to ``(N, 1)`` for
             ``BCEWithLogitsLoss`` on a 1-output model), int64 class ids in ``[0, C)`` for
-            multiclass tasks.
+            multiclass tasks, float32 targets ``(N,)`` or ``(N, K)`` for regression.
     """
 
     lonlat: np.ndarray
@@ -87,23 +87,26 @@ class Split:
 
 @dataclass
 class Task:
-    """A classification task with fixed train/val/test splits and a ground-truth labeller.
+    """A classification or regression task with fixed train/val/test splits and a ground-truth labeller.
 
     Attributes:
-        name: registry name (``"landocean"``, ``"checkerboard"``).
-        kind: ``"binary"`` (BCE-with-logits on 1 output; land when logit > 0) or
-            ``"multiclass"`` (cross-entropy on ``num_classes`` outputs).
-        num_classes: 2 for binary tasks, ``C`` for multiclass.
-        output_dim: model output width: 1 for binary, ``C`` for multiclass.
+        name: registry name (``"landocean"``, ``"checkerboard"``, ``"field:temperature"``, ...).
+        kind: ``"binary"`` (BCE-with-logits on 1 output; land when logit > 0),
+            ``"multiclass"`` (cross-entropy on ``num_classes`` outputs) or ``"regression"``
+            (MSE on standardised targets; ``Split.y`` float32 ``(N,)`` or ``(N, K)``).
+        num_classes: 2 for binary tasks, ``C`` for multiclass, 0 for regression.
+        output_dim: model output width: 1 for binary, ``C`` for multiclass, ``K`` (1 for a
+            scalar target) for regression.
         train, val, test: the splits.
         label_fn: maps any ``(N, 2)`` ``(lon, lat)`` degrees (numpy or torch) to ``(N,)``
             labels of the same dtype convention as ``Split.y`` (for ground-truth maps).
         class_names: optional names indexed by class id.
-        meta: extra task information (e.g. checkerboard support points, land fractions).
+        meta: extra task information (e.g. checkerboard support points, land fractions;
+            for regression ``"units"`` (str) and ``"target_names"`` (list[str])).
     """
 
     name: str
-    kind: Literal["binary", "multiclass"]
+    kind: Literal["binary", "multiclass", "regression"]
     num_classes: int
     output_dim: int
     train: Split
@@ -318,8 +321,10 @@ def get_task(name: str, **kwargs: Any) -> Task:
 
     Args:
         name: ``"landocean"`` or ``"checkerboard"`` (``"land_ocean"``/``"land-ocean"`` and
-            case variants are accepted).
-        **kwargs: forwarded to the builder (:func:`land_ocean` / :func:`checkerboard`).
+            case variants are accepted), or ``"field:NAME"`` for a built-in global field
+            (:func:`geoviz.data.get_field` ``(NAME).task(**kwargs)``, a regression task).
+        **kwargs: forwarded to the builder (:func:`land_ocean` / :func:`checkerboard` /
+            ``Field.task``).
 
     Returns:
         The :class:`Task`.
@@ -327,6 +332,10 @@ def get_task(name: str, **kwargs: Any) -> Task:
     Raises:
         KeyError: unknown task name (the message lists the known ones).
     """
+    if isinstance(name, str) and name.lower().startswith("field:"):
+        from geoviz.data.fields import get_field  # built-in global fields (regression)
+
+        return get_field(name.split(":", 1)[1].strip()).task(**kwargs)
     key = name.lower().replace("_", "").replace("-", "")
     if key not in TASKS:
         raise KeyError(f"unknown task {name!r}; known tasks: {list_tasks()}")
