@@ -203,7 +203,7 @@ def test_truncated_body(server: _Server, cache: Path, ckpt_bytes: bytes) -> None
 
 def test_body_that_is_not_a_checkpoint(server: _Server, cache: Path) -> None:
     server.mode[f"/satclip/{FILE}"] = "garbage"
-    with pytest.raises(DownloadError, match="not a valid checkpoint.*not a readable PyTorch checkpoint"):
+    with pytest.raises(DownloadError, match="not a valid checkpoint.*not a PyTorch checkpoint, or corrupted"):
         _get(server, cache)
     assert _files(cache) == set()
 

@@ -231,12 +231,29 @@ def test_satclip_without_hyper_parameters_infers_from_shapes(tmp_path: Path) -> 
                                    siren_reference(satclip_sh_reference(pts, 6), loc, 3), rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, not a checkpoint\n" * 10, bytes(range(256)) * 4])
+_GARBAGE = [b"", b"hello, not a checkpoint\n" * 10, bytes(range(256)) * 4,
+            np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes(),
+            b"\x80\x02" + bytes(range(200, 256)) * 8]  # a pickle header, then garbage opcodes
+
+
+def _assert_clean_line(exc: BaseException, path: Path) -> None:
+    """Issue 17: one clean line, never torch's advice to use weights_only=False."""
+    text = str(exc)
+    assert text == f"{path}: not a PyTorch checkpoint, or corrupted", text
+    assert "\n" not in text and "weights_only" not in text
+    assert exc.__cause__ is None and exc.__suppress_context__  # not relayed through the chain either
+
+
+@pytest.mark.parametrize("content", _GARBAGE)
 def test_satclip_not_a_checkpoint(tmp_path: Path, content: bytes) -> None:
+    from geoviz.pretrained.satclip import NotACheckpointError
+
     path = tmp_path / "bad.ckpt"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(NotACheckpointError) as ei:
         load_satclip(path)
+    assert isinstance(ei.value, ValueError)
+    _assert_clean_line(ei.value, path)
 
 
 def test_satclip_truncated_checkpoint(tmp_path: Path) -> None:
@@ -244,8 +261,24 @@ def test_satclip_truncated_checkpoint(tmp_path: Path) -> None:
     make_satclip_checkpoint(path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(ValueError) as ei:
         load_satclip(path)
+    _assert_clean_line(ei.value, path)
+
+
+@pytest.mark.parametrize("content", _GARBAGE[2:])
+def test_every_checkpoint_reader_gives_the_clean_line(tmp_path: Path, content: bytes) -> None:
+    from geoviz.pretrained.checkpoint_file import NotACheckpointError, load_torch_file
+    from geoviz.pretrained.geoviz_model import read_geoviz_model_file
+
+    path = tmp_path / "bad.pt"
+    path.write_bytes(content)
+    for fn in (load_torch_file, read_geoviz_model_file, lambda p: load_pretrained("geoclip", path=p)):
+        with pytest.raises(NotACheckpointError) as ei:
+            fn(path)
+        text = str(ei.value)
+        assert text.startswith(f"{path}: not a PyTorch checkpoint, or corrupted"), text
+        assert "\n" not in text and "weights_only" not in text and ei.value.__cause__ is None
 
 
 def test_satclip_wrong_structure(tmp_path: Path) -> None:
@@ -377,7 +410,7 @@ def test_geoclip_weights_keys_and_bad_file(tmp_path: Path) -> None:
         convert_geoclip_state_dict(bad)
     p = tmp_path / "w.pth"
     p.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a readable GeoCLIP weights file"):
+    with pytest.raises(ValueError, match=r"not a PyTorch checkpoint, or corrupted \(not a readable GeoCLIP weights file\)"):
         load_pretrained("geoclip", path=p)
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .download import DEFAULT_SATCLIP_BASE_URL, DownloadError, default_cache_dir, ensure_checkpoint
 from .geoclip import load_geoclip
+from .checkpoint_file import NotACheckpointError
 from .satclip import UntrustedCheckpointError, load_satclip
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ __all__ = [
     "default_cache_dir",
     "DownloadError",
     "UntrustedCheckpointError",
+    "NotACheckpointError",
 ]
 
 

@@ -255,10 +255,9 @@ def load_geoclip(
     p = geoclip_weights_path() if path is None else Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"GeoCLIP weights file not found: {str(p)!r}")
-    try:
-        sd = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "not a valid weights file"
-        raise ValueError(f"{str(p)!r} is not a readable GeoCLIP weights file: {type(exc).__name__}: {exc}") from exc
+    from .checkpoint_file import load_torch_file
+
+    sd = load_torch_file(p, what="not a readable GeoCLIP weights file")  # one clean line on garbage
     if not isinstance(sd, dict):
         raise ValueError(f"{str(p)!r} holds a {type(sd).__name__}, expected a state dict")
     with torch.random.fork_rng(devices=[]):  # building draws random init; keep the caller's RNG untouched

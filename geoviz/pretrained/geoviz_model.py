@@ -102,10 +102,10 @@ def read_geoviz_model_file(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"geoviz model file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the unpickler raises many types on garbage (IndexError, EOFError, ...)
-        raise ValueError(f"{path} is not a readable geoviz model file (corrupt or not a torch.save file): {exc}") from exc
+    from .checkpoint_file import load_torch_file
+
+    # one clean line for garbage (torch's message, which may advise weights_only=False, is dropped)
+    obj = load_torch_file(path, what="not a readable geoviz model file")
     if not isinstance(obj, dict):
         raise ValueError(f"{path} is not a geoviz model file: expected a dict, got {type(obj).__name__}")
     if obj.get("format") != FORMAT:

@@ -31,14 +31,13 @@ unpickling can run code).
 from __future__ import annotations
 
 import os
-import pickle
 import re
-import zipfile
-from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
+
+from .checkpoint_file import NotACheckpointError, UnsafeCheckpointError, load_torch_file
 
 if TYPE_CHECKING:
     from ..location_encoder import LocationEncoder
@@ -48,6 +47,7 @@ __all__ = [
     "read_satclip_checkpoint",
     "satclip_state_from_checkpoint",
     "UntrustedCheckpointError",
+    "NotACheckpointError",
     "SATCLIP_PREFIXES",
 ]
 
@@ -100,17 +100,6 @@ def _check_path(path: Any) -> Path:
     return p
 
 
-def _unsafe_globals(path: Path) -> list[str]:
-    """Names of the non-allowlisted globals a zip-format checkpoint references (best effort)."""
-    fn = getattr(torch.serialization, "get_unsafe_globals_in_checkpoint", None)
-    if fn is None:  # pragma: no cover - torch < 2.5
-        return []
-    try:
-        return list(fn(str(path)))
-    except Exception:
-        return []
-
-
 def read_satclip_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False) -> dict:
     """Read a checkpoint file into a dict, safely by default.
 
@@ -127,31 +116,21 @@ def read_satclip_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = Fal
         FileNotFoundError: ``path`` does not exist.
         UntrustedCheckpointError: ``weights_only`` refused the file (names the globals found
             and the ``trust_pickle=True`` opt-in).
-        ValueError: not a torch checkpoint, truncated/corrupt, or not a dict.
+        NotACheckpointError (a ``ValueError``): not a torch checkpoint, truncated or corrupt:
+            the one line ``"<path>: not a PyTorch checkpoint, or corrupted"`` (torch's own
+            message, which may advise ``weights_only=False``, is never shown).
+        ValueError: the file holds something other than a dict.
     """
     p = _check_path(path)
-    ctx = nullcontext() if trust_pickle else torch.serialization.safe_globals(_safe_numpy_globals())
     try:
-        with ctx:
-            obj = torch.load(p, map_location="cpu", weights_only=not trust_pickle)
-    except pickle.UnpicklingError as exc:
-        bad = [] if trust_pickle else _unsafe_globals(p)
-        if bad or (not trust_pickle and "Unsupported global" in str(exc)):
-            names = ", ".join(bad) if bad else "see the original error"
-            raise UntrustedCheckpointError(
-                f"{str(p)!r} was refused by torch.load(weights_only=True): it contains pickled "
-                f"Python objects ({names}), and unpickling them can execute code. If you trust the "
-                f"file's source, load it with trust_pickle=True, e.g. load_satclip(path, trust_pickle=True)."
-            ) from exc
-        raise ValueError(f"{str(p)!r} is not a readable PyTorch checkpoint (corrupt or not a checkpoint): {exc}") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, AttributeError, ImportError, IndexError,
-            KeyError, TypeError, ValueError, MemoryError, OverflowError, UnicodeDecodeError) as exc:
-        # torch raises RuntimeError for a damaged zip archive, EOFError for a truncated
-        # legacy pickle, and the rest for assorted garbage.
-        raise ValueError(
-            f"{str(p)!r} is not a readable PyTorch checkpoint (truncated, corrupt or not a checkpoint): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+        obj = load_torch_file(p, safe_globals=_safe_numpy_globals(), trust_pickle=trust_pickle)
+    except UnsafeCheckpointError as exc:
+        names = ", ".join(exc.globals) if exc.globals else "objects of unknown type"
+        raise UntrustedCheckpointError(
+            f"{str(p)!r} was refused by torch.load(weights_only=True): it contains pickled "
+            f"Python objects ({names}), and unpickling them can execute code. If you trust the "
+            f"file's source, load it with trust_pickle=True, e.g. load_satclip(path, trust_pickle=True)."
+        ) from None
     if not isinstance(obj, Mapping):
         raise ValueError(f"{str(p)!r} holds a {type(obj).__name__}, expected a checkpoint dict with a 'state_dict'")
     return dict(obj)
