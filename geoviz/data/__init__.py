@@ -28,6 +28,7 @@ from geoviz.data.tasks import (
     list_tasks,
     nearest_support_labels,
 )
+from geoviz.data.fields import FIELDS, Field, get_field, list_fields
 from geoviz.data.points import PointData, load_points, task_from_points
 from geoviz.data.splits import (
     CONTINENTS,
@@ -42,6 +43,10 @@ from geoviz.data.splits import (
 from geoviz.data.zones import IGBP_NAMES, KOPPEN_CODES, igbp_colors, koppen_colors, koppen_zones, modis_landcover
 
 __all__ = [
+    "FIELDS",
+    "Field",
+    "get_field",
+    "list_fields",
     "IGBP_NAMES",
     "KOPPEN_CODES",
     "igbp_colors",
