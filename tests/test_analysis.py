@@ -270,6 +270,26 @@ def test_query_min_distance_matches_brute_force(min_km, sep_km):
                 assert _haversine_ref(ll[ref[a]], ll[ref[a + 1:]]).min(initial=np.inf) >= sep_km
 
 
+def test_query_spread_over_a_large_index_matches_brute_force():
+    """Embeddings that vary smoothly with location: the best matches crowd round the query, so
+    spreading the hits 8,000 km apart must look deep into the similarity order (the prefix grows)."""
+    rng = np.random.default_rng(2)
+    n = 30_000
+    ll = np.stack([rng.uniform(-180, 180, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))], axis=1)
+    lon, lat = np.radians(ll).T
+    E = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], 1) + 0.05 * rng.normal(size=(n, 3))
+    idx = SimilarityIndex(E, ll)
+    res = idx.query((30.0, 10.0), k=6, min_distance_km=200.0, min_separation_km=8000.0)
+    ref, d = _brute_force_query(E, ll, (30.0, 10.0), 6, 200.0, 8000.0)
+    np.testing.assert_array_equal(res.index, ref)
+    sim = idx.similarity_map((30.0, 10.0))
+    assert len(ref) == 6 and int((sim > sim[ref[-1]]).sum()) > 20_000  # two prefix growths
+    # fewer than k qualify (hits 10,000 km apart): all of them, the whole order searched
+    few = idx.query((30.0, 10.0), k=6, min_distance_km=200.0, min_separation_km=10_000.0)
+    np.testing.assert_array_equal(few.index, _brute_force_query(E, ll, (30.0, 10.0), 6, 200.0, 10_000.0)[0])
+    assert 1 < len(few.index) < 6
+
+
 def test_query_distance_edge_cases():
     from geoviz.analysis import EARTH_RADIUS_KM, haversine_km
 
