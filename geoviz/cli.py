@@ -101,6 +101,7 @@ COMMANDS: dict[str, str] = {
     "download": "geoviz.pretrained.download:register_download",
     "models": "geoviz.pretrained.download:register_models",
     "pretrain": "geoviz.pretraining:register_cli",
+    "species": "geoviz.species.cli:register",
 }
 
 
