@@ -25,6 +25,8 @@ Messages from the child are tuples on a :func:`multiprocessing.Pipe`:
   ``device_label`` (``"CPU"``/``"GPU (name)"``), ``grid_shape`` ``(H, W)`` and
   ``feature_dim``;
 * ``("record", EpochRecord)`` after every epoch;
+* ``("test", metrics)`` just before the last record, when asked for (``evaluate_test``): the
+  final weights' loss and metrics on the task's test split;
 * ``("error", type_name, message)`` when building or training fails (bad settings, CUDA
   out of memory, ...); the run is over.
 
@@ -180,7 +182,8 @@ def device_label(device: Any = "auto") -> str:
 
 
 def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, grid_resolution: float | None,
-           min_frame_interval: float, threads: int, predict_dtype: str | None, parent_pid: int, nice: int) -> None:
+           min_frame_interval: float, threads: int, predict_dtype: str | None, parent_pid: int, nice: int,
+           evaluate_test: bool = False) -> None:
     """Child process body: build the trainer, run it, send records (see the module docstring)."""
     import threading
 
@@ -217,6 +220,8 @@ def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, gr
                 rec.prediction = trainer.predict()
             if rec.prediction is not None:
                 last_frame = now
+            if rec.stopped and evaluate_test:
+                conn.send(("test", trainer.evaluate("test")))
             conn.send(("record", rec))
             if rec.stopped:
                 break
@@ -254,6 +259,8 @@ class TrainingProcess:
         nice: scheduling niceness added in the child (POSIX). A server gives its training
             runs a positive value (the dashboard uses 10) so that answering requests always
             wins over training when the cores are busy.
+        evaluate_test: evaluate the final weights on the task's test split (e.g. the
+            51,156-point grid of ``landocean``) when the run ends; see :attr:`test_metrics`.
 
     Use as a context manager (or call :meth:`start` and :meth:`close`); iterate with
     :meth:`records` (blocking) or :meth:`arecords` (asyncio, never blocks the event loop).
@@ -262,11 +269,13 @@ class TrainingProcess:
 
     Attributes:
         info: :class:`RunInfo` once the child has built its trainer (else None).
+        test_metrics: with ``evaluate_test``, ``{"loss": ..., "accuracy": ...}`` of the final
+            weights on the test split, set before the last record is yielded (else None).
     """
 
     def __init__(self, task: str, config: TrainConfig, *, grid_resolution: float | None = None,
                  min_frame_interval: float = 0.5, threads: int = 1, predict_dtype: str | None = "float32",
-                 task_kwargs: dict[str, Any] | None = None, nice: int = 0) -> None:
+                 task_kwargs: dict[str, Any] | None = None, nice: int = 0, evaluate_test: bool = False) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         if not isinstance(task, str):
@@ -286,6 +295,8 @@ class TrainingProcess:
             raise ValueError(f"nice must be an int in [0, 19], got {nice!r}")
         self.nice = nice
         self.info: RunInfo | None = None
+        self.evaluate_test = bool(evaluate_test)
+        self.test_metrics: dict[str, float] | None = None
         self._proc: Any = None
         self._conn: Any = None
         self._finished = False
@@ -302,7 +313,8 @@ class TrainingProcess:
         self._proc = ctx.Process(
             target=_child, name=f"geoviz-train-{self.task}", daemon=True,
             args=(child, self.task, self.task_kwargs, self.config, self.grid_resolution,
-                  self.min_frame_interval, self.threads, self.predict_dtype, os.getpid(), self.nice))
+                  self.min_frame_interval, self.threads, self.predict_dtype, os.getpid(), self.nice,
+                  self.evaluate_test))
         with _main_module_hidden():
             self._proc.start()
         child.close()
@@ -375,6 +387,9 @@ class TrainingProcess:
         kind = msg[0]
         if kind == "ready":
             self.info = msg[1]
+            return None
+        if kind == "test":
+            self.test_metrics = dict(msg[1])
             return None
         if kind == "record":
             rec = msg[1]

@@ -197,23 +197,18 @@ def test_globe_rotation_follows_the_sliders(app):
 # ---------------------------------------------------------------------------- smoothness
 
 
-def test_smoothness_sweep_is_cached_and_annotated(app):
+def test_smoothness_tab_shows_linear_above_siren(app):
+    """The tab is built on first access; Linear(SH) comes first; the fits themselves are
+    tested in tests/test_smoothness.py (they run in child processes)."""
     sm = app.smoothness
     assert sm is not None and app.tabs[1].objects == [sm.layout]
-    sm.Ls.value = []
+    assert list(sm.captions) == ["linear", "siren"] and sm.L.value == 10
+    assert "Linear(SH), L = 10" in sm.captions["linear"].object and "9°" in sm.captions["linear"].object
+    assert "f_max = 180°/(2L)" in sm.lesson.object
+    sm.epochs.value = 0
     _run(sm.run())
-    assert "at least one L" in sm.error and sm.message.visible
-    sm.Ls.value, sm.epochs.value = [5, 1], 3
-    _run(sm.run())
-    assert sm.error == "" and list(sm.results) == [1, 5]
-    # L = 1 keeps only degree 0: a constant field; L = 5 draws continents
-    assert np.ptp(sm.results[1]) < 1e-3 < np.ptp(sm.results[5])
-    assert "f_max 90.00°" in sm.status.object and "f_max 18.00°" in sm.status.object
-    titles = [p.label or p.group for p in sm.maps.object]
-    assert sm.maps.object is not None and len(sm.maps.object) == 2, titles
-    first = dict(sm.results)
-    _run(sm.run())  # cached: the very same arrays come back
-    assert all(sm.results[L] is first[L] for L in first)
+    assert "Epochs must be" in sm.error and sm.message.visible
+    assert sm.layout.get_root(bokeh.document.Document()) is not None
 
 
 # ---------------------------------------------------------------------------- embeddings
@@ -243,20 +238,62 @@ def test_embeddings_load_default_model(emb):
 
 
 def test_flat_tap_queries_match_brute_force(emb):
+    """Default: far-away look-alikes (>= 1,000 km from the query and from each other), checked
+    against numpy cosine + haversine + a greedy spread; 0 km gives the plain top-k."""
+    from geoviz.app.embeddings_tab import _release
     from geoviz.embed import embed_points
 
-    emb.top_k.value = 6
+    _release(emb.top_k, 6)
+    assert emb.min_km.value == 1000
     emb.flat_tap.event(x=2.35, y=48.86)  # Paris
     res = emb.result
     assert emb.clicked == (2.35, 48.86)
     q = np.asarray(embed_points(emb.prepared.model, np.array([[2.35, 48.86]])), dtype=np.float64)[0]
     E = emb.prepared.grid.embeddings.astype(np.float64)
     cos = E @ q / (np.linalg.norm(E, axis=1) * np.linalg.norm(q))
-    expected = np.argsort(-cos)[:6]
-    np.testing.assert_array_equal(np.sort(res.index), np.sort(expected))
+    ll = emb.prepared.grid.lonlat
+
+    def km(a, b):
+        a, b = np.radians(a), np.radians(np.atleast_2d(b))
+        h = np.sin((b[:, 1] - a[1]) / 2) ** 2 + np.cos(a[1]) * np.cos(b[:, 1]) * np.sin((b[:, 0] - a[0]) / 2) ** 2
+        return 2 * 6371.0088 * np.arcsin(np.sqrt(h))
+
+    d = km(np.array([2.35, 48.86]), ll)
+    cell = emb.prepared.index.nearest_point((2.35, 48.86))
+    expected: list[int] = []
+    for i in np.argsort(-cos, kind="stable"):
+        if i == cell or d[i] < 1000 or (expected and km(ll[i], ll[expected]).min() < 1000):
+            continue
+        expected.append(int(i))
+        if len(expected) == 6:
+            break
+    np.testing.assert_array_equal(res.index, expected)
     np.testing.assert_allclose(res.similarity, cos[res.index], atol=1e-5)
-    assert "<table" in emb.results_html.object and emb.results_html.object.count("<img") == 7
+    np.testing.assert_allclose(res.distance_km, d[res.index], rtol=1e-9)
+    html = emb.results_html.object
+    assert "<table" in html and html.count("<img") == 7 and "distance (km)" in html
     assert emb.marker_pipe.data["hits"].shape == (6, 2)
+    sim, clim = emb.sim_pipe.data  # the heat map: the similarity of every cell, with its colour range
+    np.testing.assert_allclose(sim.ravel(), cos, atol=1e-5)
+    assert clim[0] < clim[1] <= 1.0 + 1e-6
+    # 0 km: the nearest look-alikes at any distance, never the clicked cell itself
+    _release(emb.min_km, 0)
+    top = emb.result.index
+    np.testing.assert_array_equal(top, [i for i in np.argsort(-cos, kind="stable") if i != cell][:6])
+    _release(emb.min_km, 1000)
+
+
+def test_typed_coordinates_query(emb):
+    emb.lon_in.value, emb.lat_in.value = "10", "23"
+    emb.find_button.clicks += 1  # the button's on_click
+    assert emb.clicked == (10.0, 23.0) and (emb.result.distance_km >= 1000).all()
+    for lon, lat, needle in (("abc", "1", "numbers"), ("200", "0", "Longitude"), ("0", "-95", "Latitude")):
+        emb.lon_in.value, emb.lat_in.value = lon, lat
+        emb.find_button.clicks += 1
+        assert needle in emb.error and emb.message.visible
+    emb.lon_in.value, emb.lat_in.value = "-62", "-4"
+    emb.find_button.clicks += 1
+    assert emb.error == "" and emb.clicked == (-62.0, -4.0)
 
 
 def test_globe_tap_maps_screen_centre_to_projection_centre(emb):
@@ -269,7 +306,11 @@ def test_globe_tap_maps_screen_centre_to_projection_centre(emb):
 
 
 def test_clusters_follow_k_and_colour_modes(emb):
-    emb.k.value = 5
+    from geoviz.app.embeddings_tab import _release
+
+    emb.k.value = 4  # dragging: nothing recomputed until release (value_throttled)
+    assert "k = 4" not in emb.agreement_md.object
+    _release(emb.k, 5)
     lab = emb.clusters
     assert set(np.unique(lab[emb.prepared.land])) == set(range(5))
     assert (lab[~emb.prepared.land] == -1).all()
@@ -290,12 +331,13 @@ def test_bad_checkpoints_are_messages(emb, tmp_path):
              (str(tmp_path), "is not a file")]
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint")
-    cases.append((str(junk), "could not be loaded as a SatCLIP checkpoint"))
+    cases.append((str(junk), f"{junk}: not a PyTorch checkpoint, or corrupted"))  # one clean line
     for path, needle in cases:
         emb.path.value = path
         _run(emb.load())
         assert needle in emb.error, (path, emb.error)
-        assert emb.message.visible and "Traceback" not in emb.error
+        assert emb.message.visible and "Traceback" not in emb.error and "weights_only" not in emb.error
+        assert emb.message.object == emb.error and "\n" not in emb.error
         assert emb.prepared.label == "geoviz-bluemarble-l10"  # the previous model stays
     emb.model.value = "satclip-resnet18-l10"
     _run(emb.load())
@@ -342,15 +384,15 @@ def test_deferred_page_is_built_in_small_steps():
     doc2 = bokeh.document.Document()
     doc2.add_root(tab.layout.get_root(doc2))
     steps = tab.build_steps()
-    assert [s.__name__ for s in steps] == ["controls_0", "controls_1", "controls_2", "flat", "globe", "loss",
+    assert [s.__name__ for s in steps] == ["controls_0", "controls_1", "controls_2", "controls_3", "flat", "globe", "previous", "loss",
                                            "accuracy"]
     counts = [len(list(doc2.models))]
     for step in steps:
         step()
         counts.append(len(list(doc2.models)))
     added = np.diff(counts)
-    assert (added > 0).all() and added.max() <= 40, counts  # every step adds something, none much
-    assert len(tab.controls.objects) == 10 and tab.flat_view is not None and len(tab.curve_panes.objects) == 2
+    assert (added > 0).all() and added.max() <= 45, counts  # every step adds something, none much
+    assert len(tab.controls.objects) == 4 and tab.flat_view is not None and len(tab.curve_panes.objects) == 2
     for step in steps:  # running them again changes nothing
         step()
     assert len(list(doc2.models)) == counts[-1]
@@ -358,7 +400,7 @@ def test_deferred_page_is_built_in_small_steps():
     # outside a server session show_deferred builds everything at once and reports it
     deferred.show_deferred()
     assert built == [True]
-    assert deferred.training.flat_view is not None and len(deferred.training.controls.objects) == 10
+    assert deferred.training.flat_view is not None and len(deferred.training.controls.objects) == 4
     assert first_page < 30
 
 
@@ -382,6 +424,10 @@ def test_warm_start_session_builds_the_whole_page(monkeypatch):
 
     frozen = []
     monkeypatch.setattr(dashboard, "freeze_gc_once", lambda: frozen.append(True))  # not in pytest's process
+    from geoviz.app import smoothness_tab
+
+    prefit = []  # the Smoothness tab's default sweep starts at warm-up (not in pytest's process)
+    monkeypatch.setattr(smoothness_tab, "prefit_default", lambda: prefit.append(True))
     # the script configures the server process: undo it afterwards (the thread pool ends
     # when nthreads returns to None)
     monkeypatch.setattr(pn.config, "nthreads", None)
@@ -393,8 +439,9 @@ def test_warm_start_session_builds_the_whole_page(monkeypatch):
     (app,) = set(dashboard.LIVE_APPS) - before
     try:
         assert frozen == [True]  # on_built ran: the page is complete
+        assert prefit == [True]
         tab = app._tab_objects[0]
-        assert tab.flat_view is not None and len(tab.controls.objects) == 10 and len(tab.curve_panes.objects) == 2
+        assert tab.flat_view is not None and len(tab.controls.objects) == 4 and len(tab.curve_panes.objects) == 2
         assert app._holders[0].objects == [tab.layout]  # the spinner is gone
         assert training_process._WARM is not None and not training_process._WARM.is_alive()
         assert gc.isenabled()

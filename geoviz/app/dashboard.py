@@ -14,7 +14,7 @@ import traceback
 import weakref
 from typing import Any, Callable
 
-from .views import ensure_extension
+from .views import configure_session, ensure_extension
 
 __all__ = ["DashboardApp", "create_app", "freeze_gc_once", "LIVE_APPS", "unavailable"]
 
@@ -69,6 +69,7 @@ class DashboardApp:
     def __init__(self, *, device: str = "auto", min_frame_interval: float = 0.5, defer: bool = False,
                  on_built: Callable[[], None] | None = None) -> None:
         ensure_extension()
+        configure_session()  # light theme only (no broken ?theme=dark), table padding
         import panel as pn
 
         from geoviz.training_process import warm_up
@@ -103,8 +104,10 @@ class DashboardApp:
         # each tab's content goes into a holder Column: filling a Column later is a small
         # document patch, replacing a Tabs child re-renders the Tabs model (~0.5 s of loop time)
         spinner = pn.indicators.LoadingSpinner(value=True, size=40, label="Loading the training view…")
-        self._holders = [pn.Column(spinner) if defer else pn.Column(), pn.Column(), pn.Column()]
-        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(3)), dynamic=True)
+        self._holders = [pn.Column(spinner, sizing_mode="stretch_width") if defer
+                         else pn.Column(sizing_mode="stretch_width"), pn.Column(), pn.Column()]
+        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(3)), dynamic=True,
+                            sizing_mode="stretch_width")
         self.tabs.param.watch(self._on_tab, "active")
         header = pn.pane.Markdown(
             "## geoviz — implicit neural geo-representations\n"
@@ -179,7 +182,13 @@ class DashboardApp:
                 from geoviz.training_process import warm_up
 
                 self.show_deferred()
+                from .embeddings_tab import warm_up as warm_up_embeddings
+
+                warm_up_embeddings()  # the default model's Embeddings views, prepared in the background
                 warm_up(wait=True)  # the fork server's imports are done before the first visitor
+                from .smoothness_tab import prefit_default
+
+                prefit_default()  # the Smoothness tab's default sweep, in niced child processes
         return True
 
     def show_deferred(self) -> None:

@@ -5,6 +5,11 @@ one torch thread), so the training loop never competes with the server for the G
 event loop only receives finished epochs and stays responsive for every other session.
 Map predictions are rate-limited to one every ``min_frame_interval`` seconds (the first
 and the last epoch always carry one); the loss and accuracy curves receive every epoch.
+
+Every map frame of a run is kept (:class:`geoviz.viz.animation.FrameHistory`, at most
+``max_replay_frames`` maps, spread over the run) for the epoch scrubber and the GIF
+download; the previous run stays visible for comparison (a small map and dashed curves);
+the final weights are evaluated on the task's test split (51,156 points for landocean).
 """
 
 from __future__ import annotations
@@ -21,10 +26,23 @@ from geoviz.viz import GridField, render_globe
 from . import views
 from .views import batched_updates
 
-__all__ = ["TrainingTab", "map_resolution", "device_label"]
+__all__ = ["TrainingTab", "map_resolution", "device_label", "SYNTHETIC_TASKS"]
 
 _MAP_FEATURE_BUDGET = 64e6  # bytes of cached PE features for the map grid
 _CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy"]
+SYNTHETIC_TASKS = frozenset({"checkerboard"})
+"""Tasks whose labels are not geography: their maps get no coastlines."""
+_TRUTH_RES = 1.0  # degrees of the ground-truth map
+_MAX_TRAIN_POINTS = 5000  # training points drawn on the map (a random subset beyond)
+_GIF_FRAMES = 60  # frames in the downloadable GIF (evenly spread over the kept ones)
+_BLANK_GREY = (200, 200, 200, 255)
+
+# stylesheets (inline: nothing is fetched from a CDN)
+_DISABLED_SLIDER_CSS = """
+:host(.geoviz-disabled) { opacity: 0.45; }
+:host(.geoviz-disabled) .noUi-connect { background: #999 !important; }
+"""
+_STATUS_CSS = ":host { min-height: 56px; }"
 
 
 def map_resolution(feature_dim: int, dtype_bytes: int = 4, budget: float = _MAP_FEATURE_BUDGET) -> float:
@@ -52,17 +70,23 @@ class TrainingTab:
         dtype: training precision, ``"float32"`` (default, fast) or ``"float64"``.
         defer_plots: leave the controls and figures out of the page until :meth:`build_steps`
             (or :meth:`build_plots`) adds them; the dashboard adds them step by step.
+        max_replay_frames: map frames kept per run for replay and GIF export (bounded memory:
+            a 1° map is 64 KB).
 
     Attributes:
         records: every :class:`geoviz.training.EpochRecord` of the latest run.
         frames: number of map frames drawn in the latest run.
         last_prediction: ``(H*W,)`` latest map prediction (probabilities or classes), or None.
+        history: :class:`geoviz.viz.animation.FrameHistory` of the latest run's maps (or None).
+        previous: ``{"label", "history", "records"}`` of the run before the latest, or None.
+        test_metrics: the latest finished run's ``{"loss", "accuracy", ...}`` on the test split.
+        gif: bytes of the latest run's GIF (made when the run ends), or None.
         error: the message shown for bad input, or ``""``.
         layout: the Panel object of the tab.
     """
 
     def __init__(self, *, device: str = "auto", globe_size: int = 300, min_frame_interval: float = 0.5,
-                 dtype: str = "float32", defer_plots: bool = False) -> None:
+                 dtype: str = "float32", defer_plots: bool = False, max_replay_frames: int = 120) -> None:
         import panel as pn
 
         from .views import ensure_extension
@@ -85,35 +109,70 @@ class TrainingTab:
         self.process: Any = None  # the running geoviz.training_process.TrainingProcess
         self._stop_requested = threading.Event()
         self._flat = self._blank_flat()
+        self.max_replay_frames = int(max_replay_frames)
+        self.history: Any = None
+        self.previous: dict[str, Any] | None = None
+        self.test_metrics: dict[str, float] | None = None
+        self.gif: bytes | None = None
+        self._run_label = ""
+        self._run_task: Any = None
+        self._run_task_name = ""
+        self._flat_title = "Prediction (flat, equirectangular)"
+        self._task_cache: dict[str, Any] = {}
+        self._layers: dict[str, Any] = {}  # task name -> (truth rgba, train lonlat, train colours)
 
         self.task = pn.widgets.Select(label="Task", options=list_tasks(), value="landocean")
         self.pe = pn.widgets.Select(label="Positional encoding", options=geoviz.list_positional_encodings(),
                                     value="sphericalharmonics")
         self.nn = pn.widgets.Select(label="Network", options=geoviz.list_networks(), value="siren")
-        self.legendre_polys = pn.widgets.IntSlider(label="L (Legendre polynomials)", start=1, end=40, value=10)
+        self.legendre_polys = pn.widgets.IntSlider(label="L (Legendre polynomials)", start=1, end=40, value=10,
+                                                   tooltips=False, stylesheets=[_DISABLED_SLIDER_CSS])
         self.hidden_dim = pn.widgets.Select(label="Hidden size", options=[16, 32, 64, 128, 256], value=64)
         self.epochs = pn.widgets.IntInput(label="Epochs", value=50, start=1, end=5000)
         self.lr = pn.widgets.FloatInput(label="Learning rate", value=1e-3, step=1e-4, format="0.00000")
         self.start_button = pn.widgets.Button(label="Start", color="primary")
         self.stop_button = pn.widgets.Button(label="Stop", disabled=True)
-        self.message = pn.pane.Alert("", alert_type="danger", visible=False)
-        self.status = pn.pane.Markdown(f"Idle. Training will run on **{device_label(device)}**.")
+        self.message = pn.pane.Alert("", alert_type="danger", visible=False, margin=(0, 10),
+                                     sizing_mode="stretch_width")
+        self.status = pn.pane.Markdown(f"Idle. Training will run on **{device_label(device)}**.",
+                                       sizing_mode="stretch_width", margin=(0, 10))
+        # what the flat map shows, training points on it, replay of a finished run, GIF of it
+        self.map_mode = pn.widgets.RadioButtonGroup(label="Map shows", options=["prediction", "ground truth"],
+                                                    value="prediction")
+        self.show_points = pn.widgets.Checkbox(label="Show training points", value=False)
+        self.replay = pn.widgets.IntSlider(label="Replay epoch (after a run)", start=0, end=1, value=0,
+                                           disabled=True, tooltips=False, stylesheets=[_DISABLED_SLIDER_CSS],
+                                           css_classes=["geoviz-disabled"])
+        self.gif_download = pn.widgets.FileDownload(label="Download the run as GIF", filename="geoviz_run.gif",
+                                                    disabled=True, embed=False,
+                                                    auto=True, callback=self._gif_file)
 
-        self.globe = Globe(GridField(np.full((90, 180), 0.5)), size=self.globe_size, lon0=10.0, lat0=20.0)
-        self.lon0 = pn.widgets.FloatSlider.from_param(self.globe.param.lon0, label="Globe longitude", step=5)
-        self.lat0 = pn.widgets.FloatSlider.from_param(self.globe.param.lat0, label="Globe latitude", step=5)
+        # grey until a run draws its first map (as the flat map)
+        self.globe = Globe(GridField(self._flat[..., :3], kind="rgb"), size=self.globe_size, lon0=10.0, lat0=20.0)
+        self.lon0 = pn.widgets.FloatSlider.from_param(self.globe.param.lon0, label="Globe longitude", step=5,
+                                                      tooltips=False)
+        self.lat0 = pn.widgets.FloatSlider.from_param(self.globe.param.lat0, label="Globe latitude", step=5,
+                                                      tooltips=False)
         # plain Bokeh figures updated in place: a frame costs milliseconds, not a HoloViews re-render.
         # make_figures() makes them; build_steps() puts them and the controls in the page.
         self.flat_view: Any = None
         self.curves: Any = None
         self._globe_figure: Any = None
+        self.previous_view: Any = None
         self._figures_lock = threading.Lock()
-        self.flat_pane = pn.Column(width=630, height=340)
-        self.globe_pane = pn.Column(width=310, height=340)
-        self.curve_panes = pn.Row(height=230)
+        # responsive: the flat map and the curves take the width there is; the globe wraps
+        # below the map, the curves below each other, on narrow screens
+        self.flat_pane = pn.Column(sizing_mode="stretch_width", min_width=340, styles={"flex": "2 1 340px"})
+        self.globe_pane = pn.Column(width=310, styles={"flex": "0 0 310px"})
+        self.previous_pane = pn.Column(width=310, visible=False)  # shown once there is a previous run
+        self.curve_panes = pn.FlexBox(flex_wrap="wrap", sizing_mode="stretch_width", stylesheets=[views.WRAP_ITEMS_CSS])
 
         self.pe.param.watch(self._sync_enabled, "value")
         self.nn.param.watch(self._sync_enabled, "value")
+        self.task.param.watch(self._on_task, "value")
+        self.map_mode.param.watch(self._on_map_mode, "value")
+        self.show_points.param.watch(self._on_points, "value")
+        self.replay.param.watch(self._on_replay, "value_throttled")
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(lambda event: self.stop())
         self._sync_enabled()
@@ -121,10 +180,26 @@ class TrainingTab:
         # with defer_plots the controls enter the page in these groups, one per build step
         self._control_groups = [[self.task, self.pe, self.nn],
                                 [self.legendre_polys, self.hidden_dim, self.epochs, self.lr],
-                                [pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0]]
-        self.controls = pn.Column(width=320)
-        self.plots = pn.Column(pn.Row(self.flat_pane, self.globe_pane), self.curve_panes)
-        self.layout = pn.Row(self.controls, pn.Column(self.message, self.status, self.plots))
+                                [pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0],
+                                [pn.pane.Markdown("**Map shows**", margin=(5, 10, 0, 10)), self.map_mode,
+                                 self.show_points, self.replay, self.gif_download]]
+        # one column of control groups beside the plots; stacked above them (narrow screens)
+        # the groups flow side by side
+        self.controls = pn.FlexBox(flex_wrap="wrap", styles={"flex": "0 0 320px", "width": "320px", "max-width": "320px",
+                                                             "align-content": "flex-start"})
+        self._group_columns = [pn.Column(width=310) for _ in self._control_groups]
+        self.plots = pn.Column(pn.FlexBox(self.flat_pane, self.globe_pane, flex_wrap="wrap",
+                                          sizing_mode="stretch_width"),
+                               self.curve_panes, sizing_mode="stretch_width")
+        # the status line and the red alert share a reserved space: an alert replaces the
+        # status instead of pushing the maps down
+        self.status_area = pn.Column(self.status, self.message, sizing_mode="stretch_width",
+                                     stylesheets=[_STATUS_CSS])
+        # controls beside the plots on wide screens, above them below 1,200 px (views.RESPONSIVE_CSS)
+        self.layout = pn.FlexBox(self.controls, pn.Column(self.status_area, self.plots, sizing_mode="stretch_width",
+                                                          styles={"flex": "1 1 600px", "min-width": "0"}),
+                                 flex_wrap="nowrap", sizing_mode="stretch_width",
+                                 stylesheets=[views.STACK_BELOW_CSS], css_classes=["geoviz-training"])
         if not defer_plots:
             for step in self.build_steps():
                 step()
@@ -144,26 +219,35 @@ class TrainingTab:
 
         with self._figures_lock:
             if self.flat_view is None:
-                self.flat_view = ImageView(self._flat, views.FLAT_BOUNDS, width=620, height=330,
-                                           title="Prediction (flat)", lines={"coastlines": nan_join(coastline_paths())},
-                                           line_styles={"coastlines": {"line_width": 0.7}})
+                self.flat_view = ImageView(self._flat, views.FLAT_BOUNDS, width=620, height=415,
+                                           title="Prediction (flat, equirectangular)",
+                                           lines={"coastlines": nan_join(coastline_paths())},
+                                           line_styles={"coastlines": {"line_width": 0.7}}, points=["train"],
+                                           colorbar=views.colorbar_spec("binary"), save_tool=True,
+                                           responsive=True)
+                self._apply_task_look(self.task.value)
 
     def _make_globe(self) -> None:
+        from geoviz.viz.live import ImageView
+
         with self._figures_lock:
             if self._globe_figure is None:
                 self._globe_figure = self.globe.figure()
+            if self.previous_view is None:
+                self.previous_view = ImageView(self._blank_flat(), views.FLAT_BOUNDS, width=300, height=180,
+                                               title="Previous run", axes=False, responsive=True)
 
     def _make_curves(self) -> None:
         from geoviz.viz.live import CurvesView
 
         with self._figures_lock:
             if self.curves is None:
-                self.curves = CurvesView(width=460, height=220)
+                self.curves = CurvesView(width=340, height=230, save_tool=True, responsive=True)
 
     def build_steps(self) -> list[Callable[[], None]]:
-        """Callables that each add one small part of the tab to the page: the control groups,
-        the flat map, the globe, the loss and the accuracy figure; each does nothing if its
-        part is already there.
+        """Callables that each add one small part of the tab to the page: the four control
+        groups, the flat map, the globe, the previous run's map, the loss and the accuracy
+        figure; each does nothing if its part is already there.
 
         Running them all builds the whole tab; a server runs one per event-loop callback with
         pauses between, so that building one session's page never holds the loop for long (each
@@ -173,8 +257,10 @@ class TrainingTab:
 
         def controls(group: list[Any]) -> Callable[[], None]:
             def step() -> None:
-                if not any(obj is group[0] for obj in self.controls.objects):
-                    self.controls.extend(group)
+                col = self._group_columns[self._control_groups.index(group)]
+                if not col.objects:
+                    col.objects = list(group)
+                    self.controls.append(col)
             step.__name__ = f"controls_{self._control_groups.index(group)}"
             return step
 
@@ -188,19 +274,27 @@ class TrainingTab:
                 self._make_globe()
                 self.globe_pane.objects = [
                     pn.pane.Markdown("**Prediction (globe)** — drag to rotate", margin=(0, 10)),
-                    pn.pane.Bokeh(self._globe_figure)]
+                    pn.pane.Bokeh(self._globe_figure), self.previous_pane]
+
+        def previous() -> None:
+            if not self.previous_pane.objects:
+                globe()
+                self.previous_pane.objects = [pn.pane.Bokeh(self.previous_view.figure, sizing_mode="stretch_width")]
+
+        def curve(fig: Any) -> Any:
+            return pn.pane.Bokeh(fig, sizing_mode="stretch_width", min_width=300)
 
         def loss() -> None:
             if not self.curve_panes.objects:
                 self._make_curves()
-                self.curve_panes.objects = [pn.pane.Bokeh(self.curves.loss_figure)]
+                self.curve_panes.objects = [curve(self.curves.loss_figure)]
 
         def accuracy() -> None:
             if len(self.curve_panes.objects) < 2:
                 loss()
-                self.curve_panes.append(pn.pane.Bokeh(self.curves.accuracy_figure))
+                self.curve_panes.append(curve(self.curves.accuracy_figure))
 
-        return [*(controls(g) for g in self._control_groups), flat, globe, loss, accuracy]
+        return [*(controls(g) for g in self._control_groups), flat, globe, previous, loss, accuracy]
 
     def build_plots(self) -> None:
         """Put every part of the tab that is not in the page yet into it (all build steps)."""
@@ -209,14 +303,144 @@ class TrainingTab:
 
     def _blank_flat(self) -> np.ndarray:
         img = np.zeros((90, 180, 4), np.uint8)
-        img[...] = (200, 200, 200, 255)
+        img[...] = _BLANK_GREY
         return img
 
     # ------------------------------------------------------------------ widgets
 
     def _sync_enabled(self, *_: Any) -> None:
         self.legendre_polys.disabled = self.pe.value != "sphericalharmonics"
+        # Bokeh draws a disabled slider like an enabled one: a class greys it out
+        _set_disabled_look(self.legendre_polys, self.legendre_polys.disabled)
         self.hidden_dim.disabled = self.nn.value == "linear"
+
+    def _apply_task_look(self, task_name: str) -> None:
+        """Colour bar and coastlines for ``task_name`` (no coastlines over a synthetic task).
+        The task must be loaded (:meth:`_task`) for its class count; until then a task other
+        than ``landocean`` is drawn as classes of ``checkerboard``'s 16."""
+        if self.flat_view is None:
+            return
+        task = self._task_cache.get(task_name)
+        if task is not None:
+            binary, n_classes = task.kind == "binary", task.num_classes
+        else:
+            binary, n_classes = task_name == "landocean", 16
+        self.flat_view.set_colorbar(**views.colorbar_spec("binary" if binary else "multiclass", n_classes))
+        geographic = task_name not in SYNTHETIC_TASKS
+        self.flat_view.set_visible("coastlines", geographic)
+        if self.globe.coastlines != geographic:
+            self.globe.coastlines = geographic
+
+    async def _on_task(self, event: Any) -> None:
+        """A new task: its legend and coastlines, and the old task's map cleared (not left up)."""
+        if self.running:
+            return
+        self.show_points.value = False
+        self.map_mode.value = "prediction"
+        self._flat = self._blank_flat()
+        self._show_flat(f"Press Start to train on {event.new}")
+        self._apply_task_look(event.new)
+        try:
+            await asyncio.to_thread(self._task, event.new)  # first use builds its data (~0.4 s)
+        except (ValueError, KeyError, TypeError):
+            return
+        if self.task.value == event.new:
+            self._apply_task_look(event.new)
+
+    def _show_flat(self, title: str | None = None) -> None:
+        """Put the flat image the mode asks for on the flat map (prediction or ground truth)."""
+        if self.flat_view is None:
+            return
+        layers = self._layers.get(self.task.value)
+        if self.map_mode.value == "ground truth" and layers is not None:
+            self.flat_view.update(layers[0])
+            self.flat_view.set_title(f"Ground truth: {self.task.value}")
+        else:
+            self.flat_view.update(self._flat)
+            if title is not None:
+                self._flat_title = title
+            self.flat_view.set_title(self._flat_title)
+
+    async def _ensure_layers(self, task_name: str) -> Any:
+        """The ground-truth image and training points of ``task_name`` (built in a worker thread)."""
+        if task_name not in self._layers:
+            self._layers[task_name] = await asyncio.to_thread(self._task_layers, task_name)
+        return self._layers[task_name]
+
+    def _task(self, name: str) -> Any:
+        from geoviz.data import get_task
+
+        if name not in self._task_cache:
+            self._task_cache[name] = get_task(name)
+        return self._task_cache[name]
+
+    def _task_layers(self, task_name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Worker thread: ``(truth RGBA at 1°, (N, 2) training lon/lat, N hex colours)``."""
+        from geoviz.data import regular_grid
+        from geoviz.viz.colors import categorical_palette, colormap_lut, hex_colors
+
+        task = self._task(task_name)
+        grid = regular_grid(_TRUTH_RES)
+        truth = np.asarray(task.label_fn(grid.lonlat))
+        if task.kind == "binary":
+            rgba = views.field_rgba(truth.astype(np.float64), grid.shape, "continuous")
+            lut = colormap_lut("landocean")
+            colors = hex_colors(lut[np.where(task.train.y > 0.5, len(lut) - 1, 0)])
+        else:
+            rgba = views.field_rgba(truth, grid.shape, "categorical", n_classes=task.num_classes)
+            colors = hex_colors(categorical_palette(task.num_classes)[np.asarray(task.train.y, dtype=np.int64)])
+        lonlat = np.asarray(task.train.lonlat)
+        if len(lonlat) > _MAX_TRAIN_POINTS:
+            keep = np.sort(np.random.default_rng(0).choice(len(lonlat), _MAX_TRAIN_POINTS, replace=False))
+            lonlat, colors = lonlat[keep], [colors[i] for i in keep]
+        return rgba, lonlat, colors
+
+    async def _on_map_mode(self, event: Any) -> None:
+        if event.new == "ground truth":
+            await self._ensure_layers(self.task.value)
+        self._show_flat()
+
+    async def _on_points(self, event: Any) -> None:
+        if self.flat_view is None:
+            return
+        if event.new:
+            _, lonlat, colors = await self._ensure_layers(self.task.value)
+            self.flat_view.set_points("train", lonlat, colors)
+        self.flat_view.set_visible("train", bool(event.new))
+
+    async def _on_replay(self, event: Any) -> None:
+        """Show the kept map nearest to the chosen epoch (flat map and globe)."""
+        h = self.history
+        if self.running or h is None or not len(h) or event.new is None:
+            return
+        epochs = np.asarray(h.epochs)
+        i = int(np.argmin(np.abs(epochs - int(event.new))))
+        task = self._run_task
+        frame = await asyncio.to_thread(self._render, h.values(i), h.shape, task.kind, task.num_classes)
+        with batched_updates():
+            self._install_frame(frame, f"Replay: epoch {epochs[i]} of {epochs[-1]}")
+
+    def _gif_file(self) -> Any:
+        """FileDownload callback: the GIF made when the run ended (no work on the event loop)."""
+        import io
+
+        return io.BytesIO(self.gif or b"")
+
+    def _make_gif(self) -> bytes | None:
+        """Worker thread: the GIF of the latest run (at most ``_GIF_FRAMES`` frames), or None."""
+        from geoviz.viz.animation import FrameHistory
+
+        h, task = self.history, self._run_task
+        if h is None or not len(h) or task is None:
+            return None
+        pick = np.unique(np.round(np.linspace(0, len(h) - 1, min(_GIF_FRAMES, len(h)))).astype(int))
+        sub = FrameHistory(h.shape, h.kind, max_frames=max(2, len(pick)))
+        for i in pick:
+            sub.add(h.epochs[i], h.values(i))
+        scale = max(1, int(round(360 / h.shape[1])))
+        return sub.gif(fps=8, n_classes=task.num_classes if task.kind != "binary" else None,
+                       class_names=task.class_names if task.kind != "binary" else None,
+                       coastlines=self._run_task_name not in SYNTHETIC_TASKS, scale=scale, title=self._run_label)
 
     def _show_error(self, text: str) -> None:
         self.error = text
@@ -276,9 +500,12 @@ class TrainingTab:
         dim = get_positional_encoding(cfg.pe, **cfg.pe_kwargs).embedding_dim
         return map_resolution(dim, 4)  # the child predicts maps in float32
 
-    def _render(self, pred: np.ndarray, shape: tuple[int, int], kind: str, n_classes: int | None) -> tuple:
-        """Worker thread: colour one prediction for the flat map and render the globe image."""
-        if kind == "binary":
+    def _render(self, pred: np.ndarray | None, shape: tuple[int, int], kind: str, n_classes: int | None) -> tuple:
+        """Worker thread: colour one prediction for the flat map and render the globe image
+        (``pred=None``: a blank grey map, while a run prepares)."""
+        if pred is None:
+            flat = self._blank_flat()
+        elif kind == "binary":
             flat = views.field_rgba(pred, shape, "continuous")
         else:
             flat = views.field_rgba(pred, shape, "categorical", n_classes=n_classes)
@@ -286,26 +513,33 @@ class TrainingTab:
         g = self.globe
         return pred, flat, globe, render_globe(globe, g.lon0, g.lat0, g.size)
 
-    def _show_frame(self, frame: tuple, rec: Any, pending: list, cfg: Any, dev: str,
-                    grid_shape: tuple[int, int]) -> None:
+    def _install_frame(self, frame: tuple, title: str) -> None:
         pred, flat, globe, globe_img = frame
-        self.last_prediction = pred
         self._flat = flat
-        self.flat_view.update(flat)
+        self._show_flat(title)
         # the globe image was rendered in the worker thread: install the field without a second
         # render (a rotation in between is drawn by the next frame or the next drag)
         self.globe.field = globe
         for v in self.globe.views:
             v.update(globe_img)
+
+    def _show_frame(self, frame: tuple, rec: Any, pending: list, cfg: Any, dev: str,
+                    grid_shape: tuple[int, int], n_test: int = 0) -> None:
+        self.last_prediction = frame[0]
+        self._install_frame(frame, f"Prediction at epoch {rec.epoch} (flat, equirectangular)")
         self.curves.stream(pending)
         self.frames += 1
         rate = rec.epoch / rec.elapsed if rec.elapsed > 0 else float("nan")
         acc = rec.val_metrics.get("accuracy", float("nan"))
         state = f"finished ({rec.stopped})" if rec.stopped else "training"
+        test = ""
+        if rec.stopped and self.test_metrics is not None:
+            test = (f" · **test accuracy {100 * self.test_metrics['accuracy']:.1f} %** "
+                    f"on the {n_test:,}-point test set")
         self.status.object = (
             f"**{state}** · epoch {rec.epoch}/{cfg.max_epochs} · train loss {rec.train_loss:.4f} · "
             f"val loss {rec.val_loss:.4f} · val accuracy {100 * acc:.1f} % · "
-            f"**{rate:.1f} epochs/s** on **{dev}** · map {grid_shape[1]}×{grid_shape[0]}")
+            f"**{rate:.1f} epochs/s** on **{dev}** · map {grid_shape[1]}×{grid_shape[0]}{test}")
 
     async def train(self) -> None:
         """Run one training with the current settings, updating maps, curves and status.
@@ -317,8 +551,8 @@ class TrainingTab:
         Stop, or an error shown in the app); a second call while a run is active returns
         immediately.
         """
-        from geoviz.data import get_task
         from geoviz.training_process import TrainingError, TrainingProcess
+        from geoviz.viz.animation import FrameHistory
 
         if self.running:
             return
@@ -332,7 +566,7 @@ class TrainingTab:
             res = self._grid_resolution(cfg)
             task_name = self.task.value
             # the first use builds the task's data (land mask look-ups, ~0.4 s): not on the loop
-            task = await asyncio.to_thread(get_task, task_name)
+            task = await asyncio.to_thread(self._task, task_name)
         except (ValueError, TypeError, KeyError) as exc:
             self.running = False
             self._show_error(f"Cannot train with these settings: {exc}")
@@ -345,10 +579,24 @@ class TrainingTab:
         self._stop_requested.clear()
         self.start_button.disabled = True
         self.stop_button.disabled = False
+        self._set_replay(None)
+        self.gif_download.disabled = True
         dev = device_label(cfg.device)
         self.status.object = f"Preparing **{cfg.pe} + {cfg.nn}** on {task_name} (caching features) on **{dev}**…"
+        self._keep_previous()
+        self._apply_task_look(task_name)
+        # the old map must not stay up while the new run prepares
+        self._flat = self._blank_flat()
+        blank = await asyncio.to_thread(self._render, None, (90, 180), "binary", None)
+        with batched_updates():
+            self._install_frame(blank, f"Preparing {task_name}…")
+        self._run_task, self._run_task_name = task, task_name
+        self._run_label = _run_label(cfg, task_name)
+        self.test_metrics = None
+        self.gif = None
+        self.history = None
         proc = TrainingProcess(task_name, cfg, grid_resolution=res, min_frame_interval=self.min_frame_interval,
-                               threads=1, nice=10)
+                               threads=1, nice=10, evaluate_test=True)
         self.process = proc
         try:
             await asyncio.to_thread(proc.start)  # the first start also launches the fork server
@@ -356,7 +604,6 @@ class TrainingTab:
                 proc.stop()
             self.records = []
             self.frames = 0
-            self.curves.clear()
             pending: list[dict[str, float]] = []
             newest: Any = None  # latest record with a map not drawn yet
             grid_shape = None
@@ -365,7 +612,13 @@ class TrainingTab:
                     if grid_shape is None and proc.info is not None:
                         grid_shape = proc.info.grid_shape
                         dev = proc.info.device_label
+                        self.history = FrameHistory(grid_shape, "continuous" if task.kind == "binary" else "categorical",
+                                                    max_frames=self.max_replay_frames)
                     self.records.append(rec)
+                    if rec.prediction is not None:
+                        self.history.add(rec.epoch, rec.prediction)
+                    if rec.stopped:
+                        self.test_metrics = proc.test_metrics
                     pending.append({"epoch": rec.epoch, "train_loss": rec.train_loss, "val_loss": rec.val_loss,
                                     "val_accuracy": rec.val_metrics.get("accuracy", np.nan)})
                     if rec.prediction is not None:
@@ -375,7 +628,7 @@ class TrainingTab:
                     frame = await asyncio.to_thread(self._render, newest.prediction, grid_shape, task.kind,
                                                     task.num_classes)
                     with batched_updates():
-                        self._show_frame(frame, rec, pending, cfg, dev, grid_shape)
+                        self._show_frame(frame, rec, pending, cfg, dev, grid_shape, len(task.test.y))
                     pending, newest = [], None
             except TrainingError as exc:
                 if self.records:
@@ -386,6 +639,56 @@ class TrainingTab:
         finally:
             self.process = None
             await asyncio.to_thread(proc.close)
+            if self.history is not None and len(self.history):
+                self._set_replay(self.history)
+                try:
+                    self.gif = await asyncio.to_thread(self._make_gif)
+                except Exception as exc:  # a GIF failure must not hide the run's result
+                    self._show_error(f"Could not make the GIF: {exc}")
+                self.gif_download.disabled = self.gif is None
             self.running = False
             self.start_button.disabled = False
             self.stop_button.disabled = True
+
+    def _set_replay(self, history: Any) -> None:
+        """Enable the epoch scrubber over ``history``'s epochs (disable it for None)."""
+        if history is None or len(history) < 2:
+            self.replay.disabled = True
+            _set_disabled_look(self.replay, True)
+            return
+        e = history.epochs
+        self.replay.param.update(start=e[0], end=e[-1], value=e[-1], disabled=False)
+        _set_disabled_look(self.replay, False)
+
+    def _keep_previous(self) -> None:
+        """The latest run becomes the previous one: a small map of its last frame, dashed curves."""
+        if not self.records or self.history is None or not len(self.history):
+            self.curves.clear()
+            return
+        h, task = self.history, self._run_task
+        last = h.values(len(h) - 1)
+        rgba = (views.field_rgba(last, h.shape, "continuous") if h.kind == "continuous"
+                else views.field_rgba(last, h.shape, "categorical", n_classes=task.num_classes))
+        acc = self.test_metrics["accuracy"] if self.test_metrics else self.records[-1].val_metrics.get("accuracy")
+        which = "test" if self.test_metrics else "val"
+        label = f"Previous: {self._run_label}, {which} {100 * acc:.1f} %" if acc is not None else self._run_label
+        self.previous = {"label": label, "history": h, "records": self.records}
+        self.curves.keep_as_previous()
+        if self.previous_view is not None:
+            self.previous_view.update(rgba)
+            self.previous_view.set_title(label)
+            self.previous_pane.visible = True
+
+
+def _run_label(cfg: Any, task_name: str) -> str:
+    """Short description of a run, e.g. ``"SH L=10 + siren, landocean"``."""
+    L = cfg.pe_kwargs.get("legendre_polys")
+    short = {"sphericalharmonics": "SH"}.get(cfg.pe, cfg.pe)
+    pe = f"{short} L={L}" if L is not None else short
+    return f"{pe} + {cfg.nn}, {task_name}"
+
+
+def _set_disabled_look(widget: Any, disabled: bool) -> None:
+    """Add or remove the ``geoviz-disabled`` class that greys out a disabled slider."""
+    classes = [c for c in widget.css_classes if c != "geoviz-disabled"]
+    widget.css_classes = classes + ["geoviz-disabled"] if disabled else classes

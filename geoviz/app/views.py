@@ -11,7 +11,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["FLAT_BOUNDS", "batched_updates", "ensure_extension", "field_rgba", "rgb_element", "png_data_url"]
+__all__ = ["FLAT_BOUNDS", "STACK_BELOW_CSS", "TABLE_CSS", "WRAP_ITEMS_CSS", "batched_updates", "colorbar_spec",
+           "configure_session", "ensure_extension",
+           "field_rgba", "rgb_element", "png_data_url"]
 
 _EXTENSION_LOADED = False
 
@@ -27,6 +29,67 @@ def ensure_extension() -> None:
     pn.extension(design="native", notifications=False)
     hv.extension("bokeh", logo=False)
     _EXTENSION_LOADED = True
+
+
+def configure_session() -> None:
+    """Per-session page settings (call when a session's app is made; Panel keeps these per
+    document when a session is active, else globally):
+
+    * the light theme, whatever the URL says: Panel's ``?theme=dark`` left the Bokeh plots
+      white and the active tab unreadable, so the dashboard does not offer a dark theme;
+    * :data:`TABLE_CSS` in ``raw_css``, which Panel adds to every component's shadow root,
+      so the HTML tables of the app get cell padding.
+    """
+    import panel as pn
+
+    pn.config.theme = "default"
+    if TABLE_CSS not in pn.config.raw_css:
+        pn.config.raw_css = [*pn.config.raw_css, TABLE_CSS]
+
+
+TABLE_CSS = """
+table.geoviz-results td, table.geoviz-results th, .markdown table td, .markdown table th {
+  padding: 2px 10px; text-align: right;
+}
+"""
+"""Cell padding for the tables the app writes (the results table read "13.0023.00" without it)."""
+
+STACK_BELOW_CSS = """
+@media (max-width: 1200px) {
+  div[id^="flexbox-"] { flex-flow: column nowrap !important; align-items: stretch !important; }
+  div[id^="flexbox-"] > div > * { flex: 0 0 auto !important; width: auto !important; max-width: 100% !important; }
+}
+"""
+"""Stylesheet for a ``pn.FlexBox`` row (controls | plots) that stacks its children below 1,200 px
+of viewport (Panel's FlexBox draws its flex container as ``div#flexbox-<id>`` in its shadow root)."""
+
+WRAP_ITEMS_CSS = """
+div[id^="flexbox-"] > div > * { flex: 1 1 340px !important; width: auto !important; min-width: 300px !important; }
+"""
+"""Stylesheet for a wrapping ``pn.FlexBox`` whose stretch-width items share a row while each
+gets at least 340 px, and wrap below each other otherwise (the loss and accuracy curves)."""
+
+
+def colorbar_spec(kind: str, n_classes: int | None = None) -> dict[str, Any]:
+    """Colour bar settings (:meth:`geoviz.viz.live.ImageView.set_colorbar`) matching :func:`field_rgba`.
+
+    Args:
+        kind: ``"binary"`` (land probability, the ``landocean`` colormap from 0 to 1) or
+            ``"multiclass"`` (one colour per class index ``0..n_classes-1``).
+        n_classes: number of classes (multiclass).
+    """
+    from geoviz.viz.colors import categorical_palette, colormap_lut, hex_colors
+
+    if kind == "binary":
+        lut = colormap_lut("landocean")
+        return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": 0.0, "high": 1.0,
+                "title": "P(land)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0],
+                "labels": {0.0: "0 (ocean)", 1.0: "1 (land)"}}
+    if kind != "multiclass" or not n_classes or n_classes < 1:
+        raise ValueError(f"colorbar_spec needs kind 'binary' or 'multiclass' with n_classes, got {kind!r}, {n_classes!r}")
+    n = int(n_classes)
+    return {"palette": hex_colors(categorical_palette(n)), "low": -0.5, "high": n - 0.5, "title": "class",
+            "ticks": list(range(n)), "labels": {}}
 
 FLAT_BOUNDS = (-180.0, -90.0, 180.0, 90.0)
 """``(left, bottom, right, top)`` of the flat map in degrees."""

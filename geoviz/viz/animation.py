@@ -1,4 +1,10 @@
-"""Animations of a training run: a HoloMap over epochs and a GIF (Pillow, no external binaries)."""
+"""Animations of a training run: a HoloMap over epochs and a GIF (Pillow, no external binaries).
+
+Also the pieces the live views share: :func:`legend_image` (a P(land) colourbar or a
+class legend as an image), :func:`map_image` (a flat map with coastlines and its legend,
+for PNG/GIF export) and :class:`FrameHistory` (a run's per-epoch maps in bounded memory,
+for replay and GIF export).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from ._hv import hv as _hv
 from .coastlines import coastline_paths
 from .colors import colorize
 
-__all__ = ["training_frames", "training_holomap", "training_gif", "draw_coastlines"]
+__all__ = ["training_frames", "training_holomap", "training_gif", "draw_coastlines", "legend_image", "map_image",
+           "FrameHistory", "gif_bytes"]
 
 
 def _grid_shape(grid: Any) -> tuple[int, int]:
@@ -149,3 +156,219 @@ def training_gif(records_or_frames: Iterable[Any], grid: Any, path: str | Path, 
     pil[0].save(path, save_all=True, append_images=pil[1:], duration=int(round(1000 / fps)), loop=0,
                 disposal=1, optimize=False)
     return path
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)  # Pillow's bundled font (no system fonts needed)
+    except TypeError:  # pragma: no cover - Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: int | None = None,
+                 class_names: Sequence[str] | None = None, cmap: str | None = None,
+                 clim: Sequence[float] = (0.0, 1.0), font_size: int = 11) -> np.ndarray:
+    """A horizontal legend strip for a map ``width`` pixels wide.
+
+    Args:
+        kind: ``"continuous"`` (a colourbar from ``clim[0]`` to ``clim[1]`` with ticks at 0,
+            ½ and 1 of the range, titled ``label``) or ``"categorical"`` (one swatch per class,
+            in :func:`geoviz.viz.colors.categorical_palette` colours).
+        width: strip width in pixels (≥ 80).
+        label: colourbar title (continuous).
+        n_classes, class_names: classes (categorical; names default to ``0..n-1``).
+        cmap: continuous colormap (default ``"landocean"``, as :func:`colorize`).
+
+    Returns:
+        ``(h, width, 3)`` uint8 RGB image, white background.
+    """
+    from PIL import Image, ImageDraw
+
+    from .colors import categorical_palette, colormap_lut
+
+    width = int(width)
+    if width < 80:
+        raise ValueError(f"width must be >= 80 pixels, got {width}")
+    font = _font(font_size)
+    fh = font_size + 3
+    if kind == "continuous":
+        h = 2 * fh + 14
+        img = Image.new("RGB", (width, h), (255, 255, 255))
+        d = ImageDraw.Draw(img)
+        lut = colormap_lut(cmap or "landocean")
+        x0, x1, y0, y1 = 40, width - 40, fh, fh + 12
+        ramp = lut[np.round(np.linspace(0, len(lut) - 1, x1 - x0)).astype(np.int64), :3]
+        img.paste(Image.fromarray(np.ascontiguousarray(np.repeat(ramp[None], y1 - y0, axis=0))), (x0, y0))
+        d.rectangle([x0 - 1, y0 - 1, x1, y1], outline=(0, 0, 0))
+        d.text((width / 2, 1), label, fill=(0, 0, 0), font=font, anchor="ma")
+        lo, hi = float(clim[0]), float(clim[1])
+        for t in (0.0, 0.5, 1.0):
+            x = x0 + t * (x1 - x0 - 1)
+            d.line([(x, y1), (x, y1 + 3)], fill=(0, 0, 0))
+            d.text((x, y1 + 3), f"{lo + t * (hi - lo):g}", fill=(0, 0, 0), font=font, anchor="ma")
+        return np.asarray(img)
+    if kind != "categorical":
+        raise ValueError(f"kind must be 'continuous' or 'categorical', got {kind!r}")
+    n = int(n_classes if n_classes is not None else len(class_names or []))
+    if n < 1:
+        raise ValueError("a categorical legend needs n_classes or class_names")
+    names = [str(c) for c in (class_names if class_names is not None else range(n))][:n]
+    pal = categorical_palette(n)
+    cell = max(max(int(font.getlength(nm)) for nm in names) + 22, 40)
+    per_row = max(1, (width - 8) // cell)
+    rows = -(-n // per_row)
+    img = Image.new("RGB", (width, rows * fh + 6), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    for k, nm in enumerate(names):
+        x, y = 4 + (k % per_row) * cell, 3 + (k // per_row) * fh
+        d.rectangle([x, y + 1, x + 13, y + fh - 3], fill=tuple(int(c) for c in pal[k, :3]), outline=(60, 60, 60))
+        d.text((x + 17, y), nm, fill=(0, 0, 0), font=font)
+    return np.asarray(img)
+
+
+def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_classes: int | None = None,
+              class_names: Sequence[str] | None = None, label: str = "P(land)", coastlines: bool = True,
+              legend: bool = True, scale: int = 2, title: str | None = None) -> Any:
+    """A global equirectangular map of a field with coastlines, title and legend, as a PIL image.
+
+    Args:
+        values: ``(H*W,)`` (or ``(H, W)``) field on a regular grid, rows north → south:
+            probabilities in [0, 1] (continuous) or class indices (categorical).
+        shape: ``(H, W)``; the map is ``(scale·H, scale·W)`` pixels, 2:1 for a global grid.
+        kind: ``"continuous"`` or ``"categorical"``.
+        n_classes, class_names, label: legend (see :func:`legend_image`).
+        coastlines: draw the shipped coastlines (leave off for synthetic tasks).
+        legend: add the legend strip below the map.
+        title: text in a white band above the map.
+
+    Returns:
+        RGB ``PIL.Image.Image``.
+    """
+    from PIL import Image, ImageDraw
+
+    H, W = (int(s) for s in shape)
+    v = np.asarray(values).reshape(H, W)
+    rgba = colorize(v, kind, n_classes=n_classes)
+    img = Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB")
+    if scale != 1:
+        img = img.resize((W * int(scale), H * int(scale)), Image.NEAREST)
+    if coastlines:
+        draw_coastlines(img)
+    parts = [img]
+    if title:
+        font = _font(12)
+        band = Image.new("RGB", (img.width, 18), (255, 255, 255))
+        ImageDraw.Draw(band).text((4, 2), title, fill=(0, 0, 0), font=font)
+        parts.insert(0, band)
+    if legend:
+        parts.append(Image.fromarray(legend_image(kind, img.width, label=label, n_classes=n_classes,
+                                                  class_names=class_names)))
+    if len(parts) == 1:
+        return img
+    out = Image.new("RGB", (img.width, sum(p.height for p in parts)), (255, 255, 255))
+    y = 0
+    for p in parts:
+        out.paste(p, (0, y))
+        y += p.height
+    return out
+
+
+def gif_bytes(images: Sequence[Any], fps: float = 5.0) -> bytes:
+    """Encode PIL images (all the same size) as a looping animated GIF; returns the file's bytes."""
+    import io
+
+    from PIL import Image
+
+    if not images:
+        raise ValueError("nothing to animate: no frames")
+    if not fps > 0:
+        raise ValueError(f"fps must be > 0, got {fps!r}")
+    pal = [im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+           for im in images]
+    buf = io.BytesIO()
+    pal[0].save(buf, format="GIF", save_all=True, append_images=pal[1:], duration=int(round(1000 / fps)), loop=0,
+                disposal=1, optimize=False)
+    return buf.getvalue()
+
+
+class FrameHistory:
+    """The map predictions of one run, one per recorded epoch, in bounded memory.
+
+    Probabilities are stored as uint8 (``round(255·p)``, error ≤ 1/510) and class indices
+    as uint8 (int16 for more than 255 classes): a 1° map is 64 KB. When more than
+    ``max_frames`` are added, the frame whose removal leaves the smallest epoch gap is
+    dropped (never the first or the newest), so the kept frames stay spread over the whole
+    run: memory is at most ``max_frames`` maps however long the run is.
+
+    Args:
+        shape: ``(H, W)`` of the maps (rows north → south).
+        kind: ``"continuous"`` (probabilities in [0, 1]) or ``"categorical"`` (class indices).
+        max_frames: frames kept (≥ 2).
+    """
+
+    def __init__(self, shape: Sequence[int], kind: str = "continuous", *, max_frames: int = 120) -> None:
+        if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 2:
+            raise ValueError(f"max_frames must be an int >= 2, got {max_frames!r}")
+        if kind not in ("continuous", "categorical"):
+            raise ValueError(f"kind must be 'continuous' or 'categorical', got {kind!r}")
+        self.max_frames = int(max_frames)
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.kind = kind
+        self._epochs: list[int] = []
+        self._maps: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return len(self._epochs)
+
+    @property
+    def epochs(self) -> list[int]:
+        """Epochs of the kept frames, increasing."""
+        return list(self._epochs)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the kept maps."""
+        return sum(m.nbytes for m in self._maps)
+
+    def add(self, epoch: int, values: Any) -> None:
+        """Keep the ``(H*W,)`` map of ``epoch`` (epochs must increase)."""
+        v = np.asarray(values).reshape(-1)
+        if v.size != self.shape[0] * self.shape[1]:
+            raise ValueError(f"map has {v.size} values, expected {self.shape[0]}x{self.shape[1]}")
+        if self._epochs and int(epoch) <= self._epochs[-1]:
+            raise ValueError(f"epochs must increase: {epoch} after {self._epochs[-1]}")
+        if self.kind == "continuous":
+            stored = np.round(np.clip(np.nan_to_num(v.astype(np.float64), nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
+        else:
+            stored = v.astype(np.uint8 if v.size == 0 or v.max() < 256 else np.int16)
+        self._epochs.append(int(epoch))
+        self._maps.append(stored)
+        if len(self._epochs) > self.max_frames:
+            e = np.asarray(self._epochs)
+            gaps = e[2:] - e[:-2]  # the gap left by removing frame i (1 .. n-2)
+            drop = 1 + int(np.argmin(gaps))
+            del self._epochs[drop], self._maps[drop]
+
+    def values(self, i: int) -> np.ndarray:
+        """Map ``i`` (index into :attr:`epochs`): ``(H*W,)`` float32 probabilities or int64 classes."""
+        m = self._maps[i]
+        return (m.astype(np.float32) / 255.0) if self.kind == "continuous" else m.astype(np.int64)
+
+    def clear(self) -> None:
+        """Forget every frame."""
+        self._epochs.clear()
+        self._maps.clear()
+
+    def gif(self, *, fps: float = 5.0, n_classes: int | None = None, class_names: Sequence[str] | None = None,
+            label: str = "P(land)", coastlines: bool = True, scale: int = 2, title: str = "") -> bytes:
+        """An animated GIF of the kept frames (:func:`map_image` each, titled with the epoch)."""
+        if not self._epochs:
+            raise ValueError("nothing to animate: no frames recorded")
+        kind = self.kind
+        imgs = [map_image(self.values(i), self.shape, kind, n_classes=n_classes, class_names=class_names,
+                          label=label, coastlines=coastlines, scale=scale,
+                          title=f"{title}  epoch {e}".strip())
+                for i, e in enumerate(self._epochs)]
+        return gif_bytes(imgs, fps)

@@ -66,25 +66,53 @@ class ImageView:
         line_styles: ``{name: {"color": ..., "line_width": ..., "alpha": ...}}``.
         axes: show axes (flat maps) or not (globe).
         frame: ``(left, bottom, right, top)`` of the visible ranges (default ``bounds``).
+        points: names of point layers (filled with :meth:`set_points`, e.g. training points).
+        colorbar: ``{"palette": [hex, ...], "low": 0, "high": 1, "title": "P(land)", "ticks":
+            [...], "labels": {tick: text}}`` adds a horizontal colour bar below the plot
+            (changed later with :meth:`set_colorbar`).
+        save_tool: a toolbar with Bokeh's save-as-PNG tool (the whole figure, colour bar included).
+        responsive: the figure takes its container's width (at least 200 px) and, in the
+            browser, sets its frame height so that both axes keep the same scale: a
+            360° × 180° map stays a true 2:1 at any width (``height`` is then unused).
 
     Attributes:
-        figure: the Bokeh ``Plot``; ``source`` its image ``ColumnDataSource``.
+        figure: the Bokeh ``Plot``; ``source`` its image ``ColumnDataSource``; ``renderers``
+        the line and point layers by name; ``color_bar`` the ``ColorBar`` or None.
     """
 
     def __init__(self, rgba: np.ndarray, bounds: Sequence[float], *, width: int = 620, height: int = 330,
                  title: str = "", lines: Mapping[str, np.ndarray] | None = None,
                  line_styles: Mapping[str, Mapping[str, Any]] | None = None, axes: bool = True,
                  x_label: str = "lon", y_label: str = "lat",
-                 frame: Sequence[float] | None = None) -> None:
-        from bokeh.models import ColumnDataSource, ImageRGBA, Line, LinearAxis, Plot, Range1d, Title
+                 frame: Sequence[float] | None = None, points: Sequence[str] = (),
+                 colorbar: Mapping[str, Any] | None = None, save_tool: bool = False,
+                 responsive: bool = False) -> None:
+        from bokeh.models import ColumnDataSource, ImageRGBA, Line, LinearAxis, Plot, Range1d, SaveTool, Scatter, Title
 
         left, bottom, right, top = (float(v) for v in bounds)
         self.bounds = (left, bottom, right, top)
         fl, fb, fr, ft = (float(v) for v in (frame or bounds))
+        extra: dict[str, Any] = {}
+        if responsive:
+            # the plot takes its container's width; its frame height follows the frame width in
+            # the browser (CustomJS on inner_width), so the data scales stay equal: a 360° x 180°
+            # map is a true 2:1 at any width, with no padding
+            extra = {"sizing_mode": "stretch_width", "min_width": 200,
+                     "frame_height": max(50, int(round((int(width) - 60) * (ft - fb) / (fr - fl))))}
         # a bare Plot (no default tools, grids or toolbar): about half the models of figure()
         self.figure = Plot(width=int(width), height=int(height), x_range=Range1d(fl, fr), y_range=Range1d(fb, ft),
-                           toolbar_location=None, min_border=5)
+                           toolbar_location="above" if save_tool else None, min_border=5, **extra)
         fig = self.figure
+        if responsive:
+            from bokeh.models import CustomJS
+
+            fig.js_on_change("inner_width", CustomJS(args={"ratio": (ft - fb) / (fr - fl)}, code="""
+                const h = Math.max(50, Math.round(cb_obj.inner_width * ratio));
+                if (Math.abs(cb_obj.frame_height - h) > 1) { cb_obj.frame_height = h; }
+            """))
+        if save_tool:
+            fig.add_tools(SaveTool())
+            fig.toolbar.logo = None
         if title:
             fig.title = Title(text=title)
         if axes:
@@ -96,14 +124,82 @@ class ImageView:
         self.source = ColumnDataSource({"image": [self._pending_image]})
         fig.add_glyph(self.source, ImageRGBA(image="image", x=left, y=bottom, dw=right - left, dh=top - bottom))
         self.line_sources: dict[str, Any] = {}
+        self.renderers: dict[str, Any] = {}
         styles = dict(line_styles or {})
         for name, xy in (lines or {}).items():
             xy = np.asarray(xy, dtype=np.float64)
             src = ColumnDataSource({"x": xy[:, 0], "y": xy[:, 1]})
             st = {"color": "black", "line_width": 0.8, **styles.get(name, {})}
-            fig.add_glyph(src, Line(x="x", y="y", line_color=st["color"], line_width=st["line_width"],
-                                    line_alpha=st.get("alpha", 1.0)))
+            self.renderers[name] = fig.add_glyph(src, Line(x="x", y="y", line_color=st["color"],
+                                                           line_width=st["line_width"], line_alpha=st.get("alpha", 1.0)))
             self.line_sources[name] = src
+        self.point_sources: dict[str, Any] = {}
+        for name in points:
+            src = ColumnDataSource({"x": [], "y": [], "color": []})
+            self.renderers[name] = fig.add_glyph(src, Scatter(x="x", y="y", size=4, fill_color="color",
+                                                              line_color="white", line_width=0.5))
+            self.point_sources[name] = src
+        self.color_bar: Any = None
+        if colorbar is not None:
+            self._add_colorbar(**colorbar)
+
+    def _add_colorbar(self, palette: Sequence[str], low: float, high: float, title: str = "",
+                      ticks: Sequence[float] | None = None, labels: Mapping[float, str] | None = None) -> None:
+        from bokeh.models import ColorBar, FixedTicker, LinearColorMapper
+
+        mapper = LinearColorMapper(palette=list(palette), low=float(low), high=float(high))
+        self.color_bar = ColorBar(color_mapper=mapper, title=title, orientation="horizontal", height=10,
+                                  location="center", padding=4, title_standoff=4,
+                                  ticker=FixedTicker(ticks=list(ticks if ticks is not None else [low, (low + high) / 2, high])),
+                                  major_label_overrides=dict(labels or {}))
+        self.figure.add_layout(self.color_bar, "below")
+
+    def set_colorbar(self, palette: Sequence[str], low: float, high: float, title: str = "",
+                     ticks: Sequence[float] | None = None, labels: Mapping[float, str] | None = None) -> None:
+        """Change the colour bar (made with ``colorbar=``): ``palette`` hex colours spread from
+        ``low`` to ``high``, ticks at ``ticks`` (default low, middle, high) labelled by
+        ``labels`` (default their values); safe from any thread."""
+        if self.color_bar is None:
+            raise ValueError("this ImageView has no colour bar (pass colorbar= at construction)")
+        cb = self.color_bar
+        ticks = list(ticks if ticks is not None else [low, (low + high) / 2, high])
+
+        def apply() -> None:
+            cb.color_mapper.update(palette=list(palette), low=float(low), high=float(high))
+            cb.ticker.ticks = ticks
+            cb.major_label_overrides = dict(labels or {})
+            cb.title = title
+
+        apply_to_document(self.figure, apply)
+
+    def set_points(self, name: str, lonlat: np.ndarray, colors: Sequence[str]) -> None:
+        """Show ``(N, 2)`` points (data units) coloured ``colors`` (N hex strings) as layer ``name``
+        (given in ``points=`` at construction); safe from any thread."""
+        xy = np.asarray(lonlat, dtype=np.float64).reshape(-1, 2)
+        if len(colors) != len(xy):
+            raise ValueError(f"{len(xy)} points but {len(colors)} colours")
+        src = self.point_sources[name]
+        data = {"x": xy[:, 0], "y": xy[:, 1], "color": list(colors)}
+        apply_to_document(src, lambda: setattr(src, "data", data))
+
+    def set_visible(self, name: str, visible: bool) -> None:
+        """Show or hide the line or point layer ``name``; safe from any thread."""
+        r = self.renderers[name]
+        apply_to_document(r, lambda: setattr(r, "visible", bool(visible)))
+
+    def set_title(self, text: str) -> None:
+        """Replace the figure title; safe from any thread."""
+        fig = self.figure
+
+        def apply() -> None:
+            from bokeh.models import Title
+
+            if fig.title is None:
+                fig.title = Title(text=text)
+            else:
+                fig.title.text = text
+
+        apply_to_document(fig, apply)
 
     def update(self, rgba: np.ndarray) -> None:
         """Show a new image (same bounds; the shape may change); safe from any thread."""
@@ -134,43 +230,66 @@ class ImageView:
 
 
 class CurvesView:
-    """Training curves: a loss figure (train and validation) and a validation-accuracy figure.
+    """Training curves: a loss figure (train and validation) and a validation-accuracy figure,
+    with the previous run's curves dashed for comparison.
 
     Args:
-        width, height: size of each figure in pixels.
+        width, height: size of each figure in pixels (``responsive``: the minimum width;
+            the figures stretch to their container's width).
+        save_tool: put a save-as-PNG tool on each figure.
 
     Attributes:
         loss_figure, accuracy_figure: the Bokeh plots; ``source`` their shared
-            ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy``.
+            ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy``
+            (accuracy as a fraction, shown in percent); ``previous`` the same for the
+            previous run (see :meth:`keep_as_previous`).
     """
 
     COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy")
 
-    def __init__(self, *, width: int = 460, height: int = 220) -> None:
-        from bokeh.models import (ColumnDataSource, DataRange1d, Legend, LegendItem, Line, LinearAxis, Plot,
-                                  Title)
+    def __init__(self, *, width: int = 460, height: int = 220, save_tool: bool = False,
+                 responsive: bool = False) -> None:
+        from bokeh.models import (ColumnDataSource, DataRange1d, Legend, LegendItem, Line, LinearAxis,
+                                  NumeralTickFormatter, Plot, SaveTool, Title)
 
         self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
+        self.previous = ColumnDataSource({c: [] for c in self.COLUMNS})
 
         def plot(title: str, ylabel: str) -> Any:
+            extra: dict[str, Any] = {"sizing_mode": "stretch_width", "min_width": int(width)} if responsive else {}
             p = Plot(width=int(width), height=int(height), x_range=DataRange1d(), y_range=DataRange1d(),
-                     toolbar_location=None, min_border=5)
+                     toolbar_location="above" if save_tool else None, min_border=5, **extra)
+            if save_tool:
+                p.add_tools(SaveTool())
+                p.toolbar.logo = None
             p.title = Title(text=title)
             p.add_layout(LinearAxis(axis_label="epoch"), "below")
             p.add_layout(LinearAxis(axis_label=ylabel), "left")
             return p
 
-        def line(p: Any, y: str, color: str) -> Any:
+        def line(p: Any, y: str, color: str, previous: bool = False) -> Any:
+            if previous:
+                return p.add_glyph(self.previous, Line(x="epoch", y=y, line_color=color, line_width=1.5,
+                                                       line_dash="dashed", line_alpha=0.7))
             return p.add_glyph(self.source, Line(x="epoch", y=y, line_color=color, line_width=2))
 
         self.loss_figure = plot("Loss", "loss")
         r1 = line(self.loss_figure, "train_loss", "#1f77b4")
         r2 = line(self.loss_figure, "val_loss", "#ff7f0e")
+        p1 = line(self.loss_figure, "train_loss", "#1f77b4", previous=True)
+        p2 = line(self.loss_figure, "val_loss", "#ff7f0e", previous=True)
         self.loss_figure.add_layout(Legend(items=[LegendItem(label="train loss", renderers=[r1]),
-                                                  LegendItem(label="val loss", renderers=[r2])],
-                                           location="top_right"))
+                                                  LegendItem(label="val loss", renderers=[r2]),
+                                                  LegendItem(label="previous run (dashed)", renderers=[p1, p2])],
+                                           location="top_right", background_fill_alpha=0.6))
         self.accuracy_figure = plot("Validation accuracy", "accuracy")
-        line(self.accuracy_figure, "val_accuracy", "#22aa77")
+        # accuracy is a fraction in the data and shown in percent, as in the status line
+        self.accuracy_figure.left[0].formatter = NumeralTickFormatter(format="0%")
+        a1 = line(self.accuracy_figure, "val_accuracy", "#22aa77")
+        a2 = line(self.accuracy_figure, "val_accuracy", "#22aa77", previous=True)
+        self.accuracy_figure.add_layout(Legend(items=[LegendItem(label="this run", renderers=[a1]),
+                                                      LegendItem(label="previous run", renderers=[a2])],
+                                               location="bottom_right", background_fill_alpha=0.6))
 
     def stream(self, rows: Sequence[Mapping[str, float]]) -> None:
         """Append ``rows`` (dicts with the four columns) to both figures; safe from any thread."""
@@ -182,7 +301,22 @@ class CurvesView:
         """Remove every point (a new run starts); safe from any thread."""
         apply_to_document(self.source, lambda: setattr(self.source, "data", {c: [] for c in self.COLUMNS}))
 
+    def keep_as_previous(self) -> None:
+        """Move the current curves to the dashed "previous run" lines and clear them (a new
+        run starts; the run before the previous one is dropped); safe from any thread."""
+
+        def apply() -> None:
+            self.previous.data = {c: list(self.source.data[c]) for c in self.COLUMNS}
+            self.source.data = {c: [] for c in self.COLUMNS}
+
+        apply_to_document(self.source, apply)
+
     @property
     def data(self) -> dict[str, np.ndarray]:
         """The curves' data as ``{column: (n,) float64}`` (for tests)."""
         return {c: np.asarray(self.source.data[c], dtype=np.float64) for c in self.COLUMNS}
+
+    @property
+    def previous_data(self) -> dict[str, np.ndarray]:
+        """The previous run's curves as ``{column: (n,) float64}`` (for tests)."""
+        return {c: np.asarray(self.previous.data[c], dtype=np.float64) for c in self.COLUMNS}
