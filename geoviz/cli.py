@@ -101,6 +101,9 @@ COMMANDS: dict[str, str] = {
     "download": "geoviz.pretrained.download:register_download",
     "models": "geoviz.pretrained.download:register_models",
     "pretrain": "geoviz.pretraining:register_cli",
+    "fit": "geoviz.commands.fit:register",
+    "predict": "geoviz.commands.predict:register",
+    "embed": "geoviz.commands.embed:register",
     "species": "geoviz.species.cli:register",
 }
 
@@ -149,8 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError) as exc:
-        print(f"geoviz: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"geoviz: error: {msg}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,297 @@
+"""``geoviz fit SOURCE --save MODEL``: fit a location encoder to a point file or a built-in field.
+
+SOURCE is a point file (CSV, Parquet, GeoJSON, GeoPackage; see
+:func:`geoviz.data.load_points`) or ``field:NAME`` (a built-in global field,
+:func:`geoviz.data.get_field`). The command trains with early stopping (best validation
+weights kept), prints the held-out (test) metrics, writes the model
+(:func:`geoviz.model_io.save_model`) and, to ``--out DIR``, ``<stem>_metrics.json`` and a map
+``<stem>_map.png`` with a colourbar in the target's units (truth beside prediction for
+fields).
+
+Example::
+
+    geoviz fit field:temperature --save temp.gvz --out out/
+    geoviz fit stations.csv --target tmean --units "°C" --split blocks:10 --save st.gvz
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["register", "run_fit", "FIT_DEFAULTS", "build_task", "render_map"]
+
+FIT_DEFAULTS: dict[str, Any] = {
+    "pe": "sphericalharmonics", "nn": "siren", "legendre_polys": 10, "hidden_dim": 64, "num_layers": 2,
+    "lr": 1e-3, "weight_decay": 0.0, "epochs": 200, "patience": 30, "batch_size": 1000, "dtype": "float32",
+}
+"""Defaults of ``geoviz fit`` (tuned on ``field:temperature`` with 10k points, see docs/benchmarks.md)."""
+
+
+def build_task(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
+    """``(task, field or None, notes)`` for the SOURCE of ``args``."""
+    from geoviz.data.points import load_points, task_from_points
+
+    src = str(args.source)
+    if src.lower().startswith("field:"):
+        from geoviz.data import get_field  # type: ignore[attr-defined]
+
+        field = get_field(src.split(":", 1)[1].strip())
+        kw: dict[str, Any] = {"n_train": args.n_train, "seed": args.seed}
+        if args.n_test is not None:
+            kw["n_test"] = args.n_test
+        task = field.task(**kw)
+        return task, field, []
+    target = args.target
+    pts = load_points(src, target=None, lon=args.lon, lat=args.lat, dropna=False) if target is None else None
+    if target is None:
+        others = [c for c in pts.frame.columns if c not in (pts.lon_col, pts.lat_col)]
+        if len(others) != 1:
+            raise ValueError(f"{src}: name the column to model with --target (columns besides the coordinates: {others})")
+        target = others[0]
+    pts = load_points(src, target=target, lon=args.lon, lat=args.lat, dropna=args.dropna,
+                      crs=args.crs)
+    kind = args.kind
+    task = task_from_points(pts.lonlat, pts.y, kind=kind, split=args.split, name=Path(src).stem, seed=args.seed,
+                            test_fraction=args.test_fraction, val_fraction=args.val_fraction, units=args.units,
+                            target_names=[pts.target] if isinstance(pts.target, str) else pts.target)
+    task.meta["source"] = src
+    return task, None, list(pts.notes)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from geoviz.training import TrainConfig
+
+    pe_kwargs: dict[str, Any] = {}
+    if args.pe in ("sphericalharmonics", "sh"):
+        pe_kwargs["legendre_polys"] = args.legendre_polys
+    elif args.pe not in ("direct", "cartesian3d", "wrap"):
+        pe_kwargs.update(frequency_num=args.frequency_num, min_radius=args.min_radius)
+    nn_kwargs: dict[str, Any] = {}
+    if args.nn != "linear":
+        nn_kwargs["hidden_dim"] = args.hidden_dim
+        nn_kwargs["num_layers"] = args.num_layers
+    return TrainConfig(pe=args.pe, nn=args.nn, pe_kwargs=pe_kwargs, nn_kwargs=nn_kwargs, lr=args.lr,
+                       weight_decay=args.weight_decay, batch_size=args.batch_size, max_epochs=args.epochs,
+                       patience=args.patience if args.patience > 0 else None, seed=args.seed, dtype=args.dtype,
+                       device=args.device, restore_best=True, loss=args.loss)
+
+
+def _grid(field: Any, resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(lons (W,), lats (H,) north→south, truth (H, W) or None)."""
+    if field is not None:
+        values, lons, lats = field.grid(resolution)
+        return np.asarray(lons, np.float64), np.asarray(lats, np.float64), np.asarray(values, np.float64)
+    from geoviz.data import regular_grid
+
+    g = regular_grid(resolution)
+    lonlat = g.lonlat.reshape(g.shape[0], g.shape[1], 2)
+    return lonlat[0, :, 0], lonlat[:, 0, 1], None
+
+
+def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: np.ndarray,
+               truth: np.ndarray | None = None, title: str = "") -> Path:
+    """Write a PNG map of a prediction grid (and the truth beside it, and their difference).
+
+    Args:
+        path: output PNG.
+        task: the task (kind, class names, units in ``meta``).
+        pred: ``(H, W)`` prediction: values in units (regression, first output),
+            probabilities of the positive class (binary) or class indices (multiclass).
+        lons, lats: grid centres (lats north→south).
+        truth: optional ``(H, W)`` truth in the same units (NaN where undefined).
+        title: figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    dlon = (lons[1] - lons[0]) if len(lons) > 1 else 360.0
+    dlat = abs(lats[0] - lats[1]) if len(lats) > 1 else 180.0
+    extent = (lons[0] - dlon / 2, lons[-1] + dlon / 2, lats[-1] - dlat / 2, lats[0] + dlat / 2)
+    panels: list[tuple[str, np.ndarray]] = []
+    units = (task.meta or {}).get("units", "") if task.kind == "regression" else ""
+    tname = ((task.meta or {}).get("target_names") or [task.name])[0] if task.kind == "regression" else task.name
+    label = f"{tname} [{units}]" if units else tname
+    if truth is not None:
+        pred = np.where(np.isfinite(truth), pred, np.nan)
+        panels = [("truth", truth), ("prediction", pred), ("prediction − truth", pred - truth)]
+    else:
+        panels = [("prediction", pred)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 3.6), squeeze=False)
+    if task.kind == "regression":
+        finite = np.concatenate([p[np.isfinite(p)].ravel() for _, p in panels[:2]])
+        vmin, vmax = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
+        cmap, norm = "viridis", None
+    elif task.kind == "binary":
+        vmin, vmax, cmap, norm = 0.0, 1.0, "RdYlBu_r", None
+        names = task.class_names or ["0", "1"]
+        label = f"P({names[1]})"
+    else:
+        n = task.num_classes
+        base = plt.get_cmap("tab20" if n > 10 else "tab10")
+        cmap = ListedColormap([base(i % base.N) for i in range(n)])
+        norm = BoundaryNorm(np.arange(-0.5, n + 0.5), n)
+        vmin = vmax = None
+        label = "class"
+    for ax, (name, img) in zip(axes[0], panels):
+        if name.startswith("prediction −"):
+            lim = np.nanpercentile(np.abs(img), 99) if np.isfinite(img).any() else 1.0
+            im = ax.imshow(img, extent=extent, origin="upper", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+            cb = fig.colorbar(im, ax=ax, shrink=0.85)
+            cb.set_label(f"error [{units}]" if units else "error")
+        else:
+            im = ax.imshow(img, extent=extent, origin="upper", cmap=cmap, norm=norm,
+                           vmin=None if norm is not None else vmin, vmax=None if norm is not None else vmax,
+                           aspect="auto", interpolation="nearest")
+            cb = fig.colorbar(im, ax=ax, shrink=0.85)
+            cb.set_label(label)
+            if norm is not None and task.class_names:
+                cb.set_ticks(np.arange(task.num_classes))
+                cb.set_ticklabels([str(c) for c in task.class_names])
+        if truth is None and name == "prediction" and "source" in (task.meta or {}):
+            test = task.test
+            if task.kind == "regression":
+                yv = np.asarray(test.y, dtype=np.float64).reshape(len(test.y), -1)[:, 0]
+                ax.scatter(test.lonlat[:, 0], test.lonlat[:, 1], c=yv, cmap=cmap, vmin=vmin, vmax=vmax, s=6,
+                           edgecolors="k", linewidths=0.3)
+            else:
+                ax.scatter(test.lonlat[:, 0], test.lonlat[:, 1], c=np.asarray(test.y, float), cmap=cmap, norm=norm,
+                           vmin=None if norm is not None else vmin, vmax=None if norm is not None else vmax, s=6,
+                           edgecolors="k", linewidths=0.3)
+            name = "prediction (dots: held-out points, same colours)"
+        ax.set_title(name)
+        ax.set_xlabel("longitude [°]")
+        ax.set_ylabel("latitude [°]")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _metrics_line(kind: str, m: dict[str, float], units: str) -> str:
+    if kind == "regression":
+        u = f" {units}" if units else ""
+        return f"R² {m['r2']:.4f}  RMSE {m['rmse']:.4g}{u}  MAE {m['mae']:.4g}{u}"
+    return f"accuracy {100 * m['accuracy']:.2f} %" + (f"  IoU {100 * m['iou']:.2f} %" if "iou" in m else "")
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """Body of ``geoviz fit`` (see the module docstring)."""
+    import torch
+    from tqdm import tqdm
+
+    from geoviz.model_io import save_model
+    from geoviz.training import Trainer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    task, field, notes = build_task(args)
+    for n in notes:
+        print(f"note: {n}")
+    cfg = _config(args)
+    lons, lats, truth = _grid(field, args.resolution)
+    grid_lonlat = np.column_stack([np.tile(lons, len(lats)), np.repeat(lats, len(lons))])
+    trainer = Trainer(task, cfg, predict_lonlat=grid_lonlat, predict_every=cfg.max_epochs + 1)
+    print(f"{task.name}: {task.kind}, {len(task.train)} train / {len(task.val)} val / {len(task.test)} test points"
+          f" ({cfg.pe}(L={cfg.pe_kwargs.get('legendre_polys', '-')}) + {cfg.nn}, device {trainer.device})")
+    key = "r2" if task.kind == "regression" else "accuracy"
+    bar = tqdm(trainer.run(), total=cfg.max_epochs, desc="fit", unit="epoch", disable=args.quiet)
+    rec = None
+    for rec in bar:
+        bar.set_postfix(val_loss=f"{rec.val_loss:.4f}", **{f"val_{key}": f"{rec.val_metrics[key]:.4f}"})
+        if args.time_limit and rec.elapsed >= args.time_limit and not rec.stopped:
+            trainer.stop()
+    bar.close()
+    assert rec is not None
+    test = trainer.evaluate("test")
+    units = (task.meta or {}).get("units", "") or ""
+    print(f"held-out test ({len(task.test)} points): {_metrics_line(task.kind, test, units)}"
+          f"  [epochs {rec.epoch}, {rec.stopped}, training {rec.elapsed:.1f} s]")
+    t0 = time.perf_counter()
+    source = str(args.source)
+    extra = {"test_metrics": test, "epochs": rec.epoch, "stopped": rec.stopped, "train_seconds": rec.elapsed,
+             "source": source, "split": None if field is not None else args.split,
+             "n_train": len(task.train), "n_val": len(task.val), "n_test": len(task.test)}
+    saved = save_model(trainer, args.save, extra=extra)
+    print(f"wrote model {saved}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = Path(args.save).stem
+        pred = trainer.predict()
+        H, W = len(lats), len(lons)
+        if task.kind == "regression":
+            img = (pred if pred.ndim == 1 else pred[:, 0]).reshape(H, W)
+        else:
+            img = np.asarray(pred, dtype=np.float64).reshape(H, W)
+        metrics = {"source": source, "kind": task.kind, "units": units, "test": test,
+                   "val": {k: v for k, v in trainer.evaluate("val").items()}, **extra,
+                   "config": {k: v for k, v in vars(cfg).items()}}
+        (out / f"{stem}_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        title = f"{source}: held-out {_metrics_line(task.kind, test, units)}"
+        if field is not None:
+            title = f"{getattr(field, 'long_name', field.name)}: held-out {_metrics_line(task.kind, test, units)}"
+        render_map(out / f"{stem}_map.png", task, img, lons, lats, truth, title)
+        print(f"wrote {out / (stem + '_metrics.json')} and {out / (stem + '_map.png')} "
+              f"({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``geoviz fit`` to the sub-parsers."""
+    d = FIT_DEFAULTS
+    p = sub.add_parser("fit", help="fit a location encoder to a point file or a built-in field and save it",
+                       description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("source", help="point file (.csv, .parquet, .geojson, .gpkg) or field:NAME "
+                                  "(field:temperature, field:precipitation, field:elevation, field:geoid, field:magnetic)")
+    p.add_argument("--save", required=True, metavar="MODEL", help="where to write the fitted model (e.g. model.gvz)")
+    p.add_argument("--target", help="column to model (default: the only non-coordinate column)")
+    p.add_argument("--lon", help="longitude column (default: detected: lon/lng/long/longitude/x/decimalLongitude)")
+    p.add_argument("--lat", help="latitude column (default: detected: lat/latitude/y/decimalLatitude)")
+    p.add_argument("--crs", help="CRS of the lon/lat (x/y) columns of a CSV/Parquet file if not degrees, e.g. EPSG:3857")
+    p.add_argument("--kind", choices=["regression", "classification"], default=None,
+                   help="task kind (default: inferred: many distinct float values = regression, labels = classification)")
+    p.add_argument("--split", default="random",
+                   help="held-out split of a point file: random, blocks:DEG (whole ~DEG° equal-area cells), "
+                        "region:NAME (a continent, e.g. region:Africa) or region:LON0,LAT0,LON1,LAT1")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="share of points held out for testing")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of points used for early stopping")
+    p.add_argument("--dropna", action="store_true", help="drop rows with missing coordinates/target (count reported)")
+    p.add_argument("--units", default=None, help="units of the target, for metrics and the colourbar (e.g. '°C')")
+    p.add_argument("--n-train", type=int, default=10_000, help="fields: number of training points")
+    p.add_argument("--n-test", type=int, default=None, help="fields: number of held-out test points (field default)")
+    p.add_argument("--pe", default=d["pe"], help="positional encoding (see geoviz.list_positional_encodings())")
+    p.add_argument("--nn", default=d["nn"], choices=["linear", "fcnet", "siren"], help="network")
+    p.add_argument("--legendre-polys", type=int, default=d["legendre_polys"], help="SH degrees 0..L-1 (L² features)")
+    p.add_argument("--frequency-num", type=int, default=16, help="frequencies of the multi-scale baselines")
+    p.add_argument("--min-radius", type=float, default=10.0, help="smallest scale (degrees) of the multi-scale baselines")
+    p.add_argument("--hidden-dim", type=int, default=d["hidden_dim"], help="hidden width of the network")
+    p.add_argument("--num-layers", type=int, default=d["num_layers"], help="hidden layers of the network")
+    p.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="Adam (coupled) L2 weight decay")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="training batch size")
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="most training epochs")
+    p.add_argument("--patience", type=int, default=d["patience"],
+                   help="stop after this many epochs without a better validation loss (0: never)")
+    p.add_argument("--time-limit", type=float, default=None, help="stop training after this many seconds")
+    p.add_argument("--loss", choices=["mse", "huber"], default="mse", help="regression loss (standardised targets)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the initialisation and the shuffling")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=d["dtype"], help="training precision")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--resolution", type=float, default=1.0, help="map grid spacing in degrees")
+    p.add_argument("--out", default=None, metavar="DIR", help="folder for <model>_metrics.json and <model>_map.png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_fit)
