@@ -372,10 +372,13 @@ class Globe(param.Parameterized):
         """A Panel layout: lon0/lat0 sliders, the globe, and the last clicked lon/lat."""
         import panel as pn
 
-        status = pn.pane.Markdown("click the globe")
+        # A widget, not a Markdown pane: Panel re-sends an HTML pane's whole property set on
+        # every update, stylesheets included, as CDN URLs that an offline notebook cannot load
+        # (the initial inline render does not cover later comm updates); a widget sends only its text.
+        status = pn.widgets.StaticText(value="click the globe")
 
         def _show(lon: float, lat: float) -> None:
-            status.object = f"clicked lon={lon:.2f}, lat={lat:.2f}"
+            status.value = f"clicked lon={lon:.2f}, lat={lat:.2f}"
 
         self.on_tap(_show)
         controls = pn.Param(self, parameters=["lon0", "lat0", "coastlines", "graticule"], show_name=False)
