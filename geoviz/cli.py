@@ -105,6 +105,7 @@ COMMANDS: dict[str, str] = {
     "predict": "geoviz.commands.predict:register",
     "embed": "geoviz.commands.embed:register",
     "species": "geoviz.species.cli:register",
+    "evaluate": "geoviz.evaluation.cli:register",
 }
 
 

@@ -1,0 +1,110 @@
+"""``geoviz evaluate``: which location encoder for which task, and at what scale does it work?
+
+    geoviz evaluate --encoders geoviz-bluemarble-l10,geoclip,sh:10,wrap --tasks all \\
+        --probes linear,mlp --splits random,blocks,continents --json out/eval.json --out out/eval
+    geoviz evaluate --resolution --encoders geoviz-bluemarble-l10,geoviz-bluemarble-l40,geoclip --out out/res
+
+The first prints a tasks × encoders table per probe and split and writes ``evaluation.md`` and
+``evaluation.png`` to ``--out`` (and the records to ``--json``); the second writes one
+``resolution_<encoder>.png`` per encoder, ``resolution_comparison.png`` and
+``resolution.json`` and prints each encoder's resolved scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_ENCODERS = "geoviz-bluemarble-l10,geoclip,sh:10,wrap"
+
+
+def register(sub: "argparse._SubParsersAction") -> None:
+    """Add ``geoviz evaluate`` to the CLI."""
+    p = sub.add_parser("evaluate", help="probe frozen location encoders on downstream tasks (or --resolution)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--encoders", default=DEFAULT_ENCODERS,
+                   help="comma-separated specs: pretrained name, checkpoint path, sh:L, positional-encoding name, raw")
+    p.add_argument("--tasks", default="all", help="comma-separated task names or 'all'")
+    p.add_argument("--probes", default="linear,mlp")
+    p.add_argument("--splits", default="random,blocks,continents")
+    p.add_argument("--n", type=int, default=None, help="points per task (default 2000)")
+    p.add_argument("--seeds", type=int, default=3, help="repetitions of the random and continent splits")
+    p.add_argument("--block-deg", type=float, default=10.0, help="block size of the blocks split (degrees)")
+    p.add_argument("--folds", type=int, default=5, help="K of the spatial-block K-fold")
+    p.add_argument("--epochs", type=int, default=None, help="MLP probe epochs (default 200)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--cache-dir", default=None, help="keep embeddings on disk here (keyed by encoder fingerprint)")
+    p.add_argument("--json", default=None, help="write the records here")
+    p.add_argument("--out", default=None, help="folder for the markdown and figures")
+    p.add_argument("--resolution", action="store_true", help="effective-resolution diagnostics instead of the suite")
+    p.add_argument("--cells", default="90,45,22.5,10,5,2.5,1", help="--resolution: checkerboard cell sizes (degrees)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", Path(spec).stem if spec.endswith((".ckpt", ".pt", ".pth")) else spec)
+
+
+def _resolution(args: argparse.Namespace, say) -> int:
+    from .encoders import EmbeddingCache
+    from .harness import parse_list
+    from .resolution import plot_resolution, plot_resolution_comparison, resolution_diagnostics
+
+    cells = [float(c) for c in args.cells.split(",") if c.strip()]
+    if not cells or any(c <= 0 or c > 180 for c in cells):
+        raise ValueError(f"--cells must be sizes in (0, 180] degrees, got {args.cells!r}")
+    cache = EmbeddingCache(args.cache_dir)
+    out = Path(args.out or "evaluation-resolution")
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for spec in parse_list(args.encoders, None, "encoder"):
+        t0 = time.perf_counter()
+        r = resolution_diagnostics(spec, cells=cells, n=args.n or 1500, cache=cache)
+        results.append(r)
+        plot_resolution(r, out / f"resolution_{_slug(spec)}.png")
+        acc = "  ".join(f"{c:g}°:{100 * a:.0f}%" for c, a in zip(r.cells, r.accuracy))
+        print(f"{spec:<26} resolved scale {r.resolved_scale:6.1f}°   {acc}   ({time.perf_counter() - t0:.0f} s)")
+    plot_resolution_comparison(results, out / "resolution_comparison.png")
+    doc = [r.as_json() for r in results]
+    (out / "resolution.json").write_text(json.dumps(doc, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+    say(f"wrote {out}/resolution_*.png and resolution.json")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``geoviz evaluate`` with parsed arguments; returns the exit code."""
+    import torch
+
+    from .encoders import EmbeddingCache
+    from .harness import evaluate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.resolution:
+        return _resolution(args, say)
+    kw = {}
+    if args.n is not None:
+        kw["n"] = args.n
+    if args.epochs is not None:
+        kw["epochs"] = args.epochs
+    res = evaluate(args.encoders, args.tasks, args.probes, args.splits, seeds=args.seeds, block_deg=args.block_deg,
+                   folds=args.folds, cache=EmbeddingCache(args.cache_dir), progress=say, **kw)
+    for p in res.probes():
+        for s in res.splits():
+            tab = res.table(p, s)
+            if tab.count("\n") >= 2:
+                print(f"\n== {p} probe, split {s} (R² or accuracy %, mean ± std; * best) ==")
+                print(tab)
+    print("\ntime (s): " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
+    if args.out or args.json:
+        paths = res.write(args.out or Path(args.json).parent, json_path=args.json)
+        say("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
