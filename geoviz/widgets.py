@@ -100,19 +100,68 @@ def _loss_png(epochs: Sequence[int], train: Sequence[float], val: Sequence[float
 
 
 class _Displayable:
+    """Base of the widgets: display in Jupyter, with a static image that survives saving.
+
+    A live ipywidget exists only in the running kernel: a saved notebook stores its model
+    id, and JupyterLab 4 (``@jupyter-widgets/jupyterlab-manager``) renders the widget-view
+    output of a reopened notebook as "Error displaying widget: model not found" when the
+    model is gone (it never falls back to another type in the same output). So
+    :meth:`show` displays, below the widget, a second, plain output with a ``display_id``:
+    the widget's last state as a PNG (:meth:`_static_png`, e.g. the map with its legend).
+    Subclasses call :meth:`_refresh_static` when a run or a query finishes; the output is
+    then replaced in place (``update_display_data``), so the saved notebook holds the last
+    map and shows it anywhere (JupyterLab without a kernel, nbviewer, GitHub).
+    """
+
     _alt = "the Python API"
     _extra = ""
+    _static_width = 540   # display width (px) of the static image
 
     widget: Any
 
+    def _static_png(self) -> bytes | None:
+        """PNG bytes of the widget's current state (its map with legend), or None if none yet.
+
+        Overridden by subclasses; the base class has no static view.
+        """
+        return None
+
+    def _static_bundle(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(data, metadata)`` of the static output: the PNG, or an empty text before there is one."""
+        try:
+            png = self._static_png()
+        except Exception as exc:  # the live widget matters more than its snapshot
+            return {"text/plain": f"({type(self).__name__}: no static image: {type(exc).__name__}: {exc})"}, {}
+        if not png:
+            return {"text/plain": ""}, {}
+        data = {"image/png": base64.b64encode(png).decode("ascii"),
+                "text/plain": f"<{type(self).__name__}: last state as an image, kept when the notebook is saved>"}
+        return data, {"image/png": {"width": self._static_width}}
+
     def show(self) -> None:
-        """Display the widget in Jupyter, or print why it cannot be displayed here."""
+        """Display the widget in Jupyter (plus its static image output), or print why it cannot be displayed here."""
         if in_jupyter():
             from IPython.display import display
 
             display(self.widget)
+            data, metadata = self._static_bundle()
+            handle = display(data, raw=True, metadata=metadata, display_id=True)
+            self.__dict__.setdefault("_static_handles", []).append(handle)
         else:
             print(_NOT_JUPYTER.format(name=type(self).__name__, extra=self._extra, alt=self._alt))
+
+    def _refresh_static(self) -> None:
+        """Replace every displayed static output of this widget by the current :meth:`_static_png`.
+
+        Call it when a run or a query finishes (not per epoch: it encodes a PNG and sends it
+        to the front end). Safe from a worker thread; a no-op when nothing was displayed.
+        """
+        handles = self.__dict__.get("_static_handles", [])
+        if not handles:
+            return
+        data, metadata = self._static_bundle()
+        for handle in handles:
+            handle.update(data, raw=True, metadata=metadata)
 
     def _ipython_display_(self) -> None:
         self.show()
@@ -260,6 +309,7 @@ class LiveTrainer(_Displayable):
                 torch.set_num_threads(old_threads)
             self.start_button.disabled = False
             self.stop_button.disabled = True
+            self._refresh_static()  # the saved notebook keeps this run's last map
 
     def _update(self, rec: Any, kind: str) -> None:
         if rec.prediction is not None:
@@ -398,6 +448,7 @@ class EmbeddingExplorer(_Displayable):
                        for i, ((plon, plat), s) in enumerate(zip(res.lonlat, res.similarity), start=1))
         self.results.value = (f"<b>query</b> lon {lon:.2f}, lat {lat:.2f}<table><tr><th>#</th><th>lon</th>"
                               f"<th>lat</th><th>cosine</th></tr>{rows}</table>")
+        self._refresh_static()  # the saved notebook keeps this query's map
         for fn in list(self._callbacks):
             fn(res)
         return res
