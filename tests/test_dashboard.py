@@ -194,6 +194,98 @@ def test_globe_rotation_follows_the_sliders(app):
     assert tr.lat0.value == -30.0
 
 
+def test_run_end_test_accuracy_replay_gif_and_previous_run(app):
+    """After a run: test accuracy on the 51,156-point grid in the status, the epoch scrubber
+    replays kept maps, the GIF holds them; a second run keeps the first for comparison."""
+    import io
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from geoviz.data import equal_area_test_grid
+
+    tr = app.training
+    tr.task.value, tr.pe.value, tr.nn.value = "landocean", "sphericalharmonics", "siren"
+    tr.legendre_polys.value, tr.epochs.value, tr.lr.value = 6, 3, 1e-2
+    _run(tr.train())
+    assert tr.error == "" and tr.history.epochs == [1, 2, 3]
+    n_test = len(equal_area_test_grid())
+    assert n_test == 51156
+    acc = tr.test_metrics["accuracy"]
+    assert f"test accuracy {100 * acc:.1f} %" in tr.status.object and "51,156-point test set" in tr.status.object
+    assert abs(acc - tr.records[-1].val_metrics["accuracy"]) < 0.05  # test and val agree for a smooth fit
+    # the scrubber replays a kept epoch on the flat map and the globe
+    assert not tr.replay.disabled and (tr.replay.start, tr.replay.end, tr.replay.value) == (1, 3, 3)
+    _run(tr._on_replay(SimpleNamespace(new=1)))
+    first = tr.history.values(0)
+    np.testing.assert_array_equal(tr.flat_view.image, colorize(first.reshape(tr.history.shape), "continuous"))
+    assert "Replay: epoch 1" in tr.flat_view.figure.title.text
+    np.testing.assert_array_equal(tr.globe.views[0].image, tr.globe.render())
+    # the GIF (made when the run ended) has one frame per kept map; the download is enabled
+    gif = Image.open(io.BytesIO(tr._gif_file().read()))
+    assert gif.n_frames == 3 and not tr.gif_download.disabled
+    # a second run: the first stays as the previous run (small map, dashed curves)
+    last_first = tr.history.values(len(tr.history) - 1)
+    first_epochs = [r.epoch for r in tr.records]
+    tr.epochs.value = 2
+    _run(tr.train())
+    assert list(tr.curves.previous_data["epoch"]) == first_epochs and list(tr.curves.data["epoch"]) == [1, 2]
+    assert tr.previous_pane.visible and f"{100 * acc:.1f} %" in tr.previous_view.figure.title.text
+    np.testing.assert_array_equal(tr.previous_view.image,
+                                  colorize(last_first.reshape(tr.history.shape), "continuous"))
+    # the accuracy axis is in percent, like the status line
+    assert tr.curves.accuracy_figure.left[0].formatter.format == "0%"
+
+
+def test_task_legend_coastlines_truth_and_points(app):
+    """Checkerboard: a class legend, no coastlines, the old land-ocean map cleared; ground
+    truth and training points toggle on the flat map."""
+    from types import SimpleNamespace
+
+    from geoviz.data import get_task
+
+    tr = app.training
+    tr.task.value = "checkerboard"
+    _run(tr._on_task(SimpleNamespace(new="checkerboard")))
+    cb = tr.flat_view.color_bar
+    assert cb.title == "class" and len(cb.color_mapper.palette) == 16 and list(cb.ticker.ticks) == list(range(16))
+    assert tr.flat_view.renderers["coastlines"].visible is False and tr.globe.coastlines is False
+    assert (tr.flat_view.image[..., :3] == 200).all()  # grey until the first frame: no stale land-ocean map
+    # ground truth: the task's own labels at 1°
+    tr.map_mode.value = "ground truth"
+    _run(tr._on_map_mode(SimpleNamespace(new="ground truth")))
+    task = get_task("checkerboard")
+    grid = regular_grid(1.0)
+    truth = colorize(np.asarray(task.label_fn(grid.lonlat)).reshape(grid.shape), "categorical", n_classes=16)
+    np.testing.assert_array_equal(tr.flat_view.image, truth)
+    tr.show_points.value = True
+    _run(tr._on_points(SimpleNamespace(new=True)))
+    pts = tr.flat_view.point_sources["train"].data
+    assert len(pts["x"]) == min(5000, len(task.train.y)) and tr.flat_view.renderers["train"].visible
+    # landocean again: P(land) colour bar, coastlines back, toggles reset
+    tr.task.value = "landocean"
+    _run(tr._on_task(SimpleNamespace(new="landocean")))
+    assert tr.flat_view.color_bar.title == "P(land)" and tr.flat_view.renderers["coastlines"].visible
+    assert tr.globe.coastlines is True and tr.map_mode.value == "prediction" and tr.show_points.value is False
+
+
+def test_alert_replaces_the_status_and_disabled_slider_looks_disabled(app):
+    tr = app.training
+    tr.lr.value = -1.0
+    _run(tr.train())
+    assert tr.message.visible and not tr.status.visible  # same reserved space: nothing moves down
+    assert any(obj is tr.message for obj in tr.status_area.objects)
+    tr.lr.value = 1e-2
+    tr._show_error("")
+    assert tr.status.visible and not tr.message.visible
+    tr.pe.value = "direct"
+    assert tr.legendre_polys.disabled and "geoviz-disabled" in tr.legendre_polys.css_classes
+    tr.pe.value = "sphericalharmonics"
+    assert "geoviz-disabled" not in tr.legendre_polys.css_classes
+    # no lingering slider tooltips: the value is in the label
+    assert tr.legendre_polys.tooltips is False and tr.lon0.tooltips is False and tr.replay.tooltips is False
+
+
 # ---------------------------------------------------------------------------- smoothness
 
 

@@ -94,3 +94,59 @@ def test_l_sweep(grid):
     titles = [el.get(0).opts.get().kwargs["title"] for el in lay]
     assert titles[0].startswith("L = 1") and "90.00°" in titles[0] and "22.50°" in titles[1]
     hv.render(lay)
+
+
+def test_frame_history_is_bounded_and_spread_over_the_run(grid):
+    from geoviz.viz.animation import FrameHistory
+
+    truth = is_land(grid.lonlat).astype(np.float64)
+    h = FrameHistory(grid.shape, max_frames=10)
+    for e in range(1, 201):
+        h.add(e, truth * (e / 200))
+    e = h.epochs
+    assert len(h) == 10 and e[0] == 1 and e[-1] == 200 and e == sorted(e)
+    gaps = np.diff(e)
+    assert gaps.max() <= 3 * gaps.mean()  # spread over the run, not bunched at its end
+    assert h.nbytes == 10 * truth.size  # one byte per cell
+    np.testing.assert_allclose(h.values(len(h) - 1), truth, atol=1 / 510)
+    with pytest.raises(ValueError, match="increase"):
+        h.add(200, truth)
+    with pytest.raises(ValueError, match="values"):
+        h.add(201, truth[:-1])
+    cls = FrameHistory(grid.shape, "categorical", max_frames=3)
+    cls.add(1, np.arange(truth.size) % 16)
+    assert cls.values(0).dtype == np.int64 and cls.values(0).max() == 15
+
+
+def test_map_image_legends_and_gif(grid):
+    from PIL import Image
+
+    from geoviz.viz.animation import FrameHistory, legend_image, map_image
+    from geoviz.viz.colors import categorical_palette, colormap_lut
+
+    truth = is_land(grid.lonlat).astype(np.float64)
+    H, W = grid.shape
+    im = np.asarray(map_image(truth, grid.shape, scale=5))
+    assert im.shape[1] == 5 * W and im.shape[0] > 5 * H  # a 2:1 map with its legend below
+    bar = legend_image("continuous", 5 * W)
+    np.testing.assert_array_equal(im[5 * H:], bar)
+    lut = colormap_lut("landocean")[:, :3].astype(int)
+    for rgb in lut[[0, -1]]:
+        assert (np.abs(bar.astype(int) - rgb).sum(axis=2) < 6).any()
+    # NaN cells are light grey, not the colour of 0 (ocean)
+    grey = np.asarray(map_image(np.full(H * W, np.nan), grid.shape, coastlines=False, legend=False))
+    assert (grey == 200).all()
+    leg = legend_image("categorical", 300, n_classes=16).astype(int)
+    for rgb in categorical_palette(16)[:, :3].astype(int):
+        assert (np.abs(leg - rgb).sum(axis=2) == 0).any()
+    with pytest.raises(ValueError):
+        legend_image("rgb", 300)
+    h = FrameHistory(grid.shape)
+    with pytest.raises(ValueError, match="nothing"):
+        h.gif()
+    for e in (1, 5, 9):
+        h.add(e, truth)
+    import io
+
+    gif = Image.open(io.BytesIO(h.gif(scale=4)))
+    assert gif.n_frames == 3 and gif.size[0] == 4 * W

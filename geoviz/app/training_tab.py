@@ -22,6 +22,7 @@ import numpy as np
 
 from geoviz.training_process import device_label
 from geoviz.viz import GridField, render_globe
+from geoviz.viz.animation import SYNTHETIC_TASKS
 
 from . import views
 from .views import batched_updates
@@ -30,8 +31,6 @@ __all__ = ["TrainingTab", "map_resolution", "device_label", "SYNTHETIC_TASKS"]
 
 _MAP_FEATURE_BUDGET = 64e6  # bytes of cached PE features for the map grid
 _CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy"]
-SYNTHETIC_TASKS = frozenset({"checkerboard"})
-"""Tasks whose labels are not geography: their maps get no coastlines."""
 _TRUTH_RES = 1.0  # degrees of the ground-truth map
 _MAX_TRAIN_POINTS = 5000  # training points drawn on the map (a random subset beyond)
 _GIF_FRAMES = 60  # frames in the downloadable GIF (evenly spread over the kept ones)
@@ -443,9 +442,12 @@ class TrainingTab:
                        coastlines=self._run_task_name not in SYNTHETIC_TASKS, scale=scale, title=self._run_label)
 
     def _show_error(self, text: str) -> None:
+        """Show ``text`` in the red alert in place of the status line (``""`` hides it): the
+        two share a reserved space, so an alert never pushes the maps down."""
         self.error = text
         self.message.object = text
         self.message.visible = bool(text)
+        self.status.visible = not text
 
     def config(self) -> Any:
         """The :class:`geoviz.training.TrainConfig` of the current widget values.

@@ -18,7 +18,10 @@ from .coastlines import coastline_paths
 from .colors import colorize
 
 __all__ = ["training_frames", "training_holomap", "training_gif", "draw_coastlines", "legend_image", "map_image",
-           "FrameHistory", "gif_bytes"]
+           "FrameHistory", "gif_bytes", "SYNTHETIC_TASKS"]
+
+SYNTHETIC_TASKS = frozenset({"checkerboard"})
+"""Task names whose labels are not geography: their maps are drawn without coastlines."""
 
 
 def _grid_shape(grid: Any) -> tuple[int, int]:
@@ -235,7 +238,8 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
 
     Args:
         values: ``(H*W,)`` (or ``(H, W)``) field on a regular grid, rows north → south:
-            probabilities in [0, 1] (continuous) or class indices (categorical).
+            probabilities in [0, 1] (continuous) or class indices (categorical); NaN cells
+            are drawn light grey.
         shape: ``(H, W)``; the map is ``(scale·H, scale·W)`` pixels, 2:1 for a global grid.
         kind: ``"continuous"`` or ``"categorical"``.
         n_classes, class_names, label: legend (see :func:`legend_image`).
@@ -251,7 +255,8 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
     H, W = (int(s) for s in shape)
     v = np.asarray(values).reshape(H, W)
     rgba = colorize(v, kind, n_classes=n_classes)
-    img = Image.fromarray(np.ascontiguousarray(rgba[..., :3]), mode="RGB")
+    rgb = np.where(rgba[..., 3:] > 0, rgba[..., :3], np.uint8(200))  # missing values (NaN): light grey
+    img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
     if scale != 1:
         img = img.resize((W * int(scale), H * int(scale)), Image.NEAREST)
     if coastlines:
