@@ -42,6 +42,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--out", default=None, help="folder for the markdown and figures")
     p.add_argument("--resolution", action="store_true", help="effective-resolution diagnostics instead of the suite")
     p.add_argument("--cells", default="90,45,22.5,10,5,2.5,1", help="--resolution: checkerboard cell sizes (degrees)")
+    p.add_argument("--siren-epochs", type=int, default=300, help="--resolution: epochs of the from-scratch Siren(SH)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -64,7 +65,7 @@ def _resolution(args: argparse.Namespace, say) -> int:
     results = []
     for spec in parse_list(args.encoders, None, "encoder"):
         t0 = time.perf_counter()
-        r = resolution_diagnostics(spec, cells=cells, n=args.n or 1500, cache=cache)
+        r = resolution_diagnostics(spec, cells=cells, n=args.n or 1500, cache=cache, siren_epochs=args.siren_epochs)
         results.append(r)
         plot_resolution(r, out / f"resolution_{_slug(spec)}.png")
         acc = "  ".join(f"{c:g}°:{100 * a:.0f}%" for c, a in zip(r.cells, r.accuracy))

@@ -242,9 +242,9 @@ class EvaluationResult:
                                     color="k" if M[a, b] > 0.6 else "w", fontweight="bold" if best else "normal")
                 ax.set_xticks(range(len(self.encoders)), self.encoders, rotation=35, ha="right", fontsize=7)
                 ax.set_yticks(range(len(tasks)), tasks if j == 0 else [""] * len(tasks), fontsize=7)
-                ax.set_title(f"{p} · {s}", fontsize=8)
+                ax.set_title(f"{p} probe · {s}  (bold: best)", fontsize=8)
         if im is not None:
-            fig.colorbar(im, ax=axes, shrink=0.6, label="R² / accuracy (bold: best in row; <0 shown as 0)")
+            fig.colorbar(im, ax=axes, shrink=0.8, label="R² or accuracy (R² < 0 drawn as 0)")
         if path is not None:
             fig.savefig(path, dpi=110)
             plt.close(fig)

@@ -61,13 +61,17 @@ def resolved_scale(cells: Sequence[float], accuracy: Sequence[float], chance: fl
     """Cell size (degrees) where accuracy first falls below ``(chance + best) / 2``, going from large to small cells.
 
     Log-interpolated between the bracketing cells. Returns the smallest cell if accuracy
-    never falls below the threshold, and the largest if it starts below it.
+    never falls below the threshold, the largest if it starts below it, and NaN if the best
+    accuracy is within 0.05 of chance (nothing resolved).
     """
     c = np.asarray(cells, dtype=np.float64)
     a = np.asarray(accuracy, dtype=np.float64)
     order = np.argsort(-c)
     c, a = c[order], a[order]
-    thr = (chance + np.nanmax(a)) / 2.0
+    best = np.nanmax(a)
+    if not np.isfinite(best) or best - chance < 0.05:
+        return float("nan")  # never clearly above chance: nothing resolved
+    thr = (chance + best) / 2.0
     if a[0] < thr:
         return float(c[0])
     for i in range(1, len(c)):
