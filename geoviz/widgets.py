@@ -64,33 +64,35 @@ def png_data_url(rgb: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode("ascii")
 
 
-def _map_png(values: np.ndarray, shape: tuple[int, int], kind: str, scale: int = 2) -> bytes:
-    from PIL import Image
+def _map_png(values: np.ndarray, shape: tuple[int, int], kind: str, scale: int = 2, *, coastlines: bool = True,
+             n_classes: int | None = None, class_names: Sequence[str] | None = None, title: str | None = None) -> bytes:
+    """PNG of a flat map (2:1, rows north → south) with its legend (P(land) colourbar or classes)."""
+    from geoviz.viz.animation import map_image
 
-    from geoviz.viz.animation import draw_coastlines
-    from geoviz.viz.colors import colorize
-
-    v = np.asarray(values).reshape(shape if kind != "rgb" else tuple(shape) + (3,))
-    img = Image.fromarray(np.ascontiguousarray(colorize(v, kind)[..., :3]), mode="RGB")
-    if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    draw_coastlines(img)
+    img = map_image(values, shape, kind, n_classes=n_classes, class_names=class_names, coastlines=coastlines,
+                    scale=scale, title=title)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
 
 
-def _loss_png(epochs: Sequence[int], train: Sequence[float], val: Sequence[float], width: int = 360, height: int = 220) -> bytes:
+def _loss_png(epochs: Sequence[int], train: Sequence[float], val: Sequence[float], width: int = 360, height: int = 220,
+              previous: tuple[Sequence[int], Sequence[float], Sequence[float]] | None = None) -> bytes:
+    """PNG of the loss curves; ``previous`` = the previous run's (epochs, train, val), drawn dashed."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width / 100, height / 100), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(111)
+    if previous is not None and len(previous[0]):
+        ax.plot(previous[0], previous[1], "--", color="C0", alpha=0.5, label="previous train")
+        ax.plot(previous[0], previous[2], "--", color="C1", alpha=0.5, label="previous val")
     if len(epochs):
-        ax.plot(epochs, train, label="train")
-        ax.plot(epochs, val, label="val")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.plot(epochs, train, color="C0", label="train")
+        ax.plot(epochs, val, color="C1", label="val")
+    if len(epochs) or previous is not None:
+        ax.legend(loc="upper right", fontsize=7)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     fig.tight_layout()
@@ -171,10 +173,15 @@ class LiveTrainer(_Displayable):
     """Train a location encoder in a background thread with live map and loss plot.
 
     Controls: positional encoding, network, ``L`` (legendre_polys, SH only), epochs,
-    learning rate, Start/Stop. Each epoch the background thread consumes one record of
-    :meth:`geoviz.training.Trainer.run` and pushes the prediction map (PNG with
-    coastlines) and the loss curves to the widgets; the notebook stays responsive. Stop
-    calls :meth:`Trainer.stop`, which ends the run after the current epoch.
+    learning rate, Start/Stop, a replay slider and a GIF button. Each epoch the background
+    thread consumes one record of :meth:`geoviz.training.Trainer.run` and pushes the
+    prediction map (a 2:1 PNG with its legend: the P(land) colourbar or the class swatches;
+    coastlines unless the task is synthetic) and the loss curves to the widgets; the
+    notebook stays responsive. Stop calls :meth:`Trainer.stop`, which ends the run after
+    the current epoch. At the end the final weights are evaluated on the task's test split
+    (51,156 points for ``landocean``) and the accuracy shown. The maps of the run are kept
+    (:class:`geoviz.viz.animation.FrameHistory`, at most ``max_frames``) for the replay
+    slider and :meth:`save_gif`; the previous run's loss curves stay dashed.
 
     Args:
         task: task name or :class:`geoviz.data.Task` (default ``"landocean"``).
@@ -183,17 +190,22 @@ class LiveTrainer(_Displayable):
         config_kwargs: extra :class:`geoviz.training.TrainConfig` fields (e.g. ``nn_kwargs``,
             ``dtype``, ``patience``).
         num_threads: if set, ``torch.set_num_threads`` for the training thread's run.
+        gif_path: file the GIF button writes.
+        max_frames: maps kept per run for replay and GIF.
 
     Attributes:
         widget: the ``ipywidgets.VBox``; ``records``: EpochRecords received so far;
-        trainer: the current :class:`Trainer`; ``thread``: the worker thread.
+        trainer: the current :class:`Trainer`; ``thread``: the worker thread;
+        history: the run's :class:`~geoviz.viz.animation.FrameHistory` (or None);
+        test_metrics: the final weights' loss and metrics on the test split (or None).
     """
 
     _alt = "geoviz.training.Trainer or `geoviz train` on the command line"
 
     def __init__(self, task: Any = "landocean", *, resolution: float = 2.0, pe: str = "sphericalharmonics",
                  nn: str = "siren", legendre_polys: int = 10, epochs: int = 100, lr: float = 1e-3,
-                 config_kwargs: dict | None = None, num_threads: int | None = None) -> None:
+                 config_kwargs: dict | None = None, num_threads: int | None = None,
+                 gif_path: str = "geoviz_run.gif", max_frames: int = 120) -> None:
         w = _require("ipywidgets", "LiveTrainer")
         from geoviz import list_networks, list_positional_encodings
         from geoviz.data import regular_grid
@@ -208,6 +220,12 @@ class LiveTrainer(_Displayable):
         self.error: BaseException | None = None
         self._callbacks: list[Callable[[Any], Any]] = []
         self._lock = threading.Lock()
+        self.gif_path = gif_path
+        self.max_frames = int(max_frames)
+        self.history: Any = None
+        self.test_metrics: dict[str, float] | None = None
+        self._previous: tuple[list, list, list] | None = None
+        self._look: dict[str, Any] = self._task_look(task)
 
         self.pe = w.Dropdown(options=list(list_positional_encodings()), value=pe, description="encoder")
         self.nn = w.Dropdown(options=list(list_networks()), value=nn, description="network")
@@ -217,18 +235,87 @@ class LiveTrainer(_Displayable):
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.status = w.HTML("idle")
-        self.map = w.Image(format="png", value=_map_png(np.full(self.grid.shape, np.nan), self.grid.shape, "continuous"),
-                           layout=w.Layout(width="540px"))
+        self.map = w.Image(format="png", value=self._blank_png(), layout=w.Layout(width="540px"))
         self.loss_plot = w.Image(format="png", value=_loss_png([], [], []), layout=w.Layout(width="360px"))
+        self.replay = w.IntSlider(value=0, min=0, max=0, description="replay", disabled=True,
+                                  continuous_update=False)
+        self.gif_button = w.Button(description="Save GIF", icon="film", disabled=True,
+                                   tooltip=f"write the run as an animated GIF to {gif_path}")
         self.start_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
+        self.gif_button.on_click(lambda _b: self._on_gif())
+        self.replay.observe(self._on_replay, names="value")
         self.pe.observe(self._on_pe, names="value")
         self._on_pe({"new": self.pe.value})
-        controls = w.VBox([self.pe, self.nn, self.L, self.epochs, self.lr, w.HBox([self.start_button, self.stop_button]), self.status])
+        controls = w.VBox([self.pe, self.nn, self.L, self.epochs, self.lr, w.HBox([self.start_button, self.stop_button]),
+                           self.replay, self.gif_button, self.status])
         self.widget = w.VBox([w.HBox([controls, self.loss_plot]), self.map])
+
+    @staticmethod
+    def _task_look(task: Any) -> dict[str, Any]:
+        """Map colouring of ``task``: kind, classes, coastlines (none over a synthetic task)."""
+        name = task if isinstance(task, str) else getattr(task, "name", "")
+        if isinstance(task, str):
+            binary = task != "checkerboard"
+            n, names = (None, None) if binary else (16, None)
+        else:
+            binary = task.kind == "binary"
+            n, names = (None, None) if binary else (task.num_classes, task.class_names)
+        from geoviz.viz.animation import SYNTHETIC_TASKS
+
+        return {"kind": "continuous" if binary else "categorical", "n_classes": n, "class_names": names,
+                "coastlines": str(name) not in SYNTHETIC_TASKS}
+
+    @property
+    def _scale(self) -> int:
+        """Pixels per grid cell: the map PNG is about 540 px wide (its display width)."""
+        return max(2, -(-540 // self.grid.shape[1]))
+
+    def _png(self, values: Any, title: str | None = None) -> bytes:
+        lk = self._look
+        return _map_png(values, self.grid.shape, lk["kind"], self._scale, coastlines=lk["coastlines"],
+                        n_classes=lk["n_classes"], class_names=lk["class_names"], title=title)
+
+    def _blank_png(self) -> bytes:
+        return self._png(np.full(self.grid.shape, np.nan), "no run yet")  # light grey: no prediction
+
+    def _static_png(self) -> bytes | None:
+        """The current map as PNG, legend included (the static fallback shown in a saved notebook)."""
+        return self.map.value or None
+
+    def save_gif(self, path: Any = None, fps: float = 5.0) -> Any:
+        """Write the kept maps of the latest run as an animated GIF (legend and epoch on each
+        frame); returns the ``Path``. Raises ValueError when no run has recorded a map."""
+        from pathlib import Path
+
+        if self.history is None or not len(self.history):
+            raise ValueError("no run to save yet: press Start first")
+        lk = self._look
+        data = self.history.gif(fps=fps, n_classes=lk["n_classes"], class_names=lk["class_names"],
+                                coastlines=lk["coastlines"], scale=max(1, -(-360 // self.grid.shape[1])))
+        out = Path(path if path is not None else self.gif_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        return out
+
+    def _on_gif(self) -> None:
+        try:
+            out = self.save_gif()
+            self.status.value = f"GIF written to <code>{out}</code> ({len(self.history)} frames)"
+        except Exception as exc:  # shown in the widget
+            self.status.value = f"<b style='color:#b00'>GIF failed:</b> {type(exc).__name__}: {exc}"
+
+    def _on_replay(self, change: dict) -> None:
+        h = self.history
+        if self.running or h is None or not len(h):
+            return
+        epochs = np.asarray(h.epochs)
+        i = int(np.argmin(np.abs(epochs - int(change["new"]))))
+        self.map.value = self._png(h.values(i), f"replay: epoch {epochs[i]} of {epochs[-1]}")
 
     def _on_pe(self, change: dict) -> None:
         self.L.disabled = change["new"] != "sphericalharmonics"
+        self.L.style.handle_color = "#bbbbbb" if self.L.disabled else None  # a disabled slider looks disabled
 
     def on_epoch(self, fn: Callable[[Any], Any]) -> None:
         """Register ``fn(record)`` called from the worker thread after each epoch's widget update."""
@@ -256,9 +343,15 @@ class LiveTrainer(_Displayable):
         with self._lock:
             if self.running:
                 return
+            if self.records:  # the latest run's curves stay, dashed, for comparison
+                self._previous = ([r.epoch for r in self.records], [r.train_loss for r in self.records],
+                                  [r.val_loss for r in self.records])
             self.records = []
             self.error = None
             self.trainer = None
+            self.test_metrics = None
+            self.replay.disabled = True
+            self.gif_button.disabled = True
             self.start_button.disabled = True
             self.stop_button.disabled = False
             self.status.value = "preparing…"
@@ -288,8 +381,13 @@ class LiveTrainer(_Displayable):
         try:
             if self.num_threads:
                 torch.set_num_threads(int(self.num_threads))
+            from geoviz.viz.animation import FrameHistory
+
             task = get_task(self.task) if isinstance(self.task, str) else self.task
-            kind = "continuous" if task.kind == "binary" else "categorical"
+            self._look = self._task_look(task)
+            kind = self._look["kind"]
+            self.map.value = self._blank_png()  # the previous task's map does not stay up
+            self.history = FrameHistory(self.grid.shape, kind, max_frames=self.max_frames)
             self.trainer = Trainer(task, self.config(), predict_lonlat=self.grid.lonlat, predict_every=1)
             if self._stop_requested:
                 self.trainer.stop()
@@ -300,7 +398,19 @@ class LiveTrainer(_Displayable):
                 for fn in list(self._callbacks):
                     fn(rec)
             last = self.records[-1] if self.records else None
-            self.status.value = f"done ({last.stopped}) after {last.epoch} epochs" if last else "done"
+            if last is not None:
+                self.test_metrics = self.trainer.evaluate("test")
+                n_test = len(task.test.y)
+                self.status.value = (f"done ({last.stopped}) after {last.epoch} epochs · <b>test accuracy "
+                                     f"{100 * self.test_metrics['accuracy']:.1f} %</b> on the {n_test:,}-point test set")
+            else:
+                self.status.value = "done"
+            if len(self.history):
+                e = self.history.epochs
+                self.replay.min, self.replay.max = 0, e[-1]  # min first: max may be below the old min
+                self.replay.min, self.replay.value = e[0], e[-1]
+                self.replay.disabled = len(e) < 2
+                self.gif_button.disabled = False
         except Exception as exc:  # shown in the widget; the notebook keeps running
             self.error = exc
             self.status.value = f"<b style='color:#b00'>error:</b> {type(exc).__name__}: {exc}"
@@ -310,13 +420,17 @@ class LiveTrainer(_Displayable):
             self.start_button.disabled = False
             self.stop_button.disabled = True
             self._refresh_static()  # the saved notebook keeps this run's last map
+            self._refresh_static()  # the saved notebook keeps this run's last map
 
     def _update(self, rec: Any, kind: str) -> None:
         if rec.prediction is not None:
-            self.map.value = _map_png(rec.prediction, self.grid.shape, kind)
+            self.history.add(rec.epoch, rec.prediction)
+            self.map.value = self._png(rec.prediction, f"epoch {rec.epoch}")
         ep = [r.epoch for r in self.records]
-        self.loss_plot.value = _loss_png(ep, [r.train_loss for r in self.records], [r.val_loss for r in self.records])
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in rec.val_metrics.items())
+        self.loss_plot.value = _loss_png(ep, [r.train_loss for r in self.records], [r.val_loss for r in self.records],
+                                         previous=self._previous)
+        metrics = ", ".join(f"{k} {100 * v:.1f} %" if k == "accuracy" else f"{k} {v:.3f}"
+                            for k, v in rec.val_metrics.items())
         self.status.value = (f"epoch {rec.epoch}/{self.epochs.value} · train {rec.train_loss:.4f} · "
                              f"val {rec.val_loss:.4f} · {metrics} · {rec.elapsed:.1f} s")
 

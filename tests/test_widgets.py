@@ -145,3 +145,64 @@ def test_helpers():
     assert url.startswith("data:image/png;base64,")
     with pytest.raises(ValueError):
         png_data_url(np.zeros((2, 3), np.uint8))
+
+
+def test_live_trainer_legend_replay_gif_and_static_png(tmp_path):
+    from PIL import Image
+
+    from geoviz.viz.colors import colormap_lut
+
+    lt = LiveTrainer(small_task(), resolution=10.0, epochs=4, lr=1e-2, gif_path=str(tmp_path / "run.gif"),
+                     config_kwargs={"nn_kwargs": {"hidden_dim": 8, "num_layers": 1}, "batch_size": 200})
+    assert lt.gif_button.disabled and lt.replay.disabled
+    with pytest.raises(ValueError, match="no run"):
+        lt.save_gif()
+    lt.start()
+    lt.join(120)
+    assert lt.error is None and lt.history.epochs == [1, 2, 3, 4]
+    # a 2:1 map (k px per cell, under a title band) with a legend strip below holding the P(land) ramp
+    img = np.asarray(Image.open(io.BytesIO(lt.map.value)).convert("RGB"))
+    H, W = lt.grid.shape
+    k = img.shape[1] // W
+    assert img.shape[1] == k * W and k >= 2 and img.shape[0] > k * H + 40
+    legend = img[18 + k * H:]
+    ends = colormap_lut("landocean")[[0, -1], :3].astype(int)
+    for rgb in ends:  # both ends of the colour ramp appear in the legend
+        assert (np.abs(legend.astype(int) - rgb).sum(axis=2) < 6).any()
+    # the test accuracy (the task's test split) is in the status, in percent
+    assert lt.test_metrics is not None and 0.5 < lt.test_metrics["accuracy"] <= 1.0
+    assert f"{100 * lt.test_metrics['accuracy']:.1f} %" in lt.status.value and "200-point test set" in lt.status.value
+    # replay: the slider shows a kept epoch's map
+    assert not lt.replay.disabled and (lt.replay.min, lt.replay.max) == (1, 4)
+    final = lt.map.value
+    lt.replay.value = 1
+    assert lt.map.value != final
+    # GIF: one frame per kept epoch, written by the button
+    lt.gif_button.click()
+    gif = Image.open(tmp_path / "run.gif")
+    assert gif.n_frames == 4 and "GIF written" in lt.status.value
+    # the static fallback is the current map PNG
+    assert lt._static_png() == lt.map.value and lt._static_png()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a second run keeps the first one's curves (dashed) for comparison
+    lt.epochs.value = 2
+    lt.start()
+    lt.join(120)
+    assert lt._previous is not None and lt._previous[0] == [1, 2, 3, 4]
+
+
+def test_live_trainer_checkerboard_has_class_legend_and_no_coastlines():
+    lt = LiveTrainer("checkerboard", resolution=10.0)
+    assert lt._look["coastlines"] is False and lt._look["kind"] == "categorical"
+    lt_land = LiveTrainer(small_task(), resolution=10.0)
+    assert lt_land._look["coastlines"] is True and lt_land._look["kind"] == "continuous"
+    from PIL import Image
+
+    from geoviz.viz.colors import categorical_palette
+
+    img = np.asarray(Image.open(io.BytesIO(lt._png(np.arange(18 * 36) % 16))).convert("RGB"))
+    k = img.shape[1] // 36
+    # no black coastline pixels over the synthetic map; the 16 class colours are in the legend
+    assert not (img[:18 * k] == 0).all(axis=2).any()
+    legend = img[18 * k:].astype(int)
+    for rgb in categorical_palette(16)[:, :3].astype(int):
+        assert (np.abs(legend - rgb).sum(axis=2) == 0).any()
