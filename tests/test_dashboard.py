@@ -294,8 +294,8 @@ def test_smoothness_tab_shows_linear_above_siren(app):
     tested in tests/test_smoothness.py (they run in child processes)."""
     sm = app.smoothness
     assert sm is not None and app.tabs[1].objects == [sm.layout]
-    assert list(sm.captions) == ["linear", "siren"] and sm.L.value == 10
-    assert "Linear(SH), L = 10" in sm.captions["linear"].object and "9°" in sm.captions["linear"].object
+    assert list(sm.captions) == ["linear", "siren"] and sm.L.value == 5
+    assert "Linear(SH), L = 5" in sm.captions["linear"].object and "18°" in sm.captions["linear"].object
     assert "f_max = 180°/(2L)" in sm.lesson.object
     sm.epochs.value = 0
     _run(sm.run())
