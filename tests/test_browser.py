@@ -42,7 +42,8 @@ def _shot(page, box: dict) -> np.ndarray:
 
 
 def _flat_map_box(page) -> dict:
-    boxes = [b for b in _canvases(page) if b["width"] > 1.6 * b["height"] and b["height"] > 200]
+    # the flat map's canvas holds the 2:1 map plus title, axes and its colour bar (about 1.5:1)
+    boxes = [b for b in _canvases(page) if b["width"] > 1.3 * b["height"] and b["height"] > 200]
     assert boxes, f"no flat map canvas among {_canvases(page)}"
     return min(boxes, key=lambda b: (b["y"], b["x"]))
 
@@ -60,6 +61,16 @@ def _text(page, pattern: str) -> str | None:
         return loc.first.inner_text(timeout=500) if loc.count() else None
     except Exception:
         return None
+
+
+def _assert_colourbar(img: np.ndarray) -> None:
+    """The P(land) colour bar is drawn: both ends of the land-ocean ramp appear in a row of
+    pixels of the flat map's canvas below the map (the map itself is grey before a run)."""
+    from geoviz.viz.colors import LAND_RGB, OCEAN_RGB
+
+    lower = img[int(0.6 * img.shape[0]):]
+    near = [(np.abs(lower - np.array(c, float)).sum(axis=2) < 25).any(axis=1) for c in (OCEAN_RGB, LAND_RGB)]
+    assert (near[0] & near[1]).any(), "no P(land) colour bar below the flat map"
 
 
 def _epoch(page) -> int:
@@ -83,11 +94,29 @@ def test_dashboard_in_chromium():
         before = _shot(page, box)
         page.screenshot(path=str(ARTIFACTS / "dashboard_training_idle.png"))
         assert page.get_by_text("Training will run on").count() >= 1
+        _assert_colourbar(before)  # the idle map is grey: the ramp's two ends come from the P(land) bar
+
+        # --- 900 px wide: no sideways scrolling, the controls stack above the maps
+        page.set_viewport_size({"width": 900, "height": 1150})
+        time.sleep(1.5)
+        scroll, client = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert scroll <= client + 1, f"the page scrolls sideways at 900 px ({scroll} > {client})"
+        narrow = _flat_map_box(page)
+        assert page.get_by_role("button", name="Start").bounding_box()["y"] < narrow["y"]
+        assert narrow["x"] + narrow["width"] <= 900
+        _assert_colourbar(_shot(page, narrow))
+        page.screenshot(path=str(ARTIFACTS / "dashboard_training_900.png"), full_page=True)
+        page.set_viewport_size({"width": 1500, "height": 1150})
+        time.sleep(1.5)
+        box = _flat_map_box(page)
+        before = _shot(page, box)
 
         # --- Start trains (in a child process of the server): the map changes, status follows
+        others = {p.pid for p in served.training_processes()}  # e.g. the smoothness tab's pool
         page.get_by_role("button", name="Start").click()
         wait_until(lambda: _epoch(page) >= 3, timeout=180, what="3 training epochs in the status line")
-        assert len(served.training_processes()) == 1  # the run lives in its own process
+        # the run lives in its own process
+        assert len([p for p in served.training_processes() if p.pid not in others]) == 1
         page.get_by_role("button", name="Stop").click()
         status = wait_until(lambda: _text(page, r"finished \((stopped|max_epochs)\).*epochs/s"), timeout=120,
                             what="training to stop")
