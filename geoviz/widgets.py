@@ -444,12 +444,42 @@ def _mercator_rows(img: np.ndarray, max_lat: float = 85.0511287798) -> np.ndarra
     return img[rows]
 
 
+def _marker_icon_html(rank: int) -> str:
+    """A numbered yellow disc (HTML for an ipyleaflet ``DivIcon``)."""
+    return (f'<div style="width:18px;height:18px;border-radius:9px;background:#ffd400;border:1px solid #000;'
+            f'font:bold 11px/18px sans-serif;text-align:center;color:#000">{rank}</div>')
+
+
+def _similarity_colorbar_png(lo: float, hi: float, cmap: str = "viridis", width: float = 4.2) -> bytes:
+    """A horizontal colour bar (matplotlib Agg) for cosine similarity from ``lo`` to ``hi``."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colorbar import ColorbarBase
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, 0.75), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.04, 0.55, 0.92, 0.3))
+    ColorbarBase(ax, cmap=colormaps[cmap], norm=Normalize(lo, hi), orientation="horizontal")
+    ax.tick_params(labelsize=8)
+    ax.set_title("cosine similarity to the query", fontsize=8, pad=2)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 class EmbeddingExplorer(_Displayable):
     """An ipyleaflet map of location embeddings with click-to-find-similar-places.
 
     Shows the PCA→RGB image of the embeddings (:func:`geoviz.analysis.pca_rgb`) as an
-    ``ImageOverlay`` (PNG data URL) with coastlines; a click places circle markers at the
-    ``k`` most similar locations (:class:`geoviz.analysis.SimilarityIndex`) and lists them.
+    ``ImageOverlay`` (PNG data URL) with coastlines. A click on the map, or a typed lon/lat
+    and *Find similar*, places numbered markers at the ``k`` most similar grid locations at
+    least ``min_distance_km`` away from the query and from each other
+    (:meth:`geoviz.analysis.SimilarityIndex.query`; by default 1,000 km: far-away
+    look-alikes rather than the query's neighbours) and lists them with their great-circle
+    distance. *Similarity* switches the map to the cosine-similarity heat map of the last
+    query, with a colour bar. Sliders act on release.
 
     Args:
         model: a location encoder; its embeddings are computed on a grid with
@@ -458,32 +488,39 @@ class EmbeddingExplorer(_Displayable):
             ``lonlat`` (H*W, 2), ``shape`` (H, W), ``embeddings`` (H*W, D)).
         embeddings, shape: instead of both: ``(H*W, D)`` embeddings of
             ``geoviz.data.regular_grid(shape=shape)`` cell centres.
-        k: number of similar locations per click.
+        k: number of similar locations per query (1–50).
+        min_distance_km: minimum great-circle distance (km) of the hits from the query and
+            from each other (0 = the plain top-k; the query's own cell is never a hit).
         basemap: None (default: no tiles, plate-carrée CRS, fully offline) or an ipyleaflet
             basemap / TileLayer (needs the internet; the map switches to Web Mercator and the
             overlay is resampled to it).
         spacing: grid spacing for ``model`` (default: embed_grid's choice).
 
     Attributes:
-        widget: ``ipywidgets.VBox`` (map + result list); ``map``: the ``ipyleaflet.Map``;
-        ``index``: the SimilarityIndex; ``rgb``: ``(H*W, 3)`` PCA colours;
-        ``last_result``: the last :class:`QueryResult` (or None).
+        widget: ``ipywidgets.VBox`` (controls, map, colour bar, result list); ``map``: the
+        ``ipyleaflet.Map``; ``index``: the SimilarityIndex; ``rgb``: ``(H*W, 3)`` PCA colours;
+        ``last_result``: the last :class:`QueryResult` (or None); ``last_query``: its (lon, lat);
+        ``similarity``: its ``(H*W,)`` similarity map; controls ``k_slider``, ``min_km``,
+        ``lon_text``, ``lat_text``, ``find_button``, ``view``.
     """
 
     _alt = "geoviz.analysis.SimilarityIndex / pca_rgb with geoviz.viz.flat_map"
     _extra = " and ipyleaflet"
 
     def __init__(self, model: Any = None, *, grid: Any = None, embeddings: Any = None, shape: Sequence[int] | None = None,
-                 k: int = 5, basemap: Any = None, spacing: float | None = None, center: tuple[float, float] = (20.0, 0.0),
-                 zoom: int = 1) -> None:
+                 k: int = 5, min_distance_km: float = 1000.0, basemap: Any = None, spacing: float | None = None,
+                 center: tuple[float, float] = (20.0, 0.0), zoom: int = 1) -> None:
         w = _require("ipywidgets", "EmbeddingExplorer")
         L = _require("ipyleaflet", "EmbeddingExplorer")
         from geoviz.analysis import SimilarityIndex, pca_rgb
 
         if sum(x is not None for x in (model, grid, embeddings)) != 1:
             raise ValueError("pass exactly one of model=, grid= or embeddings= (with shape=)")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive int, got {k!r}")
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= 50:
+            raise ValueError(f"k must be an int in [1, 50], got {k!r}")
+        if isinstance(min_distance_km, bool) or not isinstance(min_distance_km, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(min_distance_km) and 0 <= min_distance_km <= 20_000):
+            raise ValueError(f"min_distance_km must be a number of km in [0, 20000], got {min_distance_km!r}")
         if model is not None:
             from geoviz.embed import embed_grid
 
@@ -500,23 +537,25 @@ class EmbeddingExplorer(_Displayable):
         emb = emb.detach().cpu().numpy() if hasattr(emb, "detach") else np.asarray(emb)
         if emb.ndim != 2 or emb.shape[0] != shp[0] * shp[1]:
             raise ValueError(f"embeddings must be (H*W, D) = ({shp[0] * shp[1]}, D), got {emb.shape}")
-        self.k = int(k)
         self.lonlat, self.shape = lonlat, (int(shp[0]), int(shp[1]))
         self.index = SimilarityIndex(emb, lonlat, model=model)
         self.rgb = pca_rgb(emb)
         self.last_result: Any = None
+        self.last_query: tuple[float, float] | None = None
+        self.similarity: np.ndarray | None = None
         self._callbacks: list[Callable[[Any], Any]] = []
+        self._mercator = basemap is not None
 
-        img = np.round(np.clip(self.rgb, 0, 1) * 255).astype(np.uint8).reshape(self.shape + (3,))
+        img = self._rgb_image()
         if basemap is None:
             self.map = L.Map(center=center, zoom=zoom, layers=(), crs=L.projections.EPSG4326, scroll_wheel_zoom=True,
                              world_copy_jump=False, attribution_control=False)
             bounds = ((-90.0, -180.0), (90.0, 180.0))
         else:
             self.map = L.Map(center=center, zoom=max(zoom, 1), basemap=basemap, scroll_wheel_zoom=True)
-            img = _mercator_rows(img)
             bounds = ((-85.0511287798, -180.0), (85.0511287798, 180.0))
-        self.overlay = L.ImageOverlay(url=png_data_url(img), bounds=bounds, name="PCA RGB", opacity=0.9 if basemap else 1.0)
+        self.overlay = L.ImageOverlay(url=self._overlay_url(img), bounds=bounds, name="PCA RGB",
+                                      opacity=0.9 if basemap else 1.0)
         self.map.add(self.overlay)
         from geoviz.viz.coastlines import coastline_paths
 
@@ -525,12 +564,101 @@ class EmbeddingExplorer(_Displayable):
         self.map.add(self.coastlines)
         self.markers = L.LayerGroup(name="similar")
         self.map.add(self.markers)
-        self.results = w.HTML("click the map to find the most similar locations")
+
+        self.k_slider = w.IntSlider(value=int(k), min=1, max=max(20, int(k)), description="top-k",
+                                    continuous_update=False)
+        self.min_km = w.IntSlider(value=int(round(min_distance_km)), min=0, max=max(5000, int(min_distance_km)),
+                                  step=250, description="≥ km apart", continuous_update=False,
+                                  tooltip="far-away look-alikes: hits at least this far from the query and each other",
+                                  style={"description_width": "75px"})
+        self.lon_text = w.Text(placeholder="lon °E", description="lon", layout=w.Layout(width="140px"),
+                               style={"description_width": "30px"})
+        self.lat_text = w.Text(placeholder="lat °N", description="lat", layout=w.Layout(width="140px"),
+                               style={"description_width": "30px"})
+        self.find_button = w.Button(description="Find similar", layout=w.Layout(width="110px"))
+        self.view = w.ToggleButtons(options=["PCA-RGB", "Similarity"], value="PCA-RGB",
+                                    style={"button_width": "90px"})
+        self.colorbar = w.Image(format="png", layout=w.Layout(display="none"))
+        self.results = w.HTML("click the map (or type a lon/lat) to find the most similar far-away locations")
         self.map.on_interaction(self._on_interaction)
-        self.widget = w.VBox([self.map, self.results])
+        self.k_slider.observe(self._requery, "value")
+        self.min_km.observe(self._requery, "value")
+        self.find_button.on_click(self._on_find)
+        self.view.observe(lambda change: self._show_view(), "value")
+        controls = w.HBox([self.k_slider, self.min_km])
+        typed = w.HBox([self.lon_text, self.lat_text, self.find_button, self.view])
+        self.widget = w.VBox([controls, typed, self.map, self.colorbar, self.results])
+
+    @property
+    def k(self) -> int:
+        """Number of hits per query (the top-k slider)."""
+        return int(self.k_slider.value)
+
+    @k.setter
+    def k(self, value: int) -> None:
+        self.k_slider.value = int(value)
+
+    # ------------------------------------------------------------------ images
+
+    def _rgb_image(self) -> np.ndarray:
+        return np.round(np.clip(self.rgb, 0, 1) * 255).astype(np.uint8).reshape(self.shape + (3,))
+
+    def _overlay_url(self, img: np.ndarray) -> str:
+        return png_data_url(_mercator_rows(img) if self._mercator else img)
+
+    def _sim_clim(self) -> tuple[float, float]:
+        s = self.similarity
+        lo, hi = float(np.percentile(s, 1.0)), float(s.max())
+        return lo, hi if hi > lo else lo + 1e-6
+
+    def _sim_image(self) -> np.ndarray:
+        from geoviz.viz.colors import colorize
+
+        return colorize(self.similarity.reshape(self.shape), "continuous", cmap="viridis",
+                        clim=self._sim_clim())[..., :3]
+
+    def _show_view(self) -> None:
+        sim = self.view.value == "Similarity" and self.similarity is not None
+        self.overlay.url = self._overlay_url(self._sim_image() if sim else self._rgb_image())
+        self.overlay.name = "cosine similarity" if sim else "PCA RGB"
+        if sim:
+            self.colorbar.value = _similarity_colorbar_png(*self._sim_clim())
+        self.colorbar.layout.display = None if sim else "none"
+
+    def _static_png(self) -> bytes | None:
+        """The PCA-RGB map (720 px wide, coastlines) with the last query marked: a red cross at
+        the query and numbered yellow discs at its hits (the saved notebook's static image)."""
+        from PIL import Image, ImageDraw, ImageFont
+
+        from geoviz.viz.animation import draw_coastlines
+
+        img = Image.fromarray(self._rgb_image(), mode="RGB").resize((720, 360), Image.NEAREST)
+        draw_coastlines(img)
+        if self.last_result is not None and self.last_query is not None:
+            d = ImageDraw.Draw(img)
+            try:
+                font = ImageFont.load_default(size=11)
+            except TypeError:  # Pillow < 10.1
+                font = ImageFont.load_default()
+
+            def xy(lon: float, lat: float) -> tuple[float, float]:
+                return (lon + 180.0) * 2.0, (90.0 - lat) * 2.0
+
+            for rank, (lon, lat) in enumerate(self.last_result.lonlat, start=1):
+                x, y = xy(float(lon), float(lat))
+                d.ellipse((x - 8, y - 8, x + 8, y + 8), fill=(255, 212, 0), outline=(0, 0, 0))
+                d.text((x, y), str(rank), fill=(0, 0, 0), font=font, anchor="mm")
+            x, y = xy(*self.last_query)
+            d.line((x - 6, y - 6, x + 6, y + 6), fill=(220, 0, 0), width=3)
+            d.line((x - 6, y + 6, x + 6, y - 6), fill=(220, 0, 0), width=3)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+
+    # ------------------------------------------------------------------ queries
 
     def on_query(self, fn: Callable[[Any], Any]) -> None:
-        """Register ``fn(result)`` called after every click query (a QueryResult)."""
+        """Register ``fn(result)`` called after every query (a QueryResult)."""
         self._callbacks.append(fn)
 
     def _on_interaction(self, **kw: Any) -> None:
@@ -539,29 +667,60 @@ class EmbeddingExplorer(_Displayable):
         lat, lon = kw["coordinates"]  # Leaflet sends [lat, lon]
         self.query(float(lon), float(lat))
 
+    def _requery(self, change: Any = None) -> None:
+        if self.last_query is not None:
+            self.query(*self.last_query)
+
+    def _on_find(self, button: Any = None) -> Any:
+        """Query the typed lon/lat; an unreadable or out-of-range value is reported in the list."""
+        try:
+            lon, lat = float(self.lon_text.value.strip()), float(self.lat_text.value.strip())
+        except ValueError:
+            self.results.value = (f"<b style='color:#b00'>Type a longitude and a latitude in degrees (numbers), got "
+                                  f"{self.lon_text.value!r} and {self.lat_text.value!r}.</b>")
+            return None
+        if not (np.isfinite(lon) and -180.0 <= lon <= 180.0 and np.isfinite(lat) and -90.0 <= lat <= 90.0):
+            self.results.value = (f"<b style='color:#b00'>lon must be in [-180, 180] and lat in [-90, 90] degrees, "
+                                  f"got {lon:g}, {lat:g}.</b>")
+            return None
+        return self.query(lon, lat)
+
     def query(self, lon: float, lat: float) -> Any:
-        """Find the ``k`` locations most similar to ``(lon, lat)`` degrees, mark and list them.
+        """Find the ``k`` locations most similar to ``(lon, lat)`` degrees at least ``min_km``
+        away from it and from each other; mark them (numbered) and list them.
 
         Returns:
-            :class:`geoviz.analysis.QueryResult` (``lonlat`` (k, 2), ``similarity`` (k,)).
+            :class:`geoviz.analysis.QueryResult` (``lonlat`` (k, 2), ``similarity`` (k,),
+            ``distance_km`` (k,)).
         """
         import ipyleaflet as L
 
         lon = (float(lon) + 180.0) % 360.0 - 180.0
         lat = float(np.clip(lat, -90.0, 90.0))
-        res = self.index.query(lonlat=np.array([lon, lat]), k=self.k)
-        self.last_result = res
-        layers = [L.CircleMarker(location=(lat, lon), radius=7, color="white", fill_color="black", fill_opacity=1.0, weight=2)]
-        for rank, ((plon, plat), s) in enumerate(zip(res.lonlat, res.similarity), start=1):
-            layers.append(L.CircleMarker(location=(float(plat), float(plon)), radius=6, color="black", weight=1,
-                                         fill_color="#ffcc00", fill_opacity=0.9, name=f"#{rank} cos {s:.3f}"))
+        km = float(self.min_km.value)
+        res = self.index.query(lonlat=np.array([lon, lat]), k=self.k, min_distance_km=km, min_separation_km=km)
+        self.last_result, self.last_query = res, (lon, lat)
+        self.similarity = self.index.similarity_map(lonlat=np.array([lon, lat]))
+        layers = [L.CircleMarker(location=(lat, lon), radius=7, color="white", fill_color="red", fill_opacity=1.0,
+                                 weight=2, name="query")]
+        for rank, ((plon, plat), d, s) in enumerate(zip(res.lonlat, res.distance_km, res.similarity), start=1):
+            icon = L.DivIcon(html=_marker_icon_html(rank), icon_size=[20, 20], icon_anchor=[10, 10])
+            layers.append(L.Marker(location=(float(plat), float(plon)), icon=icon, draggable=False,
+                                   title=f"#{rank}: cos {s:.3f}, {d:,.0f} km", name=f"#{rank}"))
         self.markers.clear()
         for layer in layers:
             self.markers.add(layer)
-        rows = "".join(f"<tr><td>{i}</td><td>{plon:.2f}</td><td>{plat:.2f}</td><td>{s:.4f}</td></tr>"
-                       for i, ((plon, plat), s) in enumerate(zip(res.lonlat, res.similarity), start=1))
-        self.results.value = (f"<b>query</b> lon {lon:.2f}, lat {lat:.2f}<table><tr><th>#</th><th>lon</th>"
-                              f"<th>lat</th><th>cosine</th></tr>{rows}</table>")
+        td = "<td style='padding:1px 8px;text-align:right'>"
+        rows = "".join(f"<tr>{td}{i}</td>{td}{plon:.2f}</td>{td}{plat:.2f}</td>{td}{d:,.0f}</td>{td}{s:.3f}</td></tr>"
+                       for i, ((plon, plat), d, s) in enumerate(zip(res.lonlat, res.distance_km, res.similarity),
+                                                                start=1))
+        where = f"at least {km:,.0f} km from the query and from each other" if km else "any distance"
+        more = f"; only {len(res.index)} qualify" if len(res.index) < self.k else ""
+        self.results.value = (f"<b>query</b> lon {lon:.2f}, lat {lat:.2f} — most similar locations ({where}{more})"
+                              f"<table class='geoviz-results'><tr><th>#</th><th>lon</th><th>lat</th>"
+                              f"<th>distance (km)</th><th>cosine</th></tr>{rows}</table>")
+        if self.view.value == "Similarity":
+            self._show_view()
         self._refresh_static()  # the saved notebook keeps this query's map
         for fn in list(self._callbacks):
             fn(res)

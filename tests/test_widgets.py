@@ -31,27 +31,97 @@ def xyz_explorer():
     return EmbeddingExplorer(embeddings=emb, shape=g.shape, k=4), g
 
 
-def test_explorer_click_places_topk_markers(xyz_explorer):
+def _km(a, b):
+    """Great-circle km (haversine, R = 6371.0088 km) from one (lon, lat) to many."""
+    a, b = np.radians(np.asarray(a, float)), np.radians(np.atleast_2d(b))
+    h = np.sin((b[:, 1] - a[1]) / 2) ** 2 + np.cos(a[1]) * np.cos(b[:, 1]) * np.sin((b[:, 0] - a[0]) / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(h))
+
+
+def _reference_hits(g, click, k, km):
+    """Brute force: cosine to the clicked cell's vector, the cell itself left out, hits at least
+    ``km`` from the click and from each other (greedy in similarity order)."""
+    cells = _unit(g.lonlat)
+    cell = int(np.argmin(_km(click, g.lonlat)))
+    sim = cells @ cells[cell]
+    d = _km(click, g.lonlat)
+    out = []
+    for i in np.argsort(-sim, kind="stable"):
+        if i == cell or d[i] < km or (out and _km(g.lonlat[i], g.lonlat[out]).min() < km):
+            continue
+        out.append(int(i))
+        if len(out) == k:
+            break
+    return np.array(out), sim, d
+
+
+def test_explorer_click_places_numbered_far_away_markers(xyz_explorer):
     ex, g = xyz_explorer
     got = []
     ex.on_query(got.append)
+    assert ex.min_km.value == 1000 and ex.k == 4  # far-away look-alikes by default
     lon, lat = 23.0, -41.0
     ex.map._handle_leaflet_event(None, {"event": "interaction", "type": "click", "coordinates": [lat, lon]}, None)
     res = ex.last_result
-    assert got and got[-1] is res
-    # reference: the 4 grid cells nearest to the clicked point's nearest cell (query = that cell's embedding)
-    cells = _unit(g.lonlat)
-    q = cells[np.argmax(cells @ _unit(np.array([[lon, lat]]))[0])]
-    ref = np.argsort(-(cells @ q), kind="stable")[:4]
-    np.testing.assert_allclose(np.sort(res.similarity)[::-1], np.sort(cells[ref] @ q)[::-1], atol=1e-6)
-    np.testing.assert_allclose(res.lonlat[0], [25.0, -45.0])  # the clicked cell itself (lat/lon order right)
+    assert got and got[-1] is res and ex.last_query == (23.0, -41.0)
+    ref, sim, d = _reference_hits(g, (lon, lat), 4, 1000.0)
+    np.testing.assert_array_equal(res.index, ref)
+    np.testing.assert_allclose(res.similarity, sim[ref], atol=1e-6)
+    np.testing.assert_allclose(res.distance_km, d[ref], rtol=1e-9)
+    assert (res.distance_km >= 1000).all()
     markers = ex.markers.layers
     assert len(markers) == 5  # query + k
-    assert tuple(markers[1].location) == (res.lonlat[0, 1], res.lonlat[0, 0])
-    assert "25.00" in ex.results.value and "-45.00" in ex.results.value
+    for rank, m in enumerate(markers[1:], start=1):  # numbered, at (lat, lon)
+        assert isinstance(m, ipyleaflet.Marker) and f">{rank}</div>" in m.icon.html
+        assert tuple(m.location) == (res.lonlat[rank - 1, 1], res.lonlat[rank - 1, 0])
+    assert "distance (km)" in ex.results.value
+    assert f"{res.distance_km[0]:,.0f}" in ex.results.value and f"{res.lonlat[0, 1]:.2f}" in ex.results.value
+    # 0 km: the plain top-k, which never includes the clicked cell itself
+    ex.min_km.value = 0  # a slider release re-runs the last query
+    near = ex.last_result
+    ref0, _, _ = _reference_hits(g, (lon, lat), 4, 0.0)
+    assert set(near.index) == set(ref0) and int(np.argmin(d)) not in near.index
+    ex.min_km.value = 1000
+    ex.k = 2
+    assert len(ex.last_result.index) == 2 and len(ex.markers.layers) == 3
+    ex.k = 4
     # non-click interactions are ignored
     ex.map._handle_leaflet_event(None, {"event": "interaction", "type": "mousemove", "coordinates": [0, 0]}, None)
-    assert ex.last_result is res
+    assert ex.last_result.index.shape == (4,)
+
+
+def test_explorer_typed_coordinates_heat_map_and_static_png(xyz_explorer):
+    from PIL import Image
+
+    ex, g = xyz_explorer
+    ex.lon_text.value, ex.lat_text.value = "-60", "-5"
+    ex.find_button.click()
+    assert ex.last_query == (-60.0, -5.0)
+    for lon, lat in (("x", "1"), ("200", "0"), ("0", "-91")):
+        ex.lon_text.value, ex.lat_text.value = lon, lat
+        ex.find_button.click()
+        assert "color:#b00" in ex.results.value and ex.last_query == (-60.0, -5.0)
+    ex.query(-60.0, -5.0)
+    # the similarity heat map with its colour bar
+    pca_url = ex.overlay.url
+    ex.view.value = "Similarity"
+    assert ex.overlay.url != pca_url and ex.colorbar.layout.display is None and ex.colorbar.value[:4] == b"\x89PNG"
+    sim_img = np.asarray(Image.open(io.BytesIO(base64.b64decode(ex.overlay.url.split(",", 1)[1]))).convert("RGB"))
+    r = g.shape[0] * 0 + int((90 + 5) / 10)  # the query's row/column: the brightest (yellow) cell
+    c = int((-60 + 180) / 10)
+    assert sim_img[r, c, 0] > 200 and sim_img[r, c, 1] > 200 and sim_img[r, c, 2] < 100
+    ex.view.value = "PCA-RGB"
+    assert ex.overlay.url == pca_url and ex.colorbar.layout.display == "none"
+    # the static image of a saved notebook: the PCA map, a red cross at the query, numbered discs at the hits
+    png = ex._static_png()
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    assert img.shape == (360, 720, 3)
+    x, y = int((-60 + 180) * 2), int((90 + 5) * 2)
+    assert (img[y - 4:y + 5, x - 4:x + 5] == [220, 0, 0]).all(axis=-1).any()
+    for lo, la in ex.last_result.lonlat:
+        hx, hy = int((lo + 180) * 2), int((90 - la) * 2)
+        patch = img[max(hy - 7, 0):hy + 8, max(hx - 7, 0):hx + 8]
+        assert ((patch == [255, 212, 0]).all(axis=-1)).sum() > 20, (lo, la)
 
 
 def test_explorer_offline_overlay(xyz_explorer):
@@ -81,8 +151,13 @@ def test_explorer_with_basemap_and_model():
     ex = EmbeddingExplorer(embeddings=emb, shape=g.shape, k=2, basemap=ipyleaflet.basemaps.OpenStreetMap.Mapnik)
     assert any(isinstance(layer, ipyleaflet.TileLayer) for layer in ex.map.layers)
     assert ex.overlay.bounds[1][0] == pytest.approx(85.0511287798)
+    ex.min_km.value = 0
     res = ex.query(370.0, 10.0)  # lon wraps to 10
-    assert abs(res.lonlat[0, 0] - 7.5) < 1e-9
+    assert ex.last_query == (10.0, 10.0)
+    # the clicked cell (7.5, 7.5) is the query, never a hit: the best hit is an east/west neighbour
+    assert abs(res.lonlat[0, 1] - 7.5) < 1e-9 and abs(abs(res.lonlat[0, 0] - 7.5) - 15.0) < 1e-9
+    ex.view.value = "Similarity"  # the heat map is resampled to Web Mercator like the PCA image
+    assert ex.overlay.url.startswith("data:image/png")
 
 
 def test_explorer_errors():
@@ -92,6 +167,10 @@ def test_explorer_errors():
         EmbeddingExplorer(embeddings=np.ones((10, 3)))
     with pytest.raises(ValueError, match="H\\*W"):
         EmbeddingExplorer(embeddings=np.ones((10, 3)), shape=(18, 36))
+    g = regular_grid(30.0)
+    for bad in (-1.0, float("nan"), "far"):
+        with pytest.raises(ValueError, match="min_distance_km"):
+            EmbeddingExplorer(embeddings=np.ones((len(g.lonlat), 3)), shape=g.shape, min_distance_km=bad)
 
 
 def test_live_trainer_runs_in_background_and_updates(capsys):
