@@ -53,8 +53,8 @@ _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _THUMB_PX = 48
 _PCA_FIT_ROWS = 50_000
 _KMEANS_FIT_ROWS = 10_000
-_FRAME = dict(frame_width=560, frame_height=280)  # plot area exactly 2:1 (equirectangular)
-_SMALL_FRAME = dict(frame_width=400, frame_height=200)
+_FRAME = dict(frame_width=520, frame_height=260, toolbar="above")  # plot area exactly 2:1 (equirectangular)
+_SMALL_FRAME = dict(frame_width=360, frame_height=180, toolbar=None, default_tools=[])
 
 
 @dataclass
@@ -366,9 +366,9 @@ class EmbeddingsTab:
         self.top_k = pn.widgets.IntSlider(label="Top-k similar locations", start=1, end=20, value=8)
         self.min_km = pn.widgets.IntSlider(label="Far-away look-alikes: at least … km apart", start=0, end=5000,
                                            step=250, value=DEFAULT_MIN_DISTANCE_KM, format="0,0")
-        self.lon_in = pn.widgets.TextInput(label="lon (°E)", placeholder="-180…180", width=95)
-        self.lat_in = pn.widgets.TextInput(label="lat (°N)", placeholder="-90…90", width=95)
-        self.find_button = pn.widgets.Button(label="Find similar", width=100, align="end")
+        self.lon_in = pn.widgets.TextInput(label="lon (°E)", placeholder="-180…180", width=82)
+        self.lat_in = pn.widgets.TextInput(label="lat (°N)", placeholder="-90…90", width=82)
+        self.find_button = pn.widgets.Button(label="Find similar", width=105, align="end")
         self.consent = pn.widgets.Checkbox(label="I agree to download this checkpoint from its public source",
                                            value=False)
         self.download_name = pn.widgets.Select(label="Download a SatCLIP model", options=self._downloadable())
@@ -379,7 +379,7 @@ class EmbeddingsTab:
         self.models_table = pn.pane.Markdown(self._models_markdown())
         self.agreement_md = pn.pane.Markdown("")
         self.results_html = pn.pane.HTML("<i>Click the map or the globe, or type a lon/lat, to find the most "
-                                         "similar locations.</i>", min_width=420)
+                                         "similar locations.</i>", width=440)
         self.koppen_legend = pn.pane.HTML(koppen_legend_html(), width=240)
 
         blank = np.full((90, 180, 4), 220, np.uint8)
@@ -390,7 +390,7 @@ class EmbeddingsTab:
         self.marker_pipe = hv.streams.Pipe(data={"query": np.zeros((0, 2)), "hits": np.zeros((0, 2))})
         flat_opts = dict(xlim=(-180, 180), ylim=(-90, 90), tools=["tap"], **_FRAME)
         self.flat_dmap = hv.DynamicMap(lambda data: views.rgb_element(data, views.FLAT_BOUNDS, x="lon", y="lat"),
-                                       streams=[self.flat_pipe]).opts(title="Embedding (click to query)", **flat_opts)
+                                       streams=[self.flat_pipe]).opts(title="Embedding: PCA → RGB (click to query)", **flat_opts)
         self.flat_tap = hv.streams.Tap(source=self.flat_dmap, x=np.nan, y=np.nan)
         self.flat_tap.add_subscriber(self._on_flat_tap)
         coast = coastlines_element(line_width=0.6)
@@ -421,7 +421,7 @@ class EmbeddingsTab:
         self.clusters_pane = pn.pane.HoloViews(clusters * coast, linked_axes=False)
         self.zones_row = pn.Row(self.clusters_pane, pn.pane.HoloViews(koppen * coast, linked_axes=False),
                                 self.koppen_legend)
-        self.plots = pn.Column()
+        self.plots = pn.Column(sizing_mode="stretch_width")
 
         self.model.param.watch(self._on_model, "value")
         self.load_button.on_click(self._on_load)
@@ -442,7 +442,13 @@ class EmbeddingsTab:
                              pn.Row(self.lon_in, self.lat_in, self.find_button),
                              "#### Pretrained models", self.models_table, self.download_name,
                              self.consent, self.download_button, width=320)
-        self.layout = pn.Row(controls, pn.Column(self.message, pn.Row(self.spinner, self.status), self.plots))
+        controls.styles = {"flex": "0 0 320px"}
+        # controls beside the maps on wide screens, above them below 1,200 px (as the training tab)
+        self.layout = pn.FlexBox(controls, pn.Column(self.message, pn.Row(self.spinner, self.status), self.plots,
+                                                     sizing_mode="stretch_width",
+                                                     styles={"flex": "1 1 600px", "min-width": "0"}),
+                                 flex_wrap="nowrap", sizing_mode="stretch_width",
+                                 stylesheets=[views.STACK_BELOW_CSS], css_classes=["geoviz-embeddings"])
 
     def _show_plots(self) -> None:
         """Put the maps into the page (once, when the first model's views are ready)."""
@@ -451,11 +457,14 @@ class EmbeddingsTab:
         if self._plots_shown:
             return
         self._plots_shown = True
+        def wrap(*objs: Any) -> Any:
+            return pn.FlexBox(*objs, flex_wrap="wrap", sizing_mode="stretch_width")
+
         self.plots.objects = [
-            pn.Row(self.flat_pane, self.globe_pane),
-            pn.Row(self.sim_pane, self.results_html),
+            wrap(self.flat_pane, self.globe_pane),
+            wrap(self.sim_pane, self.results_html),
             self.agreement_md,
-            self.zones_row,
+            wrap(*self.zones_row.objects),
         ]
 
     def _busy(self, on: bool, text: str | None = None) -> None:
