@@ -1,4 +1,7 @@
-"""The teaching notebooks run top to bottom, render offline and match their generator.
+"""The teaching notebooks run top to bottom, render offline and match their paired scripts.
+
+The notebooks are the source; each ``notebooks/NN_name.ipynb`` is paired with a jupytext
+percent script ``notebooks/NN_name.py`` (same cells, plain Python, easy to diff and edit).
 
 Each notebook in ``notebooks/`` is executed with nbclient in a fresh kernel started with
 this interpreter (``sys.executable``, through a throw-away kernelspec found first on
@@ -10,7 +13,6 @@ notebook fails).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -27,16 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 KERNEL_NAME = "geoviz-notebook-test"
 
+STEMS = sorted(p.stem for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"))
 
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-GEN = _generator()
-STEMS = list(GEN.NOTEBOOKS)
+# The metadata JupyterLab 4 writes when it opens a notebook with the venv's python3 kernel:
+# anything less (e.g. language_info with only a name) makes it mark the notebook modified.
+LANGUAGE_INFO_KEYS = {"codemirror_mode", "file_extension", "mimetype", "name", "nbconvert_exporter",
+                      "pygments_lexer", "version"}
 
 # What a rendered output would *load* from the network instead of carrying inline: the
 # loader's script lists, Bokeh stylesheet models, HTML resource tags and CSS imports.
@@ -127,27 +125,42 @@ def kernel_env(tmp_path_factory):
             os.environ[k] = v
 
 
-def test_notebooks_match_generator_and_are_clean():
-    """Committed notebooks = generator output: cleared outputs, python3 kernel, a SMALL switch."""
-    assert STEMS == sorted(STEMS), "notebooks must be numbered in learning-path order"
+def _cells(nb) -> list[tuple[str, str, list[str]]]:
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+def test_notebooks_are_clean_and_paired_with_their_scripts():
+    """Committed notebooks: cleared outputs, full python3 metadata, a SMALL switch, exercises
+    with objectives and solutions, and the same cells as their jupytext percent script."""
+    jupytext = pytest.importorskip("jupytext")
+    assert len(STEMS) == 6, STEMS
     for i, stem in enumerate(STEMS, start=1):
         assert stem.startswith(f"{i:02d}_"), stem
         path = NB_DIR / f"{stem}.ipynb"
-        assert path.exists(), f"{path} missing: run scripts/make_notebooks.py"
+        script = NB_DIR / f"{stem}.py"
+        assert script.exists(), f"{script.name} missing: jupytext --sync {path.name}"
         nb = nbformat.read(path, as_version=4)
-        want = nbformat.reads(GEN.render(GEN.NOTEBOOKS[stem]), as_version=4)
-        assert [(c.cell_type, c.source, c.metadata) for c in nb.cells] == [
-            (c.cell_type, c.source, c.metadata) for c in want.cells
-        ], f"{path.name} is stale: run scripts/make_notebooks.py"
+        paired = jupytext.read(script)
+        assert _cells(nb) == _cells(paired), (
+            f"{path.name} and {script.name} differ: run `jupytext --sync notebooks/{path.name}` "
+            "(or open it in JupyterLab with jupytext installed)")
+        assert nb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent", path.name
         nbformat.validate(nb)
         assert nb.metadata.kernelspec.name == "python3"
+        assert set(nb.metadata.language_info) >= LANGUAGE_INFO_KEYS, f"{path.name}: incomplete language_info"
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.outputs == [] and c.execution_count is None for c in code), f"{path.name} has outputs"
         assert "GEOVIZ_NOTEBOOK_SMALL" in code[0].source and "parameters" in code[0].metadata.get("tags", [])
-        assert any(c.cell_type == "markdown" and "Exercise" in c.source for c in nb.cells), f"{path.name}: no exercise"
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for needle in ("Learning objectives", "Prerequisites", "Exercise", "<details>", "Solution"):
+            assert needle in text, f"{path.name}: no {needle!r}"
+        n_exercises = len(re.findall(r"^\d+\. \*\*", text.split("## Exercises", 1)[-1], flags=re.M))
+        n_solutions = text.count("<summary>Solution")
+        assert n_exercises >= 2 and n_solutions == n_exercises, f"{path.name}: {n_exercises} exercises, {n_solutions} solutions"
     readme = (NB_DIR / "README.md").read_text()
     for stem in STEMS:
         assert stem in readme, f"notebooks/README.md does not mention {stem}"
+    assert not (ROOT / "scripts" / "make_notebooks.py").exists(), "the notebooks are the source now"
 
 
 def test_remote_pattern_catches_cdn_links():
