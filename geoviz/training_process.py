@@ -203,7 +203,7 @@ def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, gr
         os.nice(nice)
     torch.set_num_threads(max(1, int(threads)))
     try:
-        task = get_task(task_name, **task_kwargs)
+        task = get_task(task_name, **task_kwargs) if isinstance(task_name, str) else task_name
         grid = None if grid_resolution is None else regular_grid(grid_resolution)
         trainer = Trainer(task, config, predict_lonlat=None if grid is None else grid.lonlat,
                           predict_every=config.max_epochs + 1, predict_dtype=predict_dtype)
@@ -247,7 +247,9 @@ class TrainingProcess:
     """One training run in a child process, streaming :class:`EpochRecord` objects.
 
     Args:
-        task: task name for :func:`geoviz.data.get_task` (``"landocean"``, ``"checkerboard"``).
+        task: task name for :func:`geoviz.data.get_task` (``"landocean"``, ``"checkerboard"``,
+            ``"field:temperature"``, ...), or a picklable :class:`~geoviz.data.Task` (e.g. from
+            :func:`geoviz.data.task_from_points`; sent to the child; ``task_kwargs`` unused).
         config: :class:`~geoviz.training.TrainConfig` of the run.
         grid_resolution: spacing in degrees of the :func:`geoviz.data.regular_grid` the model
             predicts on for map frames, or None for no maps.
@@ -278,8 +280,8 @@ class TrainingProcess:
                  task_kwargs: dict[str, Any] | None = None, nice: int = 0, evaluate_test: bool = False) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-        if not isinstance(task, str):
-            raise TypeError(f"task must be a task name (str), got {type(task).__name__}")
+        if not isinstance(task, str) and not all(hasattr(task, a) for a in ("kind", "train", "val", "test")):
+            raise TypeError(f"task must be a task name (str) or a Task, got {type(task).__name__}")
         if grid_resolution is not None and not (float(grid_resolution) > 0):
             raise ValueError(f"grid_resolution must be > 0 degrees or None, got {grid_resolution!r}")
         if not min_frame_interval >= 0:
@@ -311,7 +313,7 @@ class TrainingProcess:
         ctx = _context()
         parent, child = ctx.Pipe(duplex=True)
         self._proc = ctx.Process(
-            target=_child, name=f"geoviz-train-{self.task}", daemon=True,
+            target=_child, name=f"geoviz-train-{getattr(self.task, 'name', self.task)}", daemon=True,
             args=(child, self.task, self.task_kwargs, self.config, self.grid_resolution,
                   self.min_frame_interval, self.threads, self.predict_dtype, os.getpid(), self.nice,
                   self.evaluate_test))

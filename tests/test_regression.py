@@ -115,3 +115,16 @@ def test_constant_training_target_is_refused():
     task.train.y[:] = 3.0
     with pytest.raises(ValueError, match="constant"):
         Trainer(task, TrainConfig(max_epochs=1, **CFG))
+
+
+def test_training_process_runs_a_regression_task_object():
+    """A points task (picklable NearestValue label function) trains in a child process."""
+    from geoviz.training_process import TrainingProcess
+
+    task = _task(400)
+    cfg = TrainConfig(max_epochs=3, patience=None, **CFG)
+    with TrainingProcess(task, cfg, grid_resolution=30.0, min_frame_interval=0.0) as proc:
+        recs = list(proc.records(timeout=120))
+    assert [r.epoch for r in recs] == [1, 2, 3] and recs[-1].stopped == "max_epochs"
+    assert set(recs[-1].val_metrics) == {"r2", "rmse", "mae"}
+    assert recs[-1].prediction.shape == (6 * 12,) and abs(recs[-1].prediction.mean() - 12) < 15  # °C

@@ -28,6 +28,8 @@ Example::
 from __future__ import annotations
 
 import argparse
+import queue
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +166,24 @@ def embed_table_memory(model: Any, src: str | Path, out: str | Path, *, lon: str
     tmp = out.with_name(f".{out.name}.tmp")
     out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=total, desc="embed", unit="pt", unit_scale=True, disable=not progress)
+    # chunk k is written by a background thread while chunk k+1 is embedded (pyarrow's
+    # writer releases the GIL); at most one finished chunk waits in the queue
+    pending: queue.Queue = queue.Queue(maxsize=1)
+    failure: list[BaseException] = []
+
+    def write_loop() -> None:
+        while True:
+            item = pending.get()
+            if item is None:
+                return
+            if failure:
+                continue
+            try:
+                writer.write_table(item, row_group_size=len(item))
+            except BaseException as exc:  # reported by the main thread
+                failure.append(exc)
+
+    thread = None
     try:
         for batch in _batches(src, chunk_rows):
             if lon_col is None:
@@ -178,18 +198,34 @@ def embed_table_memory(model: Any, src: str | Path, out: str | Path, *, lon: str
                 raise ValueError(f"{src} already has column(s) {sorted(clash)[:5]}; rename them first")
             table = pa.Table.from_arrays(list(batch.columns) + _emb_columns(emb), names=names)
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression=compression)
-            writer.write_table(table, row_group_size=len(table))
+                # dictionary encoding and statistics only for the input columns: on float
+                # embeddings they cost ~10x the write time and gain nothing
+                inputs = list(batch.schema.names)
+                writer = pq.ParquetWriter(tmp, table.schema, compression=compression, use_dictionary=inputs,
+                                          write_statistics=inputs)
+                thread = threading.Thread(target=write_loop, name="geoviz-embed-writer", daemon=True)
+                thread.start()
+            if failure:
+                raise failure[0]
+            pending.put(table)
             rows += batch.num_rows
             missing += miss
             bar.update(batch.num_rows)
         if writer is None:
             raise ValueError(f"{src} has no rows")
+        pending.put(None)
+        thread.join()
+        thread = None
+        if failure:
+            raise failure[0]
         writer.close()
         writer = None
         tmp.replace(out)
     finally:
         bar.close()
+        if thread is not None:
+            pending.put(None)
+            thread.join()
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
@@ -262,7 +298,9 @@ def embed_table_dask(model: Any, src: str | Path, out: str | Path, *, lon: str |
             model_ref = dask.delayed(model, pure=False, traverse=False)
         res = ddf.map_partitions(_embed_partition, model_ref, lon_col, lat_col, batch_size, dim, meta=meta,
                                  align_dataframes=False)
-        write = res.to_parquet(out, write_index=False, compression=compression, overwrite=overwrite, compute=False)
+        inputs = [str(c) for c in ddf.columns]
+        write = res.to_parquet(out, write_index=False, compression=compression, overwrite=overwrite, compute=False,
+                               use_dictionary=inputs, write_statistics=inputs)
         nparts = int(res.npartitions)
         if client is not None:
             fut = client.compute(write)
