@@ -44,6 +44,7 @@ def test_registry_names_and_metadata():
         for attr in ("long_name", "provenance", "licence"):
             assert isinstance(getattr(f, attr), str) and len(getattr(f, attr)) > 10, (name, attr)
         assert f.land_only == (name == "elevation")
+        assert f.info()["units"] == f.units and f.info()["name"] == name
     assert get_field("field:geoid") is get_field("geoid")
     with pytest.raises(KeyError, match="temperature"):
         get_field("gravity")

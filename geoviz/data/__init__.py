@@ -1,4 +1,6 @@
-"""Data for geoviz: the embedded land/ocean mask, sphere samplers and benchmark tasks.
+"""Data for geoviz: the embedded land/ocean mask, sphere samplers, benchmark tasks and the
+built-in global fields (``list_fields()``, ``get_field(name)``: temperature, precipitation,
+elevation, geoid, magnetic; see :mod:`geoviz.data.fields`).
 
 Everything works offline: the Natural Earth 1:110m land polygon ships in ``assets/``
 (see ``assets/README.md`` and ``assets/ne_110m_land.json`` for provenance).

@@ -128,6 +128,12 @@ class Field:
     def __repr__(self) -> str:
         return f"Field({self.name!r}, {self.long_name!r}, units={self.units!r}, land_only={self.land_only})"
 
+    def info(self) -> dict[str, Any]:
+        """Plain-dict description (for JSON, CLIs and dashboards): ``name, long_name, units,
+        provenance, licence, land_only, resolution`` (degrees), ``notes``."""
+        return {k: getattr(self, k) for k in ("name", "long_name", "units", "provenance", "licence", "land_only",
+                                               "resolution", "notes")}
+
     # -- to implement ------------------------------------------------------------
     def _native(self) -> Grid:
         raise NotImplementedError
