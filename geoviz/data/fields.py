@@ -410,6 +410,7 @@ def _make_fields() -> dict[str, Callable[[], Field]]:
 
 
 _FACTORIES = _make_fields()
+_REGISTRY_LOCK = threading.Lock()
 FIELDS: dict[str, Field] = {}
 """Loaded fields by name (filled lazily by :func:`get_field`)."""
 
@@ -439,6 +440,7 @@ def get_field(name: str) -> Field:
         key = key[len("field:"):].strip()
     if key not in _FACTORIES:
         raise KeyError(f"unknown field {name!r}; built-in fields: {list_fields()}")
-    if key not in FIELDS:
-        FIELDS[key] = _FACTORIES[key]()
-    return FIELDS[key]
+    with _REGISTRY_LOCK:
+        if key not in FIELDS:
+            FIELDS[key] = _FACTORIES[key]()
+        return FIELDS[key]
