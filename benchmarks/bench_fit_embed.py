@@ -42,7 +42,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -96,11 +95,6 @@ def bench_fit(threads: int, budget: float, n_train: int, cli: bool) -> dict:
                           "wall_s": time.perf_counter() - t0,
                           "held_out_line": next((ln for ln in res.stdout.splitlines() if "held-out" in ln), res.stderr[-500:])}
     return out
-
-
-def _cpu_children() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def bench_embed(n: int, workdir: Path, threads: int, dask_workers: int) -> dict:

@@ -101,7 +101,7 @@ def test_continents_of_known_places():
 
 def test_continent_of_matches_country_polygons():
     """Independent reference: point-in-polygon against Natural Earth countries read with pyogrio."""
-    pyogrio = pytest.importorskip("pyogrio")
+    pytest.importorskip("pyogrio")
     import importlib.util
     from pathlib import Path
 
