@@ -425,11 +425,11 @@ class TrainingTab:
 
         return io.BytesIO(self.gif or b"")
 
-    def _make_gif(self) -> bytes | None:
-        """Worker thread: the GIF of the latest run (at most ``_GIF_FRAMES`` frames), or None."""
+    def _make_gif(self, h: Any, task: Any, task_name: str, label: str) -> bytes | None:
+        """Worker thread: the GIF of a run's :class:`FrameHistory` ``h`` (at most ``_GIF_FRAMES``
+        frames spread over the run), or None without frames."""
         from geoviz.viz.animation import FrameHistory
 
-        h, task = self.history, self._run_task
         if h is None or not len(h) or task is None:
             return None
         pick = np.unique(np.round(np.linspace(0, len(h) - 1, min(_GIF_FRAMES, len(h)))).astype(int))
@@ -439,7 +439,7 @@ class TrainingTab:
         scale = max(1, int(round(360 / h.shape[1])))
         return sub.gif(fps=8, n_classes=task.num_classes if task.kind != "binary" else None,
                        class_names=task.class_names if task.kind != "binary" else None,
-                       coastlines=self._run_task_name not in SYNTHETIC_TASKS, scale=scale, title=self._run_label)
+                       coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
 
     def _show_error(self, text: str) -> None:
         """Show ``text`` in the red alert in place of the status line (``""`` hides it): the
@@ -641,16 +641,25 @@ class TrainingTab:
         finally:
             self.process = None
             await asyncio.to_thread(proc.close)
-            if self.history is not None and len(self.history):
-                self._set_replay(self.history)
-                try:
-                    self.gif = await asyncio.to_thread(self._make_gif)
-                except Exception as exc:  # a GIF failure must not hide the run's result
-                    self._show_error(f"Could not make the GIF: {exc}")
-                self.gif_download.disabled = self.gif is None
             self.running = False
             self.start_button.disabled = False
             self.stop_button.disabled = True
+        history = self.history
+        if history is not None and len(history):
+            self._set_replay(history)
+            # the GIF is made in a worker thread after the run (Start works meanwhile); a run
+            # started before it is done keeps its own state
+            self.gif_download.label = "Making the GIF…"
+            try:
+                gif = await asyncio.to_thread(self._make_gif, history, self._run_task, self._run_task_name,
+                                              self._run_label)
+            except Exception as exc:  # a GIF failure must not hide the run's result
+                gif = None
+                self._show_error(f"Could not make the GIF: {exc}")
+            self.gif_download.label = "Download the run as GIF"
+            if self.history is history:
+                self.gif = gif
+                self.gif_download.disabled = gif is None
 
     def _set_replay(self, history: Any) -> None:
         """Enable the epoch scrubber over ``history``'s epochs (disable it for None)."""

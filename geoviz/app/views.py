@@ -83,8 +83,7 @@ def colorbar_spec(kind: str, n_classes: int | None = None) -> dict[str, Any]:
     if kind == "binary":
         lut = colormap_lut("landocean")
         return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": 0.0, "high": 1.0,
-                "title": "P(land)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0],
-                "labels": {0.0: "0 (ocean)", 1.0: "1 (land)"}}
+                "title": "P(land)   (0 = ocean, 1 = land)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0], "labels": {}}
     if kind != "multiclass" or not n_classes or n_classes < 1:
         raise ValueError(f"colorbar_spec needs kind 'binary' or 'multiclass' with n_classes, got {kind!r}, {n_classes!r}")
     n = int(n_classes)
