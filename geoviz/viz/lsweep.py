@@ -37,6 +37,7 @@ __all__ = [
     "SWEEP_NETWORKS",
     "SWEEP_SETTINGS",
     "SMOOTHNESS_LESSON",
+    "SWEEP_CMAP",
     "NETWORK_LABELS",
     "f_max_deg",
     "LFitSpec",
@@ -63,6 +64,11 @@ SWEEP_LS: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40)
 
 SWEEP_NETWORKS: tuple[str, ...] = ("linear", "siren")
 """Networks compared, Linear(SH) first: it is the one f_max bounds."""
+
+SWEEP_CMAP = "BrBG_r"
+"""Colormap of the P(land) maps: ocean teal (0), white at the 0.5 decision boundary, land brown
+(1). A diverging map makes Linear(SH)'s low-amplitude ripples (ringing) visible, which the
+two-tone ``landocean`` ramp hides."""
 
 NETWORK_LABELS: dict[str, str] = {"linear": "Linear(SH)", "siren": "Siren(SH)", "fcnet": "FCNet(SH)"}
 
@@ -419,7 +425,7 @@ def fit_caption(nn: str, L: int, fit: LFit | None, status: str = "") -> str:
 
 def comparison_map(fit: LFit | None, *, nn: str | None = None, L: int | None = None,
                    grid_shape: Sequence[int] = (180, 360), width: int = 640, status: str = "",
-                   title: str | None = None, coastlines: bool = True) -> Any:
+                   title: str | None = None, coastlines: bool = True, cmap: str | None = SWEEP_CMAP) -> Any:
     """One equirectangular map of a fit at a true 2:1 aspect, P(land) colourbar, titled with
     the network, L, f_max and the test accuracy.
 
@@ -430,6 +436,7 @@ def comparison_map(fit: LFit | None, *, nn: str | None = None, L: int | None = N
         width: width in pixels of the map frame (its height is ``width // 2``; the colourbar
             and axes come on top).
         title: plot title (default: network, L, f_max, test accuracy; ``""`` for none).
+        cmap: colormap of P(land) (default :data:`SWEEP_CMAP`; None: the ``landocean`` ramp).
 
     Returns:
         ``hv.Image`` (binary: P(land) in [0, 1]; multiclass: class colours) overlaid with coastlines.
@@ -448,6 +455,7 @@ def comparison_map(fit: LFit | None, *, nn: str | None = None, L: int | None = N
         values, kind = np.full(int(shape[0]) * int(shape[1]), np.nan), "continuous"
     label = "P(land)" if kind == "continuous" else "class"
     m = flat_map(values, shape, kind=kind, clim=(0, 1) if kind == "continuous" else None,
+                 cmap=cmap if kind == "continuous" else None,
                  title=fit_caption(nn, int(L), fit, status) if title is None else title, coastlines=coastlines, label=label)
     frame = dict(frame_width=int(width), frame_height=int(width) // 2, width=None, height=None,
                  xticks=[-180, -120, -60, 0, 60, 120, 180], yticks=[-90, -60, -30, 0, 30, 60, 90],
@@ -557,7 +565,7 @@ def fit_l_sweep(task: Any = "landocean", Ls: Sequence[int] = DEFAULT_LS, epochs:
     return out
 
 
-def l_sweep_layout(results: dict[int, Any], grid: Any, *, kind: str | None = None, cmap: str | None = None,
+def l_sweep_layout(results: dict[int, Any], grid: Any, *, kind: str | None = None, cmap: str | None = SWEEP_CMAP,
                    cols: int = 3, width: int = 360, height: int = 180, coastlines: bool = True) -> Any:
     """Lay out one flat map per L, titled ``L = .., f_max = 180°/(2L) = ..°``.
 
@@ -565,6 +573,7 @@ def l_sweep_layout(results: dict[int, Any], grid: Any, *, kind: str | None = Non
         results: ``{L: (H*W,) values}`` from :func:`fit_l_sweep` (or :meth:`LSweep.predictions`).
         grid: :class:`geoviz.data.RegularGrid` or ``(H, W)``.
         kind: colouring (inferred: integer predictions → categorical).
+        cmap: colormap of continuous values (default :data:`SWEEP_CMAP`, which shows ringing).
         width, height: size of each map's frame in pixels (use a 2:1 ratio for a true
             equirectangular aspect; the colourbar and axes come on top).
 
