@@ -420,7 +420,6 @@ class LiveTrainer(_Displayable):
             self.start_button.disabled = False
             self.stop_button.disabled = True
             self._refresh_static()  # the saved notebook keeps this run's last map
-            self._refresh_static()  # the saved notebook keeps this run's last map
 
     def _update(self, rec: Any, kind: str) -> None:
         if rec.prediction is not None:
