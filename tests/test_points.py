@@ -233,3 +233,14 @@ def test_region_split_class_missing_from_training_is_named():
     y = np.array(["af", "af", "sa", "sa", "as", "as", "eu", "eu"])
     with pytest.raises(ValueError, match=r"\['af'\] have no points in the training part"):
         task_from_points(lonlat, y, split="region:Africa", val_fraction=0.05)
+
+
+def test_gbif_style_tab_separated_csv(tmp_path):
+    """GBIF 'simple CSV' downloads are tab-separated with decimalLongitude/decimalLatitude."""
+    path = tmp_path / "0001234-gbif.csv"
+    pd.DataFrame({"gbifID": [1, 2, 3], "species": ["Ariolimax buttoni"] * 3,
+                  "decimalLatitude": [37.8, 38.1, 36.9], "decimalLongitude": [-122.3, -122.9, -121.8],
+                  "individualCount": [1, 2, 1]}).to_csv(path, sep="\t", index=False)
+    pts = load_points(path, target="individualCount")
+    assert (pts.lon_col, pts.lat_col) == ("decimalLongitude", "decimalLatitude")
+    np.testing.assert_allclose(pts.lonlat[0], [-122.3, 37.8])

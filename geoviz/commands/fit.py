@@ -229,7 +229,7 @@ def run_fit(args: argparse.Namespace) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = Path(args.save).stem
-        pred = trainer.predict()
+        pred = rec.prediction if rec.prediction is not None else trainer.predict()
         H, W = len(lats), len(lons)
         if task.kind == "regression":
             img = (pred if pred.ndim == 1 else pred[:, 0]).reshape(H, W)

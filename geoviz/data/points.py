@@ -110,13 +110,28 @@ def _read_table(path: Path, kind: str, columns: Sequence[str] | None) -> Any:
         cols = None if columns is None else [c for c in schema.names if c in set(columns)]
         return pd.read_parquet(path, columns=cols)
     try:
-        return pd.read_csv(path, sep="\t" if kind == "tsv" else None if path.suffix.lower() == ".txt" else ",",
-                           engine="python" if path.suffix.lower() == ".txt" else "c",
+        return pd.read_csv(path, sep="\t" if kind == "tsv" else _sniff_separator(path),
                            usecols=(lambda c: c in set(columns)) if columns is not None else None)
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"{path} is empty (no header, no rows)") from exc
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path} is not a readable CSV file: {exc}") from exc
+
+
+def _sniff_separator(path: Path) -> str:
+    """``","``, ``"\t"`` or ``";"``: the most frequent of them in the header line (GBIF's
+    "simple CSV" downloads are tab-separated despite their ``.csv`` name)."""
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return ","
+    counts = {sep: header.count(sep) for sep in (",", "\t", ";")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
 
 
 def _read_geo(path: Path, layer: str | int | None) -> tuple[Any, np.ndarray, str | None]:
