@@ -3,8 +3,9 @@
 assertion is on what the page shows.
 
 Checks: the page renders a map; Start trains a few epochs and the map visibly changes;
-a click on the globe produces a result table; the page makes no request outside the
-server. Screenshots are saved under test-artifacts/.
+a click on the globe produces a result table whose hits lie at least 1,000 km away (the
+default), typed coordinates query too, and the similarity heat map has a colour bar; the
+page makes no request outside the server. Screenshots are saved under test-artifacts/.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ def test_dashboard_in_chromium():
         wait_until(lambda: _text(page, r"embeddings on a") or _text(page, r"(?i)error|failed|cannot"),
                    timeout=240, what="the embeddings to load")
         assert _text(page, r"embeddings on a"), _text(page, r"(?i)error|failed|cannot")
+        assert "0.5° grid" in _text(page, r"embeddings on a")  # not the blocky 2° grid
         time.sleep(1.5)
         gbox = _globe_box(page)
         page.mouse.click(gbox["x"] + gbox["width"] / 2, gbox["y"] + gbox["height"] / 2)
@@ -200,8 +202,33 @@ def test_dashboard_in_chromium():
         cells = rows.first.locator("td")
         lon, lat = float(cells.nth(1).inner_text()), float(cells.nth(2).inner_text())
         assert abs(lon - 10.0) < 5 and abs(lat - 30.0) < 5, (lon, lat)
-        sims = [float(rows.nth(i).locator("td").nth(3).inner_text()) for i in range(1, 9)]
+        heads = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+        assert heads[3:5] == ["distance (km)", "similarity"], heads
+        sims = [float(rows.nth(i).locator("td").nth(4).inner_text()) for i in range(1, 9)]
         assert sims == sorted(sims, reverse=True) and all(-1.0 <= v <= 1.0 for v in sims)
+        # far-away look-alikes by default: every hit at least 1,000 km from the click
+        dists = [float(rows.nth(i).locator("td").nth(3).inner_text().replace(",", "")) for i in range(1, 9)]
+        assert min(dists) >= 1000.0, dists
+        # typed coordinates: the Sahara; hits far away, some in another continent
+        page.get_by_placeholder("-180…180").fill("12.5")
+        page.get_by_placeholder("-90…90").fill("23")
+        page.get_by_role("button", name="Find similar").click()
+        wait_until(lambda: rows.first.locator("td").nth(1).inner_text() == "12.50", timeout=60, what="the typed query")
+        assert rows.first.locator("td").nth(2).inner_text() == "23.00"
+        dists = [float(rows.nth(i).locator("td").nth(3).inner_text().replace(",", "")) for i in range(1, 9)]
+        assert min(dists) >= 1000.0 and max(dists) > 5000.0, dists
+        # the similarity heat map carries a colour bar (viridis, yellow above purple) right of the map
+        time.sleep(1.5)
+        maps = sorted((b for b in _canvases(page) if b["width"] > 1.6 * b["height"] and b["height"] > 200),
+                      key=lambda b: (b["y"], b["x"]))
+        assert len(maps) >= 2, maps
+        sim = _shot(page, maps[1])
+        right = sim[:, int(sim.shape[1] * 0.78):]
+        yellow = (right[..., 0] > 200) & (right[..., 1] > 190) & (right[..., 2] < 110)
+        purple = (right[..., 0] < 100) & (right[..., 1] < 40) & (right[..., 2] > 60)
+        assert yellow.sum() > 30 and purple.sum() > 30, (yellow.sum(), purple.sum())
+        ys, yp = np.nonzero(yellow)[0].mean(), np.nonzero(purple)[0].mean()
+        assert ys < yp, (ys, yp)  # high similarity at the top of the bar
         page.screenshot(path=str(ARTIFACTS / "dashboard_embeddings.png"), full_page=True)
 
         # --- Smoothness: Linear(SH) above Siren(SH) for one L, colour bars, accuracy per L, the slider
