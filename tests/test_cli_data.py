@@ -46,6 +46,21 @@ def test_fit_predict_regression(points, tmp_path, capsys):
     assert pred["id"].tolist() == df["id"].tolist() and np.isfinite(pred.prediction).all()
     # predictions are in units: same scale as the target
     assert abs(pred.prediction.mean() - df.temp.mean()) < 15
+    # a fitted model file is also an embedding model (its raw outputs)
+    assert main(["embed", str(model), str(d / "pts.csv"), "-o", str(tmp_path / "e.parquet"), "--quiet"]) == 0
+    emb = pd.read_parquet(tmp_path / "e.parquet")
+    assert list(emb.columns) == list(df.columns) + ["emb_0"]
+
+
+def test_fit_multi_output_target(points, tmp_path):
+    d, df = points
+    two = df.assign(temp2=df.temp * 2 + 100)
+    two.to_csv(tmp_path / "two.csv", index=False)
+    model = tmp_path / "two.gvz"
+    assert main(["fit", str(tmp_path / "two.csv"), "--target", "temp,temp2", "--save", str(model), *FAST]) == 0
+    assert main(["predict", str(model), str(tmp_path / "two.csv"), "-o", str(tmp_path / "p.csv")]) == 0
+    pred = pd.read_csv(tmp_path / "p.csv")
+    assert {"prediction_temp", "prediction_temp2"} <= set(pred.columns)
 
 
 def test_fit_predict_classification_has_class_probabilities(points, tmp_path):

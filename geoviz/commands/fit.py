@@ -54,6 +54,8 @@ def build_task(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
         if len(others) != 1:
             raise ValueError(f"{src}: name the column to model with --target (columns besides the coordinates: {others})")
         target = others[0]
+    if "," in target:  # several columns: a multi-output regression (e.g. 12 monthly values)
+        target = [t.strip() for t in target.split(",") if t.strip()]
     pts = load_points(src, target=target, lon=args.lon, lat=args.lat, dropna=args.dropna,
                       crs=args.crs)
     kind = args.kind
@@ -257,7 +259,8 @@ def register(sub: Any) -> None:
     p.add_argument("source", help="point file (.csv, .parquet, .geojson, .gpkg) or field:NAME "
                                   "(field:temperature, field:precipitation, field:elevation, field:geoid, field:magnetic)")
     p.add_argument("--save", required=True, metavar="MODEL", help="where to write the fitted model (e.g. model.gvz)")
-    p.add_argument("--target", help="column to model (default: the only non-coordinate column)")
+    p.add_argument("--target", help="column to model (default: the only non-coordinate column); "
+                                    "COL1,COL2,... for a multi-output regression")
     p.add_argument("--lon", help="longitude column (default: detected: lon/lng/long/longitude/x/decimalLongitude)")
     p.add_argument("--lat", help="latitude column (default: detected: lat/latitude/y/decimalLatitude)")
     p.add_argument("--crs", help="CRS of the lon/lat (x/y) columns of a CSV/Parquet file if not degrees, e.g. EPSG:3857")
