@@ -107,6 +107,7 @@ class TrainingTab:
         self.running = False
         self.process: Any = None  # the running geoviz.training_process.TrainingProcess
         self._stop_requested = threading.Event()
+        self._closed = False
         self._flat = self._blank_flat()
         self.max_replay_frames = int(max_replay_frames)
         self.history: Any = None
@@ -490,6 +491,7 @@ class TrainingTab:
 
     def close(self) -> None:
         """Stop the run and make sure its child process ends (session closed)."""
+        self._closed = True  # no GIF for a closed page
         self.stop()
         proc = self.process
         if proc is not None:  # the child ends within an epoch; terminate it if it does not
@@ -564,6 +566,7 @@ class TrainingTab:
             self._show_error(str(exc))
             return
         self.running = True  # before the first await: a second Start click returns above
+        self._closed = False  # a run started from Python after close() is a live tab again
         try:
             res = self._grid_resolution(cfg)
             task_name = self.task.value
@@ -645,7 +648,7 @@ class TrainingTab:
             self.start_button.disabled = False
             self.stop_button.disabled = True
         history = self.history
-        if history is not None and len(history):
+        if history is not None and len(history) and not self._closed:
             self._set_replay(history)
             # the GIF is made in a worker thread after the run (Start works meanwhile); a run
             # started before it is done keeps its own state
