@@ -1,0 +1,561 @@
+"""Species ranges tab: from presence-only observations to a range map (thin over :mod:`geoviz.species`).
+
+A small set of **virtual species** (:func:`geoviz.species.make_virtual_species`: niches in
+Köppen zones, land cover and climate bands, observed with the Flickr observer bias) is fitted
+once per server by one multi-species :class:`~geoviz.species.SpeciesModel` (SH + Siren,
+``an-full`` loss, land background) and scored against the species' true ranges, beside the
+per-species kernel-density baseline (:class:`~geoviz.species.KDEBaseline`). The result, a
+:class:`SpeciesDemo`, holds one probability map per species on a 1° grid; it is built in a
+niced child process on the first visit (a progress bar shows meanwhile), kept for every
+session of the server, and cached on disk under ``$GEOVIZ_CACHE_DIR/species/`` so the next
+server start has it at once.
+
+For the species of a selector, the tab shows its observations and the predicted probability
+on the flat map (2:1, colour bar "P(present)", the true range outlined) and on the globe; a
+threshold slider (acting on release) turns the probability into a range, drawn beside the
+truth (agree / predicted only / missed), with the species' average precision and AUC against
+the KDE baseline. Views are bare Bokeh figures (:mod:`geoviz.viz.live`) updated in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SpeciesDemo", "SpeciesTab", "DEMO_SETTINGS", "build_demo", "demo_future", "range_stats",
+           "range_rgba", "truth_outline", "RANGE_COLORS"]
+
+DEMO_SETTINGS: dict[str, Any] = {
+    "n_species": 12, "n_observations": 6000, "bias": "flickr", "resolution": 1.0, "seed": 1,
+    "legendre_polys": 20, "hidden_dim": 128, "num_layers": 2, "epochs": 40, "batch_size": 512, "lr": 3e-3,
+    "loss": "an-full", "n_eval_points": 20000,
+}
+"""The server's demo: 12 virtual species, 6,000 observations, SH(L=20) + Siren(128 × 2),
+about 30 s of training on one core of a 2-core machine."""
+
+MAP_WIDTH = 620
+"""Width of the flat maps' frames in pixels (height = width / 2)."""
+GLOBE_SIZE = 320
+NICE = 10
+RANGE_COLORS = {"agree": "#2166ac", "predicted": "#f4a582", "missed": "#1b7837", "land": "#f2f2ee",
+                "ocean": "#dfe8f0"}
+"""Colours of the range map: predicted and true, predicted only, true only (missed), other land, ocean."""
+
+
+@dataclass
+class SpeciesDemo:
+    """Virtual species, their observations and a fitted model's maps (what the tab shows).
+
+    Attributes:
+        names: ``S`` species names.
+        lonlat: ``(N, 2)`` float64 observations (lon, lat) degrees; ``species``: ``(N,)`` int64 index.
+        truth: ``(S, H, W)`` bool true ranges (row 0 north, column 0 at 180° W).
+        probability: ``(S, H, W)`` float32 predicted P(present) on the same grid.
+        land: ``(H, W)`` bool land cells (Köppen not ocean).
+        resolution: grid cell size in degrees.
+        metrics: ``{"model": {"ap", "auc"}, "kde": {"ap", "auc"}}`` with ``(S,)`` float64
+            arrays (equal-area land points, :func:`geoviz.species.evaluate_virtual`).
+        settings: the generation and training settings; ``train_seconds`` the fit's wall time.
+    """
+
+    names: list[str]
+    lonlat: np.ndarray
+    species: np.ndarray
+    truth: np.ndarray
+    probability: np.ndarray
+    land: np.ndarray
+    resolution: float
+    metrics: dict[str, dict[str, np.ndarray]]
+    settings: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = float("nan")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.truth.shape[1]), int(self.truth.shape[2]))
+
+    def index(self, name: str | int) -> int:
+        if isinstance(name, (int, np.integer)):
+            if not 0 <= int(name) < len(self.names):
+                raise ValueError(f"species index {name} out of range 0..{len(self.names) - 1}")
+            return int(name)
+        if name not in self.names:
+            raise ValueError(f"unknown species {name!r}; choose from {self.names}")
+        return self.names.index(name)
+
+    def observations(self, name: str | int) -> np.ndarray:
+        """``(n, 2)`` float64 (lon, lat) of one species' observations."""
+        return self.lonlat[self.species == self.index(name)]
+
+    def save(self, path: str | Path) -> Path:
+        """Write to ``.npz`` (plain arrays and JSON: loadable without pickle)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(".tmp.npz")
+        np.savez_compressed(
+            tmp, names=np.array(self.names), lonlat=self.lonlat, species=self.species, truth=self.truth,
+            probability=self.probability, land=self.land, resolution=self.resolution,
+            **{f"m_{k}_{m}": v for k, d in self.metrics.items() for m, v in d.items()},
+            settings=json.dumps(self.settings), train_seconds=self.train_seconds)
+        tmp.replace(p)
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SpeciesDemo":
+        """Read a file written by :meth:`save` (ValueError when it is not one)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                metrics: dict[str, dict[str, np.ndarray]] = {}
+                for key in z.files:
+                    if key.startswith("m_"):
+                        _, who, m = key.split("_", 2)
+                        metrics.setdefault(who, {})[m] = z[key]
+                return cls([str(n) for n in z["names"]], z["lonlat"], z["species"], z["truth"], z["probability"],
+                           z["land"], float(z["resolution"]), metrics, json.loads(str(z["settings"])),
+                           float(z["train_seconds"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path} is not a species demo file: {exc}") from exc
+
+
+def build_demo(n_species: int = 12, n_observations: int = 6000, *, bias: str = "flickr", resolution: float = 1.0,
+               seed: int = 1, legendre_polys: int = 20, hidden_dim: int = 128, num_layers: int = 2,
+               epochs: int = 40, batch_size: int = 512, lr: float = 1e-3, loss: str = "an-full",
+               n_eval_points: int = 20000, threads: int | None = 1) -> SpeciesDemo:
+    """Generate virtual species, fit one model to all of them, map and score it and the KDE baseline.
+
+    Args:
+        n_species, n_observations, bias, seed: :func:`geoviz.species.make_virtual_species`
+            (``bias="flickr"`` falls back to ``"uniform"`` when geoclip's coordinates are missing).
+        resolution: grid cell size in degrees of the true ranges and the maps (dividing 180).
+        legendre_polys, hidden_dim, num_layers, epochs, batch_size, lr, loss: the
+            :class:`geoviz.species.SpeciesConfig` of the fit (SH + Siren, land background).
+        n_eval_points: Fibonacci points on the sphere for the metrics (land kept, ~29 %).
+        threads: torch threads during the fit.
+
+    Returns:
+        :class:`SpeciesDemo`.
+    """
+    from geoviz.data import koppen_zones, regular_grid
+    from geoviz.species import KDEBaseline, SpeciesConfig, evaluate_virtual, fit_species, make_virtual_species
+
+    settings = {"n_species": n_species, "n_observations": n_observations, "bias": bias, "resolution": resolution,
+                "seed": seed, "legendre_polys": legendre_polys, "hidden_dim": hidden_dim, "num_layers": num_layers,
+                "epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "n_eval_points": n_eval_points}
+    try:
+        world = make_virtual_species(n_species, n_observations, bias=bias, resolution=resolution, seed=seed)
+    except FileNotFoundError:  # no geoclip coordinates: uniform observer effort
+        settings["bias"] = "uniform"
+        world = make_virtual_species(n_species, n_observations, bias="uniform", resolution=resolution, seed=seed)
+    obs = world.observations
+    cfg = SpeciesConfig(loss=loss, pe_kwargs={"legendre_polys": int(legendre_polys)},
+                        nn_kwargs={"hidden_dim": int(hidden_dim), "num_layers": int(num_layers)}, epochs=int(epochs),
+                        batch_size=int(batch_size), lr=float(lr), seed=int(seed), threads=threads)
+    model, history = fit_species(obs, cfg)
+    probability = np.stack([model.predict_map(s, resolution) for s in range(obs.num_species)]).astype(np.float32)
+    m_model = evaluate_virtual(world, lambda p: model.logits(p), n_points=n_eval_points)
+    kde = KDEBaseline(obs, seed=seed)
+    m_kde = evaluate_virtual(world, kde.score, n_points=n_eval_points)
+    g = regular_grid(resolution)
+    land = (koppen_zones(g.lonlat) != 32).reshape(g.shape)
+    settings["kde_bandwidth_deg"] = kde.bandwidth_deg
+    return SpeciesDemo(list(obs.names), np.asarray(obs.lonlat, np.float64), np.asarray(obs.species, np.int64),
+                       np.asarray(world.ranges, bool), probability, land, float(resolution),
+                       {"model": {"ap": m_model["ap"], "auc": m_model["auc"]},
+                        "kde": {"ap": m_kde["ap"], "auc": m_kde["auc"]}},
+                       settings, float(history[-1]["seconds"]) if history else float("nan"))
+
+
+# ---------------------------------------------------------------------------- shared demo
+
+_LOCK = threading.Lock()
+_DEMOS: dict[str, concurrent.futures.Future] = {}
+
+
+def _key(settings: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def demo_path(settings: dict[str, Any] | None = None) -> Path:
+    """Where the demo of ``settings`` is cached (``$GEOVIZ_CACHE_DIR/species/demo-<hash>.npz``)."""
+    from geoviz._cache import cache_root
+
+    return Path(cache_root()) / "species" / f"demo-{_key(settings or DEMO_SETTINGS)}.npz"
+
+
+def _build_in_child(settings: dict[str, Any], path: str) -> SpeciesDemo:
+    demo = build_demo(**settings)
+    try:
+        demo.save(path)
+    except OSError:  # a read-only cache only costs the next start a rebuild
+        pass
+    return demo
+
+
+def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Future:
+    """The server's :class:`SpeciesDemo` for ``settings`` (default :data:`DEMO_SETTINGS`): a
+    finished future when built or cached on disk, else the one build (in a niced child process)
+    every session waits on."""
+    settings = dict(settings or DEMO_SETTINGS)
+    key = _key(settings)
+    with _LOCK:
+        fut = _DEMOS.get(key)
+        if fut is not None and not (fut.done() and fut.exception() is not None):
+            return fut
+        path = demo_path(settings)
+        if path.is_file():
+            try:
+                fut = concurrent.futures.Future()
+                fut.set_result(SpeciesDemo.load(path))
+                _DEMOS[key] = fut
+                return fut
+            except ValueError:
+                pass
+        from geoviz.viz.lsweep import fit_executor
+
+        ex = fit_executor(1, nice=NICE)
+        fut = ex.submit(_build_in_child, settings, str(path))
+        fut.add_done_callback(lambda f: ex.shutdown(wait=False))
+        _DEMOS[key] = fut
+        return fut
+
+
+# ---------------------------------------------------------------------------- pure helpers
+
+
+def _cell_area(shape: tuple[int, int]) -> np.ndarray:
+    H = shape[0]
+    lat = 90.0 - (np.arange(H) + 0.5) * 180.0 / H
+    return np.broadcast_to(np.cos(np.radians(lat))[:, None], shape)
+
+
+def range_stats(probability: np.ndarray, threshold: float, land: np.ndarray,
+                truth: np.ndarray | None = None) -> dict[str, float]:
+    """Area statistics of the range ``probability >= threshold`` over land.
+
+    Args:
+        probability: ``(H, W)`` P(present) on a regular grid (row 0 north).
+        threshold: in (0, 1).
+        land: ``(H, W)`` bool; only land cells count.
+        truth: optional ``(H, W)`` bool true range.
+
+    Returns:
+        ``{"range_fraction"}``: area fraction of land in the predicted range; with ``truth``
+        also ``"true_fraction"``, ``"precision"`` (area of predicted ∩ true / predicted),
+        ``"recall"`` (/ true) and ``"iou"`` (/ union), NaN where undefined.
+    """
+    if not 0.0 < float(threshold) < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+    a = _cell_area(probability.shape) * land
+    pred = np.nan_to_num(probability, nan=0.0) >= threshold
+    tot = a.sum()
+    out = {"range_fraction": float((a * pred).sum() / tot)}
+    if truth is not None:
+        t = np.asarray(truth, bool)
+        inter, ap, at = (a * (pred & t)).sum(), (a * pred).sum(), (a * t).sum()
+        union = (a * (pred | t)).sum()
+        out.update(true_fraction=float(at / tot), precision=float(inter / ap) if ap else float("nan"),
+                   recall=float(inter / at) if at else float("nan"), iou=float(inter / union) if union else float("nan"))
+    return out
+
+
+def _hex_rgba(h: str) -> np.ndarray:
+    return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)] + [255], np.uint8)
+
+
+def range_rgba(probability: np.ndarray, threshold: float, land: np.ndarray,
+               truth: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W, 4)`` uint8 image of the thresholded range: :data:`RANGE_COLORS` ``agree``
+    (predicted and true), ``predicted`` (predicted only), ``missed`` (true only), else land or ocean."""
+    pred = (np.nan_to_num(probability, nan=0.0) >= threshold) & land
+    out = np.empty(probability.shape + (4,), np.uint8)
+    out[:] = _hex_rgba(RANGE_COLORS["ocean"])
+    out[land] = _hex_rgba(RANGE_COLORS["land"])
+    if truth is None:
+        out[pred] = _hex_rgba(RANGE_COLORS["agree"])
+        return out
+    t = np.asarray(truth, bool)
+    out[pred & t] = _hex_rgba(RANGE_COLORS["agree"])
+    out[pred & ~t] = _hex_rgba(RANGE_COLORS["predicted"])
+    out[~pred & t] = _hex_rgba(RANGE_COLORS["missed"])
+    return out
+
+
+def probability_rgba(probability: np.ndarray, land: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` uint8 viridis image of P(present) on land, ocean in :data:`RANGE_COLORS` ``ocean``."""
+    from geoviz.viz.colors import colorize
+
+    rgba = colorize(np.where(land, probability, np.nan), cmap="viridis", clim=(0.0, 1.0))
+    rgba[~land] = _hex_rgba(RANGE_COLORS["ocean"])
+    return rgba
+
+
+def truth_outline(truth: np.ndarray) -> np.ndarray:
+    """``(K, 2)`` NaN-separated (lon, lat) polylines around a ``(H, W)`` bool range (cell edges
+    traced by contourpy at level 0.5 over the cell centres, padded so ranges at the map edge close)."""
+    import contourpy
+
+    H, W = truth.shape
+    lon = -180.0 + (np.arange(-1, W + 1) + 0.5) * 360.0 / W
+    lat = 90.0 - (np.arange(-1, H + 1) + 0.5) * 180.0 / H
+    z = np.pad(np.asarray(truth, float), 1)
+    lines = contourpy.contour_generator(lon, lat, z).lines(0.5)
+    if not lines:
+        return np.full((1, 2), np.nan)
+    parts = []
+    for ln in lines:
+        parts += [np.clip(ln, [-180, -90], [180, 90]), np.full((1, 2), np.nan)]
+    return np.concatenate(parts)
+
+
+def _metrics_table(demo: SpeciesDemo, s: int) -> str:
+    mm, mk = demo.metrics["model"], demo.metrics["kde"]
+
+    def cell(v: float) -> str:
+        return "–" if not np.isfinite(v) else f"{v:.3f}"
+
+    rows = [("this species", mm["ap"][s], mk["ap"][s], mm["auc"][s], mk["auc"][s]),
+            (f"mean of {len(demo.names)}", np.nanmean(mm["ap"]), np.nanmean(mk["ap"]), np.nanmean(mm["auc"]),
+             np.nanmean(mk["auc"]))]
+    body = "".join(f"<tr><td style='text-align:left'>{r[0]}</td>" + "".join(f"<td>{cell(v)}</td>" for v in r[1:])
+                   + "</tr>" for r in rows)
+    return ('<table class="geoviz-results" style="border-collapse:collapse">'
+            "<caption style='caption-side:top;text-align:left'>Against the true range (equal-area land points)</caption>"
+            "<thead><tr><th></th><th>AP model</th><th>AP KDE</th><th>AUC model</th><th>AUC KDE</th></tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+LESSON = (
+    "### From observations to a range map\n"
+    "Each dot is a **presence-only** observation: someone saw the species there. Nobody records "
+    "where it is absent, and observers crowd near cities (this demo samples them with the density "
+    "of 100k Flickr photos). One SH + Siren network with one output per species learns P(present) "
+    "for all species at once from the observations and random land points as pseudo-absences. "
+    "A **threshold** turns the probability into a range: lower it and the range grows (fewer "
+    "misses, more false alarms). The outline is the **true range** of the virtual species; AP and "
+    "AUC score the map as a ranking of land locations against it, beside a per-species kernel "
+    "density of the dots (KDE).")
+
+
+class SpeciesTab:
+    """Widgets and state of the *Species ranges* tab (one per session; the demo is shared).
+
+    Args:
+        demo: a ready :class:`SpeciesDemo` (tests, notebooks); None: the server's demo
+            (:func:`demo_future`), loaded when the tab is built in a browser session, or by
+            :meth:`load` from Python.
+        autostart: in a browser session, start loading the demo at once.
+
+    Attributes:
+        demo: the :class:`SpeciesDemo` shown (None while it is built).
+        species: the species ``Select``; threshold: the threshold slider (acts on release).
+        flat_view, range_view: :class:`~geoviz.viz.live.ImageView` of P(present) and of the range;
+        globe: :class:`~geoviz.viz.Globe` of P(present); stats: :func:`range_stats` of the current view.
+        layout: the Panel object of the tab.
+    """
+
+    def __init__(self, demo: SpeciesDemo | None = None, *, autostart: bool = True) -> None:
+        import panel as pn
+
+        from geoviz.viz import Globe, GridField, coastline_paths, nan_join
+        from geoviz.viz.colors import colormap_lut, hex_colors
+        from geoviz.viz.live import ImageView
+
+        from . import views
+
+        views.ensure_extension()
+        self.demo: SpeciesDemo | None = None
+        self.stats: dict[str, float] = {}
+        self.error = ""
+        self.species = pn.widgets.Select(label="Species", options=[], width=280, disabled=True)
+        self.threshold = pn.widgets.FloatSlider(label="Threshold: range where P(present) ≥", start=0.05, end=0.95,
+                                                step=0.05, value=0.5, width=280, disabled=True)
+        self.show_obs = pn.widgets.Checkbox(label="Show observations", value=True, width=280)
+        self.show_truth = pn.widgets.Checkbox(label="Outline the true range", value=True, width=280)
+        self.progress = pn.indicators.Progress(value=-1, active=True, bar_color="primary", width=280, visible=False)
+        self.status = pn.pane.Markdown("", width=280)
+        self.message = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.table = pn.pane.HTML("", width=300)
+        self.range_text = pn.pane.Markdown("", width=280)
+        blank = np.zeros((90, 180, 4), np.uint8)
+        blank[:] = _hex_rgba(RANGE_COLORS["ocean"])
+        coast = nan_join(coastline_paths())
+        none = np.full((1, 2), np.nan)
+        lut = colormap_lut("viridis")
+        self.flat_view = ImageView(blank, views.FLAT_BOUNDS, width=MAP_WIDTH, height=MAP_WIDTH // 2 + 110,
+                                   title="P(present)", lines={"truth": none, "coastlines": coast},
+                                   line_styles={"coastlines": {"line_width": 0.6, "color": "#555555"},
+                                                "truth": {"color": "#e7298a", "line_width": 1.6}},
+                                   points=["observations"], save_tool=True,
+                                   colorbar={"palette": hex_colors(lut[::4]), "low": 0.0, "high": 1.0,
+                                             "title": "P(present)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0]})
+        self.range_view = ImageView(blank, views.FLAT_BOUNDS, width=MAP_WIDTH, height=MAP_WIDTH // 2 + 60,
+                                    title="Range", lines={"coastlines": coast},
+                                    line_styles={"coastlines": {"line_width": 0.6, "color": "#555555"}}, save_tool=True)
+        for v in (self.flat_view, self.range_view):
+            v.figure.frame_width, v.figure.frame_height = MAP_WIDTH - 60, (MAP_WIDTH - 60) // 2
+        self.globe = Globe(GridField(blank[..., :3], kind="rgb"), size=GLOBE_SIZE, lon0=0.0, lat0=20.0)
+        globe_fig = self.globe.figure()
+        self.legend = pn.pane.HTML(self._legend_html(True), width=MAP_WIDTH)
+        self.species.param.watch(lambda e: self.show(), "value")
+        self.threshold.param.watch(lambda e: self.set_threshold(e.new), "value_throttled")
+        self.show_obs.param.watch(lambda e: self.flat_view.set_visible("observations", e.new), "value")
+        self.show_truth.param.watch(lambda e: self.flat_view.set_visible("truth", e.new), "value")
+        controls = pn.Column(self.species, self.threshold, self.show_obs, self.show_truth, self.progress,
+                             self.status, self.range_text, self.table, width=320)
+        maps = pn.Column(pn.pane.Bokeh(self.flat_view.figure),
+                         pn.Row(pn.Column(pn.pane.Bokeh(self.range_view.figure), self.legend),
+                                pn.Column(pn.pane.Markdown("**P(present) on the globe** (drag to rotate)"),
+                                          pn.pane.Bokeh(globe_fig))))
+        body = pn.Column(self.message, pn.pane.Markdown(LESSON, max_width=MAP_WIDTH + 340,
+                                                        styles={"font-size": "14px"}), maps)
+        stack = getattr(views, "STACK_BELOW_CSS", "")
+        self.layout = pn.FlexBox(controls, body, flex_wrap="nowrap", align_items="flex-start",
+                                 stylesheets=[stack] if stack else [])
+        if demo is not None:
+            self.set_demo(demo)
+        elif autostart:
+            self._autostart()
+
+    # ------------------------------------------------------------------ loading
+
+    def _autostart(self) -> None:
+        import panel as pn
+
+        doc = pn.state.curdoc
+        ctx = None if doc is None else doc.session_context
+        if ctx is None or getattr(ctx, "server_context", None) is None:
+            return
+        pn.state.execute(self.load)
+
+    async def load(self, settings: dict[str, Any] | None = None) -> None:
+        """Wait for the server's demo (built in a child process on first use) and show it."""
+        fut = demo_future(settings)
+        if not fut.done():
+            self.progress.visible = True
+            n = (settings or DEMO_SETTINGS)["n_species"]
+            self.status.object = (f"Training one model on {n} virtual species (about 30–60 s, once per "
+                                  "server; later visits are instant)…")
+        t0 = time.perf_counter()
+        try:
+            demo = await asyncio.wrap_future(fut)
+        except Exception as exc:  # never a traceback in the page
+            self._show_error(f"Building the species demo failed: {type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.progress.visible = False
+        self.set_demo(demo)
+        if time.perf_counter() - t0 > 1:
+            self.status.object += f" Ready after {time.perf_counter() - t0:.0f} s."
+
+    def _show_error(self, text: str) -> None:
+        self.error = text
+        self.message.object = text
+        self.message.visible = bool(text)
+
+    def set_demo(self, demo: SpeciesDemo) -> None:
+        """Show ``demo`` (fills the species list and draws its first species)."""
+        self.demo = demo
+        counts = np.bincount(demo.species, minlength=len(demo.names))
+        options = {f"{n} ({c} observations)": n for n, c in zip(demo.names, counts)}
+        st = demo.settings
+        self.status.object = (f"{len(demo.names)} virtual species, {len(demo.lonlat):,} observations "
+                              f"({st.get('bias', '?')} observer bias); SH(L={st.get('legendre_polys', '?')}) + "
+                              f"Siren({st.get('hidden_dim', '?')}), {st.get('epochs', '?')} epochs, "
+                              f"{demo.train_seconds:.0f} s of training.")
+        self.species.disabled = self.threshold.disabled = False
+        first = demo.names[int(np.argmax(counts))]  # the best-observed species first
+        self.species.options = options
+        if self.species.value == first:
+            self.show()
+        else:
+            self.species.value = first
+
+    # ------------------------------------------------------------------ views
+
+    def _legend_html(self, truth: bool) -> str:
+        items = [("agree", "predicted and true"), ("predicted", "predicted, not true"), ("missed", "true, missed")]
+        if not truth:
+            items = [("agree", "predicted range")]
+        sw = "".join(f"<span style='display:inline-block;width:12px;height:12px;background:{RANGE_COLORS[k]};"
+                     f"margin:0 4px 0 12px;vertical-align:middle'></span>{t}" for k, t in items)
+        return f"<div style='font-size:13px'>{sw}</div>"
+
+    def show(self, name: str | None = None) -> None:
+        """Draw species ``name`` (default: the selector's) at the current threshold."""
+        demo = self.demo
+        if demo is None:
+            return
+        name = name or self.species.value
+        if name is None:
+            return
+        s = demo.index(name)
+        p, t = demo.probability[s], demo.truth[s]
+        self.flat_view.update(probability_rgba(p, demo.land))
+        obs = demo.observations(s)
+        self.flat_view.set_points("observations", obs, ["#ff3b30"] * len(obs))
+        self.flat_view.set_lines({"truth": truth_outline(t)})
+        self.flat_view.set_title(f"{demo.names[s]}: P(present), {len(obs)} observations (red), "
+                                 "true range outlined (pink)")
+        self.globe.set_field(GridFieldRGB(probability_rgba(p, demo.land)))
+        if len(obs):
+            c = _mean_direction(obs)
+            self.globe.param.update(lon0=c[0], lat0=float(np.clip(c[1], -60, 60)))
+        self.table.object = _metrics_table(demo, s)
+        self._draw_range()
+
+    def set_threshold(self, value: float) -> None:
+        """Use threshold ``value`` (what releasing the slider does) and redraw the range."""
+        value = float(value)
+        if self.threshold.value != value:
+            self.threshold.value = value
+        self._draw_range()
+
+    def _draw_range(self) -> None:
+        demo = self.demo
+        if demo is None or self.species.value is None:
+            return
+        s = demo.index(self.species.value)
+        thr = float(self.threshold.value)
+        p, t = demo.probability[s], demo.truth[s]
+        self.stats = range_stats(p, thr, demo.land, t)
+        self.range_view.update(range_rgba(p, thr, demo.land, t))
+        self.range_view.set_title(f"Range: P(present) ≥ {thr:.2f} beside the true range")
+        st = self.stats
+        self.range_text.object = (
+            f"**Range at P ≥ {thr:.2f}:** {100 * st['range_fraction']:.1f} % of land "
+            f"(true range: {100 * st['true_fraction']:.1f} %).  \n"
+            f"Of the predicted range, {_pct(st['precision'])} is true (precision); "
+            f"{_pct(st['recall'])} of the true range is found (recall); overlap (IoU) {_pct(st['iou'])}.")
+
+    def close(self) -> None:
+        """Nothing to stop: the demo is shared by the server's sessions."""
+
+
+def _pct(v: float) -> str:
+    return "–" if not np.isfinite(v) else f"{100 * v:.0f} %"
+
+
+def _mean_direction(lonlat: np.ndarray) -> tuple[float, float]:
+    """(lon, lat) of the normalised mean unit vector of points (where a globe should look)."""
+    lo, la = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
+    v = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]).mean(1)
+    n = np.linalg.norm(v)
+    if n < 1e-9:
+        return (0.0, 20.0)
+    v /= n
+    return (float(np.degrees(np.arctan2(v[1], v[0]))), float(np.degrees(np.arcsin(np.clip(v[2], -1, 1)))))
+
+
+def GridFieldRGB(rgba: np.ndarray) -> Any:  # noqa: N802 - a constructor-like helper
+    """A :class:`~geoviz.viz.GridField` of an RGBA image (bilinear on the globe)."""
+    from geoviz.viz import GridField
+
+    return GridField(rgba[..., :3], kind="rgb", interpolation="bilinear")
