@@ -233,7 +233,7 @@ for ax in axes.ravel():
 for ax, (title, img) in zip(axes.ravel(), views):
     ax.imshow(img)                 # square image, equal aspect: the globe stays round
     ax.set_title(title, fontsize=11)
-fig.suptitle("Antarctica seen from below the south pole", fontsize=12)
+fig.suptitle("Antarctica seen from below the south pole (green = land, blue = ocean)", fontsize=12)
 plt.show()
 
 # %% [markdown]
