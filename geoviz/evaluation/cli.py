@@ -69,7 +69,7 @@ def _resolution(args: argparse.Namespace, say) -> int:
         results.append(r)
         plot_resolution(r, out / f"resolution_{_slug(spec)}.png")
         acc = "  ".join(f"{c:g}°:{100 * a:.0f}%" for c, a in zip(r.cells, r.accuracy))
-        print(f"{spec:<26} resolved scale {r.resolved_scale:6.1f}°   {acc}   ({time.perf_counter() - t0:.0f} s)")
+        print(f"{spec:<26} resolved scale {r.resolved_scale:6.1f}°   {acc}   ({time.perf_counter() - t0:.0f} s)".replace("   nan°", "    n/a"))
     plot_resolution_comparison(results, out / "resolution_comparison.png")
     doc = [r.as_json() for r in results]
     (out / "resolution.json").write_text(json.dumps(doc, indent=1))

@@ -103,7 +103,8 @@ def mlp_probe(
         X, y, kind, reps: as :func:`linear_probe` (the rep's seed sets the initial weights).
         n_classes: ``K`` for classification (outputs), ignored for regression.
         epochs: full-batch Adam steps. hidden: width of the two hidden layers. lr: Adam lr.
-        threads: torch intra-op threads for the call (restored afterwards); ``None`` keeps them.
+        threads: torch intra-op threads for the call (restored afterwards); ``None``: 1 for small
+            problems (repetitions × training rows × D < 4e6), else the current setting.
 
     Returns:
         One ``(len(test_idx),)`` prediction array per repetition (class indices or target units).
@@ -118,6 +119,8 @@ def mlp_probe(
     if kind == "classification" and out_dim < 2:
         raise ValueError("classification needs n_classes >= 2")
     old_threads = torch.get_num_threads()
+    if threads is None and R * max(len(tr) for tr, _, _ in reps) * D < 4_000_000:
+        threads = 1  # small problems: extra threads only add synchronisation (and suffer most on a busy machine)
     if threads:
         torch.set_num_threads(int(threads))
     try:

@@ -7,9 +7,12 @@
     ``regions`` random centres (|lat| ≤ 60°), 50/50 train/test; the score is the mean test
     accuracy of the linear probe (ridge classifier, LOO-chosen alpha) on the frozen features.
     Beside it: a from-scratch Siren(SH) (SH ``L`` → Siren 64×2, Adam, full batch) trained on
-    the same points, and the Linear(SH) limit: a checkerboard of cell ``c`` has its
-    fundamental at SH degree ≈ 180°/c, so degrees 0..L-1 cannot represent cells smaller
-    than ≈ 180°/L (the issue's f_max = 180°/(2L) is the half-cell scale, half of this).
+    the same points, and the Linear(SH) limit: a checkerboard of cell ``c`` is a product of a
+    longitude square wave (order m = 180°/c) and a latitude square wave (≈ 180°/c half-waves),
+    so its fundamental needs SH degree ≈ 360°/c, and degrees 0..L-1 cannot represent cells
+    smaller than ≈ 360°/L (measured: ``sh:10`` + linear probe resolves 34°). The issue's
+    f_max = 180°/(2L) (9° at L = 10) is drawn too, for reference; it is far finer than what a
+    linear read-out of SH achieves on this board.
 (b) **Cosine similarity vs great-circle distance**: for ``anchors`` random points and each
     distance in :data:`DISTANCES_KM`, a partner at that distance in a random direction; the
     median and quartiles of the embeddings' cosine similarity.
@@ -30,7 +33,7 @@ from .encoders import EmbeddingCache, FrozenEncoder, get_encoder
 from .probes import linear_probe, score
 
 __all__ = ["CELLS", "DISTANCES_KM", "ResolutionResult", "checkerboard_labels", "destination_points",
-           "resolution_diagnostics", "resolved_scale", "plot_resolution", "plot_resolution_comparison"]
+           "resolution_diagnostics", "resolved_scale", "load_resolution", "plot_resolution", "plot_resolution_comparison"]
 
 CELLS: tuple[float, ...] = (90.0, 45.0, 22.5, 10.0, 5.0, 2.5, 1.0)
 DISTANCES_KM: tuple[float, ...] = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
@@ -61,8 +64,9 @@ def resolved_scale(cells: Sequence[float], accuracy: Sequence[float], chance: fl
     """Cell size (degrees) where accuracy first falls below ``(chance + best) / 2``, going from large to small cells.
 
     Log-interpolated between the bracketing cells. Returns the smallest cell if accuracy
-    never falls below the threshold, the largest if it starts below it, and NaN if the best
-    accuracy is within 0.05 of chance (nothing resolved).
+    never falls below the threshold, and NaN if it starts below it (a curve that rises at
+    finer cells has no single resolved scale) or if the best accuracy is within 0.05 of
+    chance (nothing resolved).
     """
     c = np.asarray(cells, dtype=np.float64)
     a = np.asarray(accuracy, dtype=np.float64)
@@ -73,7 +77,7 @@ def resolved_scale(cells: Sequence[float], accuracy: Sequence[float], chance: fl
         return float("nan")  # never clearly above chance: nothing resolved
     thr = (chance + best) / 2.0
     if a[0] < thr:
-        return float(c[0])
+        return float("nan")  # already below the threshold on the coarsest board: no coarse-to-fine fall
     for i in range(1, len(c)):
         if a[i] < thr:
             f = (a[i - 1] - thr) / max(a[i - 1] - a[i], 1e-12)
@@ -245,17 +249,20 @@ def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> An
     if np.isfinite(res.siren_accuracy).any():
         a1.plot(c, 100 * np.array(res.siren_accuracy), "s--", color="0.4",
                 label=f"Siren(SH L={res.siren_L}) from scratch")
-        a1.axvline(180.0 / res.siren_L, color="0.6", ls=":", label=f"Linear(SH L={res.siren_L}) limit 180°/L")
+        a1.axvline(360.0 / res.siren_L, color="0.5", ls=":", label=f"Linear(SH L={res.siren_L}) checkerboard limit ≈ 360°/L")
+        a1.axvline(180.0 / (2 * res.siren_L), color="0.75", ls="-.", lw=1, label="f_max = 180°/(2L) (issue's formula)")
     a1.axhline(50, color="0.8", lw=1)
-    a1.axvline(res.resolved_scale, color="C3", lw=1, label=f"resolved scale ≈ {res.resolved_scale:.1f}°")
+    if np.isfinite(res.resolved_scale):
+        a1.axvline(res.resolved_scale, color="C3", lw=1, label=f"resolved scale ≈ {res.resolved_scale:.1f}°")
     a1.set_xscale("log")
     a1.set_xticks(c, [f"{v:g}°" for v in c])
     a1.invert_xaxis()
-    a1.set_ylim(40, 101)
+    a1.set_ylim(40, 118)
+    a1.set_yticks(range(40, 101, 10))
     a1.set_xlabel("checkerboard cell size (finer →)")
     a1.set_ylabel("test accuracy (%)  (chance 50)")
     a1.set_title("(a) checkerboard, frozen features", fontsize=10)
-    a1.legend(fontsize=7, loc="lower left")
+    a1.legend(fontsize=6.5, loc="upper right", ncol=2)
     d = np.array(res.distances_km)
     a2.fill_between(d, res.sim_q25, res.sim_q75, alpha=0.3, label="quartiles")
     a2.plot(d, res.sim_median, "o-", label="median")
@@ -273,6 +280,17 @@ def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> An
     return fig
 
 
+def _fmt(scale: float) -> str:
+    return f"{scale:.1f}°" if np.isfinite(scale) else "n/a"
+
+
+def load_resolution(path: str | Path) -> list[ResolutionResult]:
+    """Read ``resolution.json`` (as written by ``geoviz evaluate --resolution``) back into results."""
+    import json
+
+    return [ResolutionResult(**d) for d in json.loads(Path(path).read_text())]
+
+
 def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | Path | None = None) -> Any:
     """All encoders in one figure: checkerboard curves (with resolved scales) and similarity medians."""
     import matplotlib
@@ -284,11 +302,11 @@ def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | 
     sirens_done = set()
     for i, r in enumerate(results):
         col = f"C{i}"
-        a1.plot(r.cells, 100 * np.array(r.accuracy), "o-", color=col, label=f"{r.encoder} (resolved {r.resolved_scale:.1f}°)")
+        a1.plot(r.cells, 100 * np.array(r.accuracy), "o-", color=col, label=f"{r.encoder} (resolved {_fmt(r.resolved_scale)})")
         if r.siren_L not in sirens_done and np.isfinite(r.siren_accuracy).any():
             sirens_done.add(r.siren_L)
             a1.plot(r.cells, 100 * np.array(r.siren_accuracy), "--", color="0.3", alpha=0.4 + 0.3 * (len(sirens_done) % 2),
-                    label=f"Siren(SH L={r.siren_L}) from scratch (resolved {r.siren_resolved_scale:.1f}°)")
+                    label=f"Siren(SH L={r.siren_L}) from scratch (resolved {_fmt(r.siren_resolved_scale)})")
         a2.plot(r.distances_km, r.sim_median, "o-", color=col, label=r.encoder)
         a2.fill_between(r.distances_km, r.sim_q25, r.sim_q75, color=col, alpha=0.12)
     a1.axhline(50, color="0.8", lw=1)
@@ -296,10 +314,11 @@ def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | 
     cells = results[0].cells if results else list(CELLS)
     a1.set_xticks(cells, [f"{v:g}°" for v in cells])
     a1.invert_xaxis()
-    a1.set_ylim(40, 101)
+    a1.set_ylim(40, 112)
+    a1.set_yticks(range(40, 101, 10))
     a1.set_xlabel("checkerboard cell size (finer →)")
     a1.set_ylabel("linear-probe test accuracy (%)")
-    a1.legend(fontsize=7, loc="lower left")
+    a1.legend(fontsize=7, loc="upper right")
     a1.set_title("(a) checkerboard accuracy vs cell size", fontsize=10)
     a2.set_xscale("log")
     a2.set_ylim(-1.02, 1.02)
