@@ -8,6 +8,7 @@ for replay and GIF export).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -18,7 +19,7 @@ from .coastlines import coastline_paths
 from .colors import colorize
 
 __all__ = ["training_frames", "training_holomap", "training_gif", "draw_coastlines", "legend_image", "map_image",
-           "FrameHistory", "gif_bytes", "SYNTHETIC_TASKS"]
+           "FrameHistory", "gif_bytes", "gif_palette", "SYNTHETIC_TASKS"]
 
 SYNTHETIC_TASKS = frozenset({"checkerboard"})
 """Task names whose labels are not geography: their maps are drawn without coastlines."""
@@ -231,6 +232,24 @@ def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: in
     return np.asarray(img)
 
 
+@lru_cache(maxsize=16)
+def _legend_cached(kind: str, width: int, label: str, n_classes: int | None,
+                   class_names: tuple[str, ...] | None) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(legend_image(kind, width, label=label, n_classes=n_classes, class_names=class_names))
+
+
+@lru_cache(maxsize=8)
+def _coastline_mask(width: int, height: int) -> Any:
+    """The shipped coastlines drawn once per image size, as a PIL "L" mask (cached)."""
+    from PIL import Image
+
+    mask = Image.new("RGB", (width, height), (0, 0, 0))
+    draw_coastlines(mask, color=(255, 255, 255))
+    return mask.convert("L")
+
+
 def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_classes: int | None = None,
               class_names: Sequence[str] | None = None, label: str = "P(land)", coastlines: bool = True,
               legend: bool = True, scale: int = 2, title: str | None = None) -> Any:
@@ -260,7 +279,7 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
     if scale != 1:
         img = img.resize((W * int(scale), H * int(scale)), Image.NEAREST)
     if coastlines:
-        draw_coastlines(img)
+        img.paste((0, 0, 0), mask=_coastline_mask(img.width, img.height))
     parts = [img]
     if title:
         font = _font(12)
@@ -268,8 +287,8 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
         ImageDraw.Draw(band).text((4, 2), title, fill=(0, 0, 0), font=font)
         parts.insert(0, band)
     if legend:
-        parts.append(Image.fromarray(legend_image(kind, img.width, label=label, n_classes=n_classes,
-                                                  class_names=class_names)))
+        parts.append(_legend_cached(kind, img.width, label, n_classes,
+                                    None if class_names is None else tuple(str(c) for c in class_names)))
     if len(parts) == 1:
         return img
     out = Image.new("RGB", (img.width, sum(p.height for p in parts)), (255, 255, 255))
@@ -280,8 +299,28 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
     return out
 
 
-def gif_bytes(images: Sequence[Any], fps: float = 5.0) -> bytes:
-    """Encode PIL images (all the same size) as a looping animated GIF; returns the file's bytes."""
+def gif_palette(kind: str = "continuous", n_classes: int | None = None, cmap: str | None = None) -> np.ndarray:
+    """``(256, 3)`` uint8 GIF palette for :func:`map_image` frames: the field's colours (the
+    colormap, or the class colours) plus black, white, the NaN grey and grey steps for text."""
+    from .colors import categorical_palette, colormap_lut
+
+    greys = np.repeat(np.linspace(0, 255, 16).round().astype(np.uint8)[:, None], 3, axis=1)
+    extra = np.concatenate([greys, [[200, 200, 200], [60, 60, 60]]]).astype(np.uint8)
+    if kind == "continuous":
+        lut = colormap_lut(cmap or "landocean")[:, :3]
+        field = lut[np.round(np.linspace(0, len(lut) - 1, 256 - len(extra))).astype(np.int64)]
+    else:
+        field = categorical_palette(int(n_classes or 1))[:, :3]
+    pal = np.concatenate([field, extra])[:256]
+    return np.concatenate([pal, np.zeros((256 - len(pal), 3), np.uint8)]).astype(np.uint8)
+
+
+def gif_bytes(images: Sequence[Any], fps: float = 5.0, palette: np.ndarray | None = None) -> bytes:
+    """Encode PIL images (all the same size) as a looping animated GIF; returns the file's bytes.
+
+    ``palette``: ``(256, 3)`` uint8 colours every frame is mapped to (nearest colour, e.g.
+    :func:`gif_palette`; fast and exact for colours in it); default: each frame's own
+    median-cut palette."""
     import io
 
     from PIL import Image
@@ -290,8 +329,13 @@ def gif_bytes(images: Sequence[Any], fps: float = 5.0) -> bytes:
         raise ValueError("nothing to animate: no frames")
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
-    pal = [im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-           for im in images]
+    if palette is not None:
+        ref = Image.new("P", (1, 1))
+        ref.putpalette(np.asarray(palette, np.uint8).reshape(-1).tolist())
+        pal = [im.convert("RGB").quantize(palette=ref, dither=Image.Dither.NONE) for im in images]
+    else:
+        pal = [im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+               for im in images]
     buf = io.BytesIO()
     pal[0].save(buf, format="GIF", save_all=True, append_images=pal[1:], duration=int(round(1000 / fps)), loop=0,
                 disposal=1, optimize=False)
@@ -376,4 +420,4 @@ class FrameHistory:
                           label=label, coastlines=coastlines, scale=scale,
                           title=f"{title}  epoch {e}".strip())
                 for i, e in enumerate(self._epochs)]
-        return gif_bytes(imgs, fps)
+        return gif_bytes(imgs, fps, palette=gif_palette(kind, n_classes))
