@@ -29,9 +29,10 @@ env: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# Only the Playwright + Debian Chromium dashboard tests and the 4-session load test (also in `make test`).
+# Only the Playwright + Debian Chromium tests: dashboard, 4-session load test, notebooks in a
+# real JupyterLab (also in `make test`).
 test-browser: $(STAMP)
-	$(PY) -m pytest -q -rs tests/test_browser.py tests/test_load.py
+	$(PY) -m pytest -q -rs tests/test_browser.py tests/test_load.py tests/test_jupyterlab.py
 
 # --warm builds one page before serving (imports, first-use code paths, the training fork
 # server, then gc.freeze), so the first visitor's page is as quick as later ones;
