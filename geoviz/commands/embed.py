@@ -119,7 +119,15 @@ def _batches(path: Path, chunk_rows: int) -> Any:
                                parse_options=pcsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
     except pa.ArrowInvalid as exc:
         raise ValueError(f"{path} is not a readable CSV file (or is empty): {exc}") from exc
-    for b in reader:
+    while True:
+        try:
+            b = reader.read_next_batch()
+        except StopIteration:
+            return
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"{path}: {exc}. The streaming CSV reader takes column types from the first "
+                             f"16 MB; convert the file to Parquet (or use --engine dask) if a column changes type "
+                             f"further down") from None
         for s in range(0, b.num_rows, chunk_rows):
             yield b.slice(s, chunk_rows)
 
