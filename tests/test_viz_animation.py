@@ -150,3 +150,7 @@ def test_map_image_legends_and_gif(grid):
 
     gif = Image.open(io.BytesIO(h.gif(scale=4)))
     assert gif.n_frames == 3 and gif.size[0] == 4 * W
+    # the frames keep the map's colours (ocean, land and coastline are in the GIF palette; Pillow's
+    # nearest-colour lookup is exact to a unit or two)
+    frame = np.asarray(gif.convert("RGB"))[18:18 + 4 * H].astype(int)
+    assert np.abs(frame - np.asarray(map_image(truth, grid.shape, scale=4, legend=False))).max() <= 3
