@@ -319,7 +319,7 @@ def gif_bytes(images: Sequence[Any], fps: float = 5.0, palette: np.ndarray | Non
     """Encode PIL images (all the same size) as a looping animated GIF; returns the file's bytes.
 
     ``palette``: ``(256, 3)`` uint8 colours every frame is mapped to (nearest colour, e.g.
-    :func:`gif_palette`; fast and exact for colours in it); default: each frame's own
+    :func:`gif_palette`; fast, and within a unit or two of colours in it); default: each frame's own
     median-cut palette."""
     import io
 
