@@ -156,3 +156,21 @@ def test_tab_builds_with_linear_first_and_fits_in_child_processes(monkeypatch):
     assert all(tab.sweep.fits[k] is first[k] for k in first)
     tab.L.value = 1
     assert "L = 1 " in tab.captions["siren"].object
+
+
+def test_checkerboard_maps_show_classes_without_coastlines():
+    """A synthetic multiclass task: a class colour bar (not P(land)) and no coastlines, also on the
+    placeholder shown while fitting."""
+    import holoviews as hv
+
+    from geoviz.viz.lsweep import comparison_map
+
+    hv.extension("bokeh")
+    fit = fit_l(LFitSpec.default("linear", 10, task="checkerboard", resolution=4.0, epochs=5), threads=1)
+    assert fit.prediction.dtype == np.int64 and 0 <= fit.test_accuracy <= 1
+    for m in (comparison_map(fit, n_classes=16, coastlines=False),
+              comparison_map(None, nn="siren", L=10, grid_shape=(45, 90), n_classes=16, coastlines=False)):
+        assert isinstance(m, hv.Image)  # no coastline overlay
+        fig = hv.render(m)
+        (bar,) = [c for c in fig.right if type(c).__name__ == "ColorBar"]
+        assert bar.title == "class" and len(bar.color_mapper.palette) == 16

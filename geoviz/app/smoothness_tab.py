@@ -36,6 +36,8 @@ MAP_WIDTH = 620
 """Width of each map's frame in pixels (height = width / 2)."""
 RESOLUTION = 1.0
 """Map grid cell size in degrees (L = 40 draws 2.25° features)."""
+SWEEP_TASKS = ("landocean", "checkerboard")
+"""Tasks offered (classification tasks: the tab reports test accuracy)."""
 WORKERS = 2
 """Child processes fitting at once (shared by all sessions)."""
 NICE = 10
@@ -99,7 +101,17 @@ def prefit_default() -> list[concurrent.futures.Future]:
     return [submit_fit(s) for s in default_specs()]
 
 
-def _accuracy_table(sweep: LSweep, L: int) -> str:
+def _task_info(task: str) -> tuple[int | None, bool, str]:
+    """``(n_classes or None for binary, coastlines?, test-set description)`` of a task."""
+    from geoviz.data import get_task
+
+    t = get_task(task)
+    n = None if t.kind == "binary" else int(t.num_classes)
+    where = "land–ocean test grid" if t.name == "landocean" else f"{t.name} test split"
+    return n, t.name == "landocean", f"{where}, {len(t.test.y):,} points"
+
+
+def _accuracy_table(sweep: LSweep, L: int, test_set: str) -> str:
     """HTML table of test accuracy per L (the current L in bold)."""
     head = "".join(f"<th>{NETWORK_LABELS.get(nn, nn)}</th>" for nn in sweep.networks)
     rows = []
@@ -111,8 +123,7 @@ def _accuracy_table(sweep: LSweep, L: int) -> str:
         style = ' style="font-weight:bold;background:#eef3fb"' if L_ == L else ""
         rows.append(f"<tr{style}><td>{L_}</td><td>{f_max_deg(L_):.3g}°</td>{''.join(cells)}</tr>")
     return ('<table class="geoviz-accuracy" style="border-collapse:collapse">'
-            '<caption style="caption-side:top;text-align:left">Test accuracy (land–ocean test grid, '
-            '51,156 points)</caption>'
+            f'<caption style="caption-side:top;text-align:left">Test accuracy ({test_set})</caption>'
             f"<thead><tr><th>L</th><th>f_max</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             "<style>table.geoviz-accuracy td, table.geoviz-accuracy th"
             "{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}</style>")
@@ -134,7 +145,6 @@ class SmoothnessTab:
     """
 
     def __init__(self, *, device: str = "auto", autostart: bool = True) -> None:
-        import holoviews as hv
         import panel as pn
 
         from geoviz.data import list_tasks
@@ -147,7 +157,8 @@ class SmoothnessTab:
         self.running = False
         self._cancel = threading.Event()
         self.sweep = LSweep(task="landocean", Ls=tuple(SWEEP_LS), networks=tuple(SWEEP_NETWORKS))
-        self.task = pn.widgets.Select(label="Task", options=list_tasks(), value="landocean", width=280)
+        tasks = [t for t in SWEEP_TASKS if t in list_tasks()]
+        self.task = pn.widgets.Select(label="Task", options=tasks, value="landocean", width=280)
         self.L = pn.widgets.DiscreteSlider(label="L (degrees 0 … L−1)", options=list(SWEEP_LS), value=DEFAULT_L,
                                            width=280)
         lin, sir = SWEEP_SETTINGS["linear"], SWEEP_SETTINGS["siren"]
@@ -170,11 +181,9 @@ class SmoothnessTab:
             "the bottom one Siren(SH), both fitted to the same 5,000 points.*",
             sizing_mode="stretch_width", max_width=MAP_WIDTH + 260, styles={"font-size": "14px"})
         self.captions = {nn: pn.pane.Markdown("", margin=(0, 10)) for nn in SWEEP_NETWORKS}
-        self._view = hv.streams.Stream.define("SmoothnessView", L=DEFAULT_L, version=0)()
         self._version = 0
-        dmaps = {nn: hv.DynamicMap(lambda L, version, nn=nn: self._map(nn, L), streams=[self._view])
-                 for nn in SWEEP_NETWORKS}
-        self.map_panes = {nn: pn.pane.HoloViews(dmaps[nn], linked_axes=False) for nn in SWEEP_NETWORKS}
+        self.map_panes = {nn: pn.pane.HoloViews(None, linked_axes=False) for nn in SWEEP_NETWORKS}
+        self._make_maps()
         self.curve = pn.pane.HoloViews(None, linked_axes=False)
         self.table = pn.pane.HTML("", width=360)
         self.run_button.on_click(self._on_run)
@@ -201,11 +210,21 @@ class SmoothnessTab:
     def results(self) -> dict[int, np.ndarray]:
         return self.sweep.predictions("linear")
 
+    def _make_maps(self) -> None:
+        """One DynamicMap per network, driven by a stream of (L, version); made again when the
+        task changes (its first frame fixes the colour bar: P(land) or classes, coastlines or not)."""
+        import holoviews as hv
+
+        self._n_classes, self._coastlines, self._test_set = _task_info(self.task.value)
+        self._view = hv.streams.Stream.define("SmoothnessView", L=int(self.L.value), version=0)()
+        for nn, pane in self.map_panes.items():
+            pane.object = hv.DynamicMap(lambda L, version, nn=nn: self._map(nn, L), streams=[self._view])
+
     def _map(self, nn: str, L: int) -> Any:
         from geoviz.viz.lsweep import comparison_map
 
         return comparison_map(self.sweep.get(nn, L), nn=nn, L=int(L), grid_shape=(180, 360), width=MAP_WIDTH,
-                              title="")
+                              title="", coastlines=self._coastlines, n_classes=self._n_classes)
 
     def _refresh_maps(self) -> None:
         self._version += 1
@@ -218,7 +237,7 @@ class SmoothnessTab:
         status = "fitting…" if self.running else "not fitted"
         for nn, pane in self.captions.items():
             pane.object = f"**{fit_caption(nn, L, self.sweep.get(nn, L), status)}**"
-        self.table.object = _accuracy_table(self.sweep, L)
+        self.table.object = _accuracy_table(self.sweep, L, self._test_set)
         if self.sweep.fits:
             self.curve.object = accuracy_curve(self.sweep, L=L, width=420, height=260)
 
@@ -283,7 +302,10 @@ class SmoothnessTab:
         self.running = True
         self._cancel.clear()
         self.run_button.disabled = True
+        task_changed = self.task.value != self.sweep.task
         self.sweep = LSweep(task=self.task.value, Ls=tuple(SWEEP_LS), networks=tuple(SWEEP_NETWORKS))
+        if task_changed:
+            self._make_maps()
         self.progress.max, self.progress.value = len(specs), 0
         self._refresh_text()
         self._refresh_maps()

@@ -24,8 +24,8 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -425,7 +425,8 @@ def fit_caption(nn: str, L: int, fit: LFit | None, status: str = "") -> str:
 
 def comparison_map(fit: LFit | None, *, nn: str | None = None, L: int | None = None,
                    grid_shape: Sequence[int] = (180, 360), width: int = 640, status: str = "",
-                   title: str | None = None, coastlines: bool = True, cmap: str | None = SWEEP_CMAP) -> Any:
+                   title: str | None = None, coastlines: bool = True, cmap: str | None = SWEEP_CMAP,
+                   n_classes: int | None = None) -> Any:
     """One equirectangular map of a fit at a true 2:1 aspect, P(land) colourbar, titled with
     the network, L, f_max and the test accuracy.
 
@@ -437,6 +438,8 @@ def comparison_map(fit: LFit | None, *, nn: str | None = None, L: int | None = N
             and axes come on top).
         title: plot title (default: network, L, f_max, test accuracy; ``""`` for none).
         cmap: colormap of P(land) (default :data:`SWEEP_CMAP`; None: the ``landocean`` ramp).
+        n_classes: for a multiclass task (e.g. checkerboard): the number of classes, so that the
+            placeholder and every fit share one class colour bar (default: from the fit).
 
     Returns:
         ``hv.Image`` (binary: P(land) in [0, 1]; multiclass: class colours) overlaid with coastlines.
@@ -452,16 +455,24 @@ def comparison_map(fit: LFit | None, *, nn: str | None = None, L: int | None = N
         if nn is None or L is None:
             raise ValueError("pass a fit, or nn and L for a placeholder")
         shape = tuple(grid_shape)
-        values, kind = np.full(int(shape[0]) * int(shape[1]), np.nan), "continuous"
+        values = np.full(int(shape[0]) * int(shape[1]), np.nan)
+        kind = "categorical" if n_classes else "continuous"
     label = "P(land)" if kind == "continuous" else "class"
     m = flat_map(values, shape, kind=kind, clim=(0, 1) if kind == "continuous" else None,
                  cmap=cmap if kind == "continuous" else None,
-                 title=fit_caption(nn, int(L), fit, status) if title is None else title, coastlines=coastlines, label=label)
-    frame = dict(frame_width=int(width), frame_height=int(width) // 2, width=None, height=None,
-                 xticks=[-180, -120, -60, 0, 60, 120, 180], yticks=[-90, -60, -30, 0, 30, 60, 90],
-                 fontsize={"title": "11pt"})
+                 title=fit_caption(nn, int(L), fit, status) if title is None else title, coastlines=coastlines,
+                 label=label)
+    frame: dict[str, Any] = dict(frame_width=int(width), frame_height=int(width) // 2, width=None, height=None,
+                                 xticks=[-180, -120, -60, 0, 60, 120, 180], yticks=[-90, -60, -30, 0, 30, 60, 90],
+                                 fontsize={"title": "11pt"})
     if kind == "continuous":
         frame["colorbar_opts"] = {"title": "P(land)"}
+    else:
+        from .colors import categorical_palette, hex_colors
+
+        n = int(n_classes) if n_classes else int(np.max(values)) + 1
+        frame.update(cmap=hex_colors(categorical_palette(n)), clim=(-0.5, n - 0.5), color_levels=n, colorbar=True,
+                     colorbar_opts={"title": "class"})
     return m.opts(hv.opts.Image(**frame))
 
 
