@@ -141,3 +141,18 @@ def test_holdout_region_split():
     assert not (continent_of(POINTS[tr]) == "South America").any()
     with pytest.raises(ValueError, match="no point lies"):
         holdout_region_split(POINTS[:1] * 0 + [[-30.0, 0.0]], "Africa")
+
+
+def test_buffered_block_split_keeps_training_points_away_from_test_points():
+    from scipy.spatial import cKDTree
+
+    from geoviz.data import lonlat_to_unit, task_from_points
+
+    tr, te = block_split(POINTS, 10.0, 0.2, seed=0, buffer_km=300.0)
+    d, _ = cKDTree(lonlat_to_unit(POINTS[te])).query(lonlat_to_unit(POINTS[tr]))
+    assert (2 * np.arcsin(d / 2) * 6371.0088).min() >= 300.0
+    tr0, te0 = block_split(POINTS, 10.0, 0.2, seed=0)
+    assert np.array_equal(te, te0) and set(tr) < set(tr0)
+    t = task_from_points(POINTS[:3000], POINTS[:3000, 1] + 0.5, kind="regression", split="blocks:10:300km")
+    assert t.meta["buffer_dropped"] > 0
+    assert len(t.train) + len(t.val) + len(t.test) + t.meta["buffer_dropped"] == 3000

@@ -267,7 +267,8 @@ def register(sub: Any) -> None:
     p.add_argument("--kind", choices=["regression", "classification"], default=None,
                    help="task kind (default: inferred: many distinct float values = regression, labels = classification)")
     p.add_argument("--split", default="random",
-                   help="held-out split of a point file: random, blocks:DEG (whole ~DEG° equal-area cells), "
+                   help="held-out split of a point file: random, blocks:DEG (whole ~DEG° equal-area cells; "
+                        "blocks:DEG:KMkm also drops training points within KM km of a test point), "
                         "region:NAME (a continent, e.g. region:Africa) or region:LON0,LAT0,LON1,LAT1")
     p.add_argument("--test-fraction", type=float, default=0.2, help="share of points held out for testing")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of points used for early stopping")

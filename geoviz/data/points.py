@@ -440,11 +440,16 @@ def _parse_split(split: Any) -> tuple[str, Any]:
         if s.lower() == "random":
             return "random", None
         if s.lower().startswith("blocks:") or s.lower().startswith("block:"):
+            parts = s.split(":")
             try:
-                deg = float(s.split(":", 1)[1])
+                deg = float(parts[1])
+                buffer_km = float(parts[2].lower().removesuffix("km")) if len(parts) == 3 else 0.0
+                if len(parts) > 3:
+                    raise ValueError
             except ValueError:
-                raise ValueError(f"split {split!r}: expected blocks:DEG with DEG a number of degrees, e.g. blocks:10") from None
-            return "blocks", deg
+                raise ValueError(f"split {split!r}: expected blocks:DEG or blocks:DEG:BUFFERkm, e.g. blocks:10 "
+                                 f"or blocks:10:200km") from None
+            return "blocks", (deg, buffer_km)
         if s.lower().startswith("region:"):
             return "region", s.split(":", 1)[1].strip()
         raise ValueError(f"unknown split {split!r}; use 'random', 'blocks:DEG' (e.g. blocks:10), 'region:NAME' "
@@ -478,7 +483,7 @@ def _split_indices(lonlat: np.ndarray, labels: np.ndarray | None, how: str, arg:
             return _stratified(labels, frac, np.random.default_rng(seed))
         return random_split(len(lonlat), frac, seed)
     if how == "blocks":
-        return block_split(lonlat, arg, frac, seed)
+        return block_split(lonlat, arg[0], frac, seed, buffer_km=arg[1])
     return holdout_region_split(lonlat, arg)
 
 
@@ -525,7 +530,8 @@ def task_from_points(lonlat: Any, y: Any, kind: str | None = None, split: Any = 
             ``"multiclass"``.
         split: ``"random"`` (seeded; stratified by class for classification),
             ``"blocks:DEG"`` (whole equal-area cells of DEG degrees on each side,
-            :func:`~geoviz.data.splits.block_split`), ``"region:NAME"`` (a continent held out,
+            :func:`~geoviz.data.splits.block_split`), ``"blocks:DEG:KMkm"`` (the same, and
+            training/validation points within KM km of a test point are dropped), ``"region:NAME"`` (a continent held out,
             e.g. ``region:Africa``), ``"region:LON0,LAT0,LON1,LAT1"`` or a 4-tuple box.
         name: task name.
         seed: split seed.
@@ -608,7 +614,10 @@ def task_from_points(lonlat: Any, y: Any, kind: str | None = None, split: Any = 
     rest, test = _split_indices(p, labels, how, arg, test_fraction, seed)
     vfrac = _check_val_fraction(val_fraction, len(rest) / len(p))
     vhow = "random" if how == "region" else how
-    tr, va = _split_indices(p[rest], None if labels is None else labels[rest], vhow, arg, vfrac, seed + 1)
+    varg = (arg[0], 0.0) if how == "blocks" else arg  # no buffer between train and validation
+    tr, va = _split_indices(p[rest], None if labels is None else labels[rest], vhow, varg, vfrac, seed + 1)
+    if len(rest) + len(test) < len(p):
+        meta["buffer_dropped"] = int(len(p) - len(rest) - len(test))
     train, val = rest[tr], rest[va]
     for side, idx in (("train", train), ("val", val), ("test", test)):
         if len(idx) == 0:

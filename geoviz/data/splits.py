@@ -113,8 +113,23 @@ def block_ids(lonlat: Any, block_deg: float) -> np.ndarray:
     return offsets[band] + cell
 
 
-def block_split(lonlat: Any, block_deg: float, test_fraction: float = 0.2, seed: int = 0
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _buffer_train(p: np.ndarray, train: np.ndarray, test: np.ndarray, buffer_km: float) -> np.ndarray:
+    """``train`` without the points within ``buffer_km`` (great-circle) of any test point."""
+    if not buffer_km:
+        return train
+    if not buffer_km > 0:
+        raise ValueError(f"buffer_km must be >= 0, got {buffer_km!r}")
+    from scipy.spatial import cKDTree
+
+    if len(test) == 0 or len(train) == 0:
+        return train
+    chord = 2.0 * np.sin(min(buffer_km / EARTH_RADIUS_KM, np.pi) / 2.0)
+    d, _ = cKDTree(lonlat_to_unit(p[test])).query(lonlat_to_unit(p[train]), distance_upper_bound=chord)
+    return train[~np.isfinite(d) | (d >= chord)]
+
+
+def block_split(lonlat: Any, block_deg: float, test_fraction: float = 0.2, seed: int = 0, *,
+                buffer_km: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Split points by whole cells of :func:`block_ids`: no cell is on both sides.
 
     Cells are visited in a seeded random order and moved to the test side until it holds at
@@ -126,9 +141,13 @@ def block_split(lonlat: Any, block_deg: float, test_fraction: float = 0.2, seed:
         block_deg: cell size in degrees (e.g. 5 or 10; larger = more honest, fewer cells).
         test_fraction: target share of points on the test side, in (0, 1).
         seed: ``numpy.random.default_rng`` seed of the cell order.
+        buffer_km: also drop from the training side every point closer than this
+            great-circle distance to a test point (a buffered split: points on either side
+            of a cell border are then never neighbours); 0 keeps them.
 
     Returns:
-        ``(train_idx, test_idx)``: sorted int64 indices into ``lonlat``.
+        ``(train_idx, test_idx)``: sorted int64 indices into ``lonlat`` (with a buffer, the
+        dropped points are in neither).
 
     Raises:
         ValueError: fewer than 2 occupied cells (make ``block_deg`` smaller), bad fraction.
@@ -145,7 +164,10 @@ def block_split(lonlat: Any, block_deg: float, test_fraction: float = 0.2, seed:
     is_test_block = np.zeros(len(uniq), dtype=bool)
     is_test_block[order[:k]] = True
     test = is_test_block[inverse]
-    return np.flatnonzero(~test).astype(np.int64), np.flatnonzero(test).astype(np.int64)
+    train_idx, test_idx = np.flatnonzero(~test).astype(np.int64), np.flatnonzero(test).astype(np.int64)
+    if buffer_km:
+        train_idx = _buffer_train(_points(lonlat), train_idx, test_idx, buffer_km)
+    return train_idx, test_idx
 
 
 def block_kfold(lonlat: Any, block_deg: float, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
