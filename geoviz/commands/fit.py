@@ -46,7 +46,9 @@ def build_task(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
         if args.n_test is not None:
             kw["n_test"] = args.n_test
         task = field.task(**kw)
-        return task, field, []
+        notes = [] if args.split == "random" else [f"--split {args.split} ignored: a field's held-out test points "
+                                                    f"are its own uniform sample (field.task)"]
+        return task, field, notes
     target = args.target
     pts = load_points(src, target=None, lon=args.lon, lat=args.lat, dropna=False) if target is None else None
     if target is None:
