@@ -96,10 +96,11 @@ def test_virtual_species_reproducible_and_inside_range(world):
     assert inside.all()
     counts = obs.counts()
     assert counts.min() >= 5 and counts.max() > 2 * counts.min()  # long tail
-    # ranges lie on land (Köppen zones other than Ocean)
+    # ranges lie on land: cells whose centre is land (Köppen); points in coastal cells may fall
+    # in the sea part of the 1° cell, hence not 100 %
     from geoviz.data import koppen_zones
 
-    assert (koppen_zones(obs.lonlat) != 32).mean() > 0.98
+    assert (koppen_zones(obs.lonlat) != 32).mean() > 0.95
 
 
 def test_range_metrics_and_kde_baseline(world):
@@ -119,12 +120,13 @@ def test_range_metrics_and_kde_baseline(world):
 
 def test_training_reaches_stated_map_on_easy_species():
     """Three large-range species, uniform observers: a small SH(L=10)+Siren(64) reaches mAP ≥ 0.6
-    (measured 0.8) on equal-area land points, far above the prevalence (a random ranking's mAP)."""
+    (measured 0.81, AUC 0.993) on equal-area land points, far above the prevalence (a random ranking's mAP)."""
     from geoviz.species import evaluate_virtual, evaluation_points
 
     w = make_virtual_species(3, 3000, resolution=1.0, seed=1, radius_km=(2500.0, 3500.0), min_cells=300)
     cfg = SpeciesConfig(pe_kwargs={"legendre_polys": 10}, nn_kwargs={"hidden_dim": 64, "num_layers": 2},
-                        epochs=25, batch_size=256, lr=3e-3, background="land", seed=0)
+                        epochs=25, batch_size=256, lr=3e-3, background="land", seed=0,
+                        threads=1)  # tiny net: one thread avoids OpenMP waits on a busy machine
     model, hist = fit_species(w.observations, cfg)
     assert hist[-1]["loss"] < hist[0]["loss"]
     pts = evaluation_points(20_000)
@@ -149,6 +151,15 @@ def test_predict_map_matches_dense_and_save_load_roundtrip(tmp_path):
     masked = m.predict_map(1, 2.0, logits=True, mask=land)
     np.testing.assert_allclose(masked[land], dense[land], atol=2e-5)
     assert np.isnan(masked[~land]).all()
+    # coarse-to-fine: cells near coarse probabilities >= threshold are exact; an untrained model is ~0.5
+    # everywhere, so every cell is refined and the map equals the exact one
+    np.testing.assert_allclose(m.predict_map("b", 2.0, refine=3, logits=True), dense, atol=2e-5)
+    with torch.no_grad():
+        m.encoder.network.last_layer.bias[1] = -30.0  # p ≈ 1e-13 everywhere: nothing refined, coarse kept
+    coarse = m.predict_map("b", 2.0, refine=3)
+    assert coarse.shape == g.shape and coarse.max() < 1e-3
+    with torch.no_grad():
+        m.encoder.network.last_layer.bias[1] = 0.0
     m.meta["note"] = "x"
     path = m.save(tmp_path / "m.pt")
     m2 = SpeciesModel.load(path)
@@ -232,7 +243,8 @@ def test_cli_fit_and_map(tmp_path, capsys):
 
     model = tmp_path / "v.pt"
     rc = main(["species", "fit", "virtual:3:obs=600,res=2,seed=2", "--save", str(model), "--epochs", "2",
-               "--legendre-polys", "6", "--hidden-dim", "16", "--batch-size", "256", "--background", "uniform"])
+               "--legendre-polys", "6", "--hidden-dim", "16", "--batch-size", "256", "--background", "uniform",
+               "--threads", "1"])
     assert rc == 0 and model.is_file()
     m = SpeciesModel.load(model)
     assert m.meta["virtual"]["n_species"] == 3 and m.meta["config"]["loss"] == "an-full"

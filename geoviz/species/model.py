@@ -109,7 +109,7 @@ class SpeciesModel(nn.Module):
 
     @torch.no_grad()
     def predict_map(self, species: str | int, resolution: float = 0.5, *, mask: np.ndarray | None = None,
-                    logits: bool = False) -> np.ndarray:
+                    logits: bool = False, refine: int | None = None, refine_threshold: float = 1e-3) -> np.ndarray:
         """Probability map of one species on the global regular grid of :func:`geoviz.data.regular_grid`.
 
         For SH + Siren the first layer is evaluated separably on the grid
@@ -122,6 +122,11 @@ class SpeciesModel(nn.Module):
             resolution: cell size in degrees (must divide 180).
             mask: optional ``(H, W)`` bool; cells outside get NaN.
             logits: return logits instead of probabilities.
+            refine: coarse-to-fine evaluation (e.g. 4): the map is first computed exactly on a
+                grid ``refine`` times coarser; cells whose coarse probability is at least
+                ``refine_threshold`` (dilated by one coarse cell) are then evaluated exactly at
+                ``resolution``; the rest keep the coarse value (below the threshold, unless the
+                model has a peak narrower than a coarse cell). ``None``: exact everywhere.
 
         Returns:
             ``(H, W)`` float32 array, row 0 = north, column 0 = 180° W.
@@ -143,6 +148,8 @@ class SpeciesModel(nn.Module):
         from geoviz._grid_predict import supports_grid_prediction
         from geoviz.networks import Siren
 
+        if refine is not None and int(refine) > 1:
+            return self._refined_map(s, float(resolution), int(refine), mask, logits, refine_threshold)
         was = self.training
         self.eval()
         try:
@@ -157,6 +164,34 @@ class SpeciesModel(nn.Module):
             self.train(was)
         if logits:
             return z
+        with np.errstate(over="ignore"):
+            return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+    def _refined_map(self, s: int, res: float, k: int, mask: np.ndarray | None, logits: bool,
+                     threshold: float) -> np.ndarray:
+        from scipy.ndimage import binary_dilation
+
+        from geoviz.data import regular_grid
+
+        g = regular_grid(res)
+        H, W = g.shape
+        if H % k or W % k:
+            raise ValueError(f"refine={k} must divide the grid {H}x{W}")
+        cmask = None if mask is None else np.asarray(mask, bool).reshape(H // k, k, W // k, k).any(axis=(1, 3))
+        zc = self.predict_map(s, res * k, mask=cmask, logits=True)
+        with np.errstate(invalid="ignore"):
+            hot = zc >= np.log(threshold / (1 - threshold))
+        hot = binary_dilation(np.pad(hot, ((0, 0), (1, 1)), mode="wrap"), np.ones((3, 3), bool))[:, 1:-1]  # lon wraps
+        z = np.repeat(np.repeat(zc, k, axis=0), k, axis=1)
+        fine = np.repeat(np.repeat(hot, k, axis=0), k, axis=1)
+        if mask is not None:
+            fine &= np.asarray(mask, bool)
+            z[~np.asarray(mask, bool)] = np.nan
+        idx = np.flatnonzero(fine.ravel())
+        if idx.size:
+            z.reshape(-1)[idx] = self.logits(g.lonlat[idx], s)
+        if logits:
+            return z.astype(np.float32)
         with np.errstate(over="ignore"):
             return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
@@ -253,6 +288,8 @@ def _plain(x: Any) -> Any:
         return [_plain(v) for v in x]
     if isinstance(x, np.generic):
         return x.item()
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
     if isinstance(x, np.ndarray):
         return x.tolist()
     if x is None or isinstance(x, (str, int, float, bool)):

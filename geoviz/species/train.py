@@ -110,7 +110,8 @@ def fit_species(obs: Observations, config: SpeciesConfig | None = None, *,
 
     Returns:
         ``(model, history)``: the trained model in eval mode (``meta`` records the config),
-        and one dict per epoch ``{"epoch", "loss", "seconds", "steps"}``.
+        and one dict per epoch ``{"epoch", "loss", "seconds", "steps"}`` (``seconds``: training
+        wall time so far, callbacks excluded).
     """
     cfg = config or SpeciesConfig()
     if not isinstance(obs, Observations):
@@ -149,6 +150,7 @@ def fit_species(obs: Observations, config: SpeciesConfig | None = None, *,
         gen = torch.Generator().manual_seed(cfg.seed)
         history: list[dict[str, Any]] = []
         t0 = time.perf_counter()
+        t_cb = 0.0  # time spent in callbacks (not counted in "seconds")
         step = 0
         for epoch in range(1, cfg.epochs + 1):
             perm = torch.randperm(n, generator=gen)
@@ -166,10 +168,14 @@ def fit_species(obs: Observations, config: SpeciesConfig | None = None, *,
                 step += 1
                 tot += float(loss.detach()) * idx.shape[0]
                 cnt += idx.shape[0]
-            row = {"epoch": epoch, "loss": tot / cnt, "seconds": time.perf_counter() - t0, "steps": step}
+            row = {"epoch": epoch, "loss": tot / cnt, "seconds": time.perf_counter() - t0 - t_cb, "steps": step}
             history.append(row)
-            if callback is not None and callback(row) is False:
-                break
+            if callback is not None:
+                tc = time.perf_counter()
+                stop = callback(row) is False
+                t_cb += time.perf_counter() - tc
+                if stop:
+                    break
             if cfg.max_seconds is not None and row["seconds"] >= cfg.max_seconds:
                 break
     finally:
