@@ -147,9 +147,9 @@ plt.show()
 # <details><summary>Solution 1</summary>
 #
 # The checkerboard cells are about 14° across (200 support points on the sphere). With
-# `min_radius=10` the finest sinusoid of `grid` is too coarse to draw cell boundaries that
-# sharp anywhere, so accuracy drops at every latitude; near the poles, where the encoding's
-# longitude terms crowd together, the loss is usually largest. Rerun the band table to see it.
+# `min_radius=10` the finest sinusoid of `grid` is coarser, so expect less sharp cell
+# boundaries at every latitude and a lower accuracy; near the poles, where the encoding's
+# longitude terms crowd together, look for the largest loss. Rerun the band table to check.
 #
 # </details>
 #
@@ -159,10 +159,10 @@ plt.show()
 # <details><summary>Solution 2</summary>
 #
 # Siren's first layer computes $\sin(w \cdot (\lambda, \varphi) + b)$, a sinusoidal encoding
-# learned from the data, so in the middle latitudes `direct` + Siren does well. Near the poles
-# it has no notion that all meridians meet, and across the date line that −180° and 180° are
-# the same place: the polar bands (and a seam at the date line on the map) are where it falls
-# behind spherical harmonics.
+# learned from the data, so in the middle latitudes `direct` + Siren can do well. Near the
+# poles it has no notion that all meridians meet, and across the date line that −180° and 180°
+# are the same place: the polar bands (and a seam at the date line on the polar view) are
+# where to expect it to fall behind spherical harmonics; compare the columns of your table.
 #
 # </details>
 #

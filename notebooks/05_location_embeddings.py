@@ -155,9 +155,10 @@ from matplotlib.patches import Patch
 from geoviz.data.zones import koppen_colors
 
 present = sorted(set(int(z) for z in koppen_zones(g.lonlat)) - {KOPPEN_OCEAN})
-fig = plt.figure(figsize=(12, 1.3))
-fig.legend(handles=[Patch(color=koppen_colors(np.array([z]))[0] / 255, label=KOPPEN_CODES[z]) for z in present],
-           loc="center", ncol=min(len(present), 15), fontsize=9, frameon=False, title="Köppen–Geiger zones")
+fig, ax = plt.subplots(figsize=(12, 1.4))
+ax.axis("off")
+ax.legend(handles=[Patch(color=koppen_colors(np.array([z]))[0] / 255, label=KOPPEN_CODES[z]) for z in present],
+          loc="center", ncol=min(len(present), 15), fontsize=9, frameon=False, title="Köppen–Geiger zones")
 plt.show()
 
 # %% [markdown]
@@ -223,9 +224,10 @@ figures.similarity_map_png(g, q, model=model, index=index, top_k=5, title=f"cosi
 #
 # With $L = 10$ the spherical-harmonic input resolves about $f_{\max} = 9^\circ$ (the network
 # adds some finer detail, notebook 02), so the colours change smoothly over continents. With
-# $L = 40$ ($f_{\max} = 2.25^\circ$) the map shows smaller regions: mountain ranges, coastal
-# strips, river basins. Whether the AMI rises depends on the zones: Köppen zones are large, so
-# finer embeddings help mainly along their boundaries; compare both rows of the AMI table.
+# $L = 40$ ($f_{\max} = 2.25^\circ$) the encoder can separate regions four times smaller, so
+# look for finer colour patches (mountain ranges, coastal strips). Whether the AMI rises
+# depends on the zones: Köppen zones are large, so finer embeddings can only help along
+# their boundaries; compare the AMI tables of the two models.
 #
 # </details>
 #

@@ -185,9 +185,9 @@ probe_table.round(3)
 # With a *random* split, kNN on coordinates looks excellent: every test point has training
 # neighbours a few hundred kilometres away with the same climate, so it copies their label.
 # With held-out 20° blocks the nearest training points are on the far side of the block edge,
-# and kNN has to extrapolate, which it cannot: it drops clearly, typically below the probe on
-# SH or embeddings. The block split measures what a model knows about *unseen regions*, which
-# is what a location encoder is for.
+# and kNN has to extrapolate, which it cannot: compare its block-split accuracy with the
+# probes on SH and embeddings in the table above. The block split measures what a model
+# knows about *unseen regions*, which is what a location encoder is for.
 #
 # ```python
 # from sklearn.neighbors import KNeighborsClassifier
@@ -207,9 +207,9 @@ probe_table.round(3)
 # Use `y = targets["Köppen group"] == "B"` and the same loop. Raw lon/lat cannot separate
 # deserts from rain forest at the same latitude with one straight line, so it stays near the
 # majority class. SH features describe position finely enough to carve out the big deserts,
-# and the embeddings add what the deserts *look* like from above (bright, bare ground), which
-# usually helps most where the held-out block contains a desert unlike its neighbours.
-# Compare macro F1, not only accuracy: most land is not arid.
+# and the embeddings add what the deserts *look* like from above (bright, bare ground); see
+# which of the two scores higher on the held-out blocks. Compare macro F1, not only accuracy:
+# most land is not arid.
 #
 # </details>
 #
@@ -217,9 +217,9 @@ probe_table.round(3)
 #
 # <details><summary>Solution 3</summary>
 #
-# SatCLIP's authors found L=10 better for coarse, global targets and L=40 better for
-# fine-grained, local ones. Köppen groups are continental in scale, so expect L=10 to match or
-# beat L=40 here; the 17 MODIS classes vary on smaller scales and favour L=40. Without a
-# checkpoint, the embedded `geoviz-bluemarble-l40` shows the same trade-off.
+# SatCLIP's authors recommend L=10 for coarse, global targets and L=40 for fine-grained,
+# local ones. Köppen groups are continental in scale, so L=10 should match L=40 here; the 17
+# MODIS classes vary on smaller scales, where L=40 has the better chance. Without a
+# checkpoint, compare the embedded `geoviz-bluemarble-l10` and `geoviz-bluemarble-l40`.
 #
 # </details>
