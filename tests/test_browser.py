@@ -134,6 +134,23 @@ def _check_smoothness_tab(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "dashboard_smoothness.png"), full_page=True)
 
 
+def _check_species_tab(page) -> None:
+    """Species ranges: the tab builds on first selection, shows its virtual species and the
+    P(present) map with a viridis colour bar (purple at 0 left of yellow at 1)."""
+    page.locator(".bk-tab", has_text="Species ranges").first.click()
+    wait_until(lambda: _text(page, r"virtual species, [\d,]+ observations") or _text(page, r"(?i)failed"),
+               timeout=400, what="the species demo")
+    assert _text(page, r"Range at P ≥ 0\.50"), _text(page, r"(?i)failed")
+    time.sleep(1.5)
+    img = _shot(page, _flat_map_box(page))
+    bar = img[int(img.shape[0] * 0.85):]
+    yellow = (bar[..., 0] > 200) & (bar[..., 1] > 190) & (bar[..., 2] < 110)
+    purple = (bar[..., 0] < 100) & (bar[..., 1] < 40) & (bar[..., 2] > 60)
+    assert yellow.sum() > 20 and purple.sum() > 20, (yellow.sum(), purple.sum())
+    assert np.nonzero(purple)[1].mean() < np.nonzero(yellow)[1].mean()
+    page.screenshot(path=str(ARTIFACTS / "dashboard_species.png"), full_page=True)
+
+
 def test_dashboard_in_chromium():
     ARTIFACTS.mkdir(exist_ok=True)
     with serve_dashboard() as served, chromium() as browser:
@@ -233,6 +250,9 @@ def test_dashboard_in_chromium():
 
         # --- Smoothness: Linear(SH) above Siren(SH) for one L, colour bars, accuracy per L, the slider
         _check_smoothness_tab(page)
+
+        # --- Species ranges: built when first selected, P(present) map with its colour bar
+        _check_species_tab(page)
 
         # --- offline: nothing but the local server was contacted
         assert log.urls, "the request logger saw nothing"
