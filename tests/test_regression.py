@@ -15,6 +15,15 @@ from geoviz.training import TrainConfig, Trainer, regression_metrics
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks: one torch thread (two spin-wait for each other on a busy machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def smooth_field(lonlat: np.ndarray) -> np.ndarray:
     lon, lat = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
     return 30.0 * np.cos(lat) - 10.0 + 6.0 * np.sin(2 * lon) * np.cos(lat) ** 2
