@@ -98,11 +98,16 @@ class DashboardApp:
 
             return SpeciesTab()
 
+        def _compare() -> Any:
+            from .compare_tab import CompareTab
+
+            return CompareTab()
+
         # every tab is built on first use: the training tab when the page has loaded (or at
         # once without defer), the others when first opened (or first accessed from Python)
         self._factories: dict[int, tuple[str, Callable[[], Any]]] = {
             0: ("Live training", _train), 1: ("Smoothness", _smooth), 2: ("Embeddings", _embed),
-            3: ("Species ranges", _species)}
+            3: ("Species ranges", _species), 4: ("Compare encoders", _compare)}
         self._tab_objects: dict[int, Any] = {}
         self._lock = threading.RLock()
         self._deferred = bool(defer)
@@ -111,8 +116,8 @@ class DashboardApp:
         # document patch, replacing a Tabs child re-renders the Tabs model (~0.5 s of loop time)
         spinner = pn.indicators.LoadingSpinner(value=True, size=40, label="Loading the training view…")
         self._holders = [pn.Column(spinner, sizing_mode="stretch_width") if defer
-                         else pn.Column(sizing_mode="stretch_width"), pn.Column(), pn.Column(), pn.Column()]
-        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(4)), dynamic=True,
+                         else pn.Column(sizing_mode="stretch_width"), *(pn.Column() for _ in range(4))]
+        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(5)), dynamic=True,
                             sizing_mode="stretch_width")
         self.tabs.param.watch(self._on_tab, "active")
         header = pn.pane.Markdown(
