@@ -81,7 +81,7 @@ def test_metrics_equal_sklearn() -> None:
         score("ranking", y, p)
 
 
-def test_mlp_probe_learns_and_batched_reps_are_independent() -> None:
+def test_mlp_probe_learns_and_reps_are_independent() -> None:
     x = uniform_sphere(400, seed=3)
     y = np.sin(np.radians(x[:, 1])) * 10 + np.cos(np.radians(x[:, 0]))
     X = get_encoder("sh:4")(x)

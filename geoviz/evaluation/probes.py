@@ -12,9 +12,8 @@ so that every probe sees exactly the same splits.
 - ``mlp``: the SatCLIP notebook's recipe: ``D → 64 → ReLU → 64 → ReLU → out``, Adam with
   lr 1e-3, full batch, a fixed number of epochs (:data:`MLP_EPOCHS`), features standardised
   on the training points, MSE on standardised targets (regression) or cross-entropy
-  (classification). All repetitions of a split are trained at once as a batch of
-  independent networks (each with its own seed, mask and Adam state: the losses add, so
-  the gradients do not mix).
+  (classification). One network per repetition, its seed setting the initial weights; the
+  cost equals a plain ``torch.nn.Sequential`` loop (``benchmarks/bench_evaluate.py``).
 
 :func:`score` is scikit-learn's ``r2_score`` / ``accuracy_score``.
 """
@@ -97,14 +96,15 @@ def mlp_probe(
     lr: float = 1e-3,
     threads: int | None = None,
 ) -> list[np.ndarray]:
-    """The SatCLIP-recipe MLP, trained for every repetition at once.
+    """The SatCLIP-recipe MLP, one network per repetition.
 
     Args:
-        X, y, kind, reps: as :func:`linear_probe` (the rep's seed sets the initial weights).
+        X, y, kind, reps: as :func:`linear_probe` (the rep's seed sets the initial weights,
+            drawn like ``torch.nn.Linear``'s default: U(±1/sqrt(fan_in))).
         n_classes: ``K`` for classification (outputs), ignored for regression.
         epochs: full-batch Adam steps. hidden: width of the two hidden layers. lr: Adam lr.
         threads: torch intra-op threads for the call (restored afterwards); ``None``: 1 for small
-            problems (repetitions × training rows × D < 4e6), else the current setting.
+            problems (training rows × D < 4e6), else the current setting.
 
     Returns:
         One ``(len(test_idx),)`` prediction array per repetition (class indices or target units).
@@ -113,77 +113,54 @@ def mlp_probe(
 
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    R = len(reps)
-    N, D = X.shape
+    D = X.shape[1]
     out_dim = 1 if kind == "regression" else int(n_classes)
     if kind == "classification" and out_dim < 2:
         raise ValueError("classification needs n_classes >= 2")
     old_threads = torch.get_num_threads()
-    if threads is None and R * max(len(tr) for tr, _, _ in reps) * D < 4_000_000:
+    if threads is None and max(len(tr) for tr, _, _ in reps) * D < 4_000_000:
         threads = 1  # small problems: extra threads only add synchronisation (and suffer most on a busy machine)
     if threads:
         torch.set_num_threads(int(threads))
+
+    def init(fan_in: int, fan_out: int, g: torch.Generator) -> list[torch.Tensor]:
+        b = 1.0 / np.sqrt(fan_in)  # torch.nn.Linear's default init range
+        W = ((torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * b).requires_grad_()
+        c = ((torch.rand(1, fan_out, generator=g) * 2 - 1) * b).requires_grad_()
+        return [W, c]
+
+    preds = []
     try:
-        # gather each repetition's training rows (padded to the longest; padding masked out)
-        T = max(len(tr) for tr, _, _ in reps)
-        Xz = [_standardise(np.asarray(X, np.float64), tr).astype(np.float32) for tr, _, _ in reps]
-        Xtr = np.zeros((R, T, D), dtype=np.float32)
-        mask = np.zeros((R, T), dtype=np.float32)
-        if kind == "regression":
-            Ytr = np.zeros((R, T), dtype=np.float32)
-        else:
-            Ytr = np.zeros((R, T), dtype=np.int64)
-        stats = []
-        for r, (tr, _, _) in enumerate(reps):
-            Xtr[r, : len(tr)] = Xz[r][tr]
-            mask[r, : len(tr)] = 1.0
+        for tr, te, seed in reps:
+            Z = _standardise(np.asarray(X, np.float64), tr).astype(np.float32)
+            xt, xe = torch.from_numpy(Z[tr]), torch.from_numpy(Z[te])
             if kind == "regression":
                 mu, sd = float(y[tr].mean()), float(y[tr].std()) or 1.0
-                Ytr[r, : len(tr)] = (y[tr] - mu) / sd
-                stats.append((mu, sd))
+                yt = torch.from_numpy(((y[tr] - mu) / sd).astype(np.float32))
             else:
-                Ytr[r, : len(tr)] = y[tr]
-        Xt, M, Y = torch.from_numpy(Xtr), torch.from_numpy(mask), torch.from_numpy(Ytr)
-        counts = M.sum(1).clamp_min(1.0)
+                yt = torch.from_numpy(np.asarray(y[tr], dtype=np.int64))
+            g = torch.Generator().manual_seed(int(seed))
+            params = [*init(D, hidden, g), *init(hidden, hidden, g), *init(hidden, out_dim, g)]
+            W1, b1, W2, b2, W3, b3 = params
+            opt = torch.optim.Adam(params, lr=lr)
 
-        def init(fan_in: int, fan_out: int, gens: list[torch.Generator]) -> tuple[torch.Tensor, torch.Tensor]:
-            b = 1.0 / np.sqrt(fan_in)  # torch.nn.Linear's default init range
-            W = torch.stack([(torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * b for g in gens])
-            c = torch.stack([(torch.rand(1, fan_out, generator=g) * 2 - 1) * b for g in gens])
-            return W.requires_grad_(), c.requires_grad_()
+            def forward(x: torch.Tensor) -> torch.Tensor:
+                h = torch.relu(torch.addmm(b1, x, W1))
+                h = torch.relu(torch.addmm(b2, h, W2))
+                return torch.addmm(b3, h, W3)
 
-        gens = [torch.Generator().manual_seed(int(s)) for _, _, s in reps]
-        params = [*init(D, hidden, gens), *init(hidden, hidden, gens), *init(hidden, out_dim, gens)]
-        W1, b1, W2, b2, W3, b3 = params
-        opt = torch.optim.Adam(params, lr=lr)
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            h = torch.relu(torch.baddbmm(b1, x, W1))
-            h = torch.relu(torch.baddbmm(b2, h, W2))
-            return torch.baddbmm(b3, h, W3)                          # (R, N, out)
-
-        for _ in range(int(epochs)):
-            opt.zero_grad(set_to_none=True)
-            o = forward(Xt)
-            if kind == "regression":
-                per = (o[..., 0] - Y) ** 2
-            else:
-                per = torch.nn.functional.cross_entropy(o.reshape(R * T, out_dim), Y.reshape(-1), reduction="none").reshape(R, T)
-            loss = ((per * M).sum(1) / counts).sum()
-            loss.backward()
-            opt.step()
-        preds = []
-        with torch.no_grad():
-            for r, (_, te, _) in enumerate(reps):
-                x = torch.from_numpy(Xz[r][te])
-                h = torch.relu(x @ W1[r] + b1[r])
-                h = torch.relu(h @ W2[r] + b2[r])
-                o = h @ W3[r] + b3[r]
+            for _ in range(int(epochs)):
+                opt.zero_grad(set_to_none=True)
+                o = forward(xt)
                 if kind == "regression":
-                    mu, sd = stats[r]
-                    preds.append(o[:, 0].double().numpy() * sd + mu)
+                    loss = ((o[:, 0] - yt) ** 2).mean()
                 else:
-                    preds.append(o.argmax(-1).numpy())
+                    loss = torch.nn.functional.cross_entropy(o, yt)
+                loss.backward()
+                opt.step()
+            with torch.no_grad():
+                o = forward(xe)
+            preds.append(o[:, 0].double().numpy() * sd + mu if kind == "regression" else o.argmax(-1).numpy())
         return preds
     finally:
         torch.set_num_threads(old_threads)
