@@ -370,3 +370,17 @@ def test_nearest_point_for_point_sets_is_great_circle_nearest():
         ql, qp = np.radians(q)
         hav = np.sin((lat - qp) / 2) ** 2 + np.cos(lat) * np.cos(qp) * np.sin((lon - ql) / 2) ** 2
         assert idx.nearest_point(q) == int(np.argmin(hav))
+
+
+def test_koppen_legend_lists_the_classes_present():
+    from matplotlib.figure import Figure
+
+    from geoviz.data.zones import koppen_colors
+    from geoviz.figures import _koppen_legend
+
+    ax = Figure().add_subplot()
+    _koppen_legend(ax, np.array([7, 1, 30, 32, 7]))  # BWh, Af, EF and the ocean (not listed)
+    leg = ax.get_legend()
+    assert [t.get_text() for t in leg.get_texts()] == ["Af", "BWh", "EF"]
+    np.testing.assert_allclose([h.get_facecolor()[:3] for h in leg.legend_handles],
+                               koppen_colors(np.array([1, 7, 30])) / 255.0)

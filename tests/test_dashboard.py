@@ -327,6 +327,10 @@ def test_embeddings_load_default_model(emb):
     assert emb.flat_pipe.data.shape == g.shape + (4,)
     assert "embeddings on a" in emb.status.object
     assert 0.0 < emb.agreement["koppen"] <= 1.0 and "Köppen" in emb.agreement_md.object
+    # 0.5° maps; the Köppen legend lists the classes on the map (never the ocean)
+    assert g.shape == (360, 720) and emb.cluster_pipe.data.shape == (360, 720, 4)
+    legend = emb.koppen_legend.object
+    assert all(f"> {c}</span>" in legend for c in ("Af", "BWh", "Cfb", "Dfc", "EF")) and "Ocean" not in legend
 
 
 def test_flat_tap_queries_match_brute_force(emb):
