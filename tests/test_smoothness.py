@@ -156,6 +156,13 @@ def test_tab_builds_with_linear_first_and_fits_in_child_processes(monkeypatch):
     assert all(tab.sweep.fits[k] is first[k] for k in first)
     tab.L.value = 1
     assert "L = 1 " in tab.captions["siren"].object
+    # another task: empty maps at once (class colours, no coastlines), its own test set named
+    tab.task.value = "checkerboard"
+    assert tab.sweep.task == "checkerboard" and not tab.sweep.fits and "…" in tab.table.object
+    assert "checkerboard test split" in tab.table.object and "not fitted" in tab.captions["linear"].object
+    import holoviews as hv
+
+    assert isinstance(tab.map_panes["linear"].object[()], hv.Image)
 
 
 def test_checkerboard_maps_show_classes_without_coastlines():

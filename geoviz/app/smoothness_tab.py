@@ -155,6 +155,7 @@ class SmoothnessTab:
         self.device = device
         self.error = ""
         self.running = False
+        self._rerun = False
         self._cancel = threading.Event()
         self.sweep = LSweep(task="landocean", Ls=tuple(SWEEP_LS), networks=tuple(SWEEP_NETWORKS))
         tasks = [t for t in SWEEP_TASKS if t in list_tasks()]
@@ -189,7 +190,7 @@ class SmoothnessTab:
         self.run_button.on_click(self._on_run)
         self.reset_button.on_click(self._on_reset)
         self.L.param.watch(self._on_L, "value")
-        self.task.param.watch(self._on_run, "value")
+        self.task.param.watch(self._on_task, "value")
         settings = pn.Card(self.linear_lr, self.siren_lr, self.epochs, self.hidden_dim, self.run_button,
                            self.reset_button, title="Training settings", collapsed=True, width=300)
         controls = pn.Column(self.task, self.L, self.progress, self.status, settings, width=320)
@@ -216,6 +217,7 @@ class SmoothnessTab:
         import holoviews as hv
 
         self._n_classes, self._coastlines, self._test_set = _task_info(self.task.value)
+        self._maps_task = self.task.value
         self._view = hv.streams.Stream.define("SmoothnessView", L=int(self.L.value), version=0)()
         for nn, pane in self.map_panes.items():
             pane.object = hv.DynamicMap(lambda L, version, nn=nn: self._map(nn, L), streams=[self._view])
@@ -258,6 +260,17 @@ class SmoothnessTab:
         if ctx is None or getattr(ctx, "server_context", None) is None:
             return
         pn.state.execute(self.run)
+
+    def _on_task(self, event: Any = None) -> None:
+        """A new task: new (empty) maps now, in this UI callback; the fits start on the loop."""
+        self.sweep = LSweep(task=self.task.value, Ls=tuple(SWEEP_LS), networks=tuple(SWEEP_NETWORKS))
+        self._make_maps()
+        self._refresh_text()
+        if self.running:  # the running sweep stops at its next fit and starts this one
+            self._rerun = True
+            self._cancel.set()
+        else:
+            self._autostart()
 
     async def _on_run(self, event: Any = None) -> None:
         await self.run()
@@ -302,9 +315,8 @@ class SmoothnessTab:
         self.running = True
         self._cancel.clear()
         self.run_button.disabled = True
-        task_changed = self.task.value != self.sweep.task
-        self.sweep = LSweep(task=self.task.value, Ls=tuple(SWEEP_LS), networks=tuple(SWEEP_NETWORKS))
-        if task_changed:
+        self.sweep = sweep = LSweep(task=self.task.value, Ls=tuple(SWEEP_LS), networks=tuple(SWEEP_NETWORKS))
+        if self._maps_task != self.task.value:  # (the UI does this in _on_task)
             self._make_maps()
         self.progress.max, self.progress.value = len(specs), 0
         self._refresh_text()
@@ -322,8 +334,10 @@ class SmoothnessTab:
                 except Exception as exc:  # a failed child: say which fit, keep the others
                     self._show_error(f"A fit failed: {type(exc).__name__}: {exc}")
                     continue
-                self.sweep.fits[(fit.spec.nn, fit.spec.L)] = fit
-                n = len(self.sweep.fits)
+                if self._cancel.is_set() or sweep is not self.sweep:  # the task changed meanwhile
+                    break
+                sweep.fits[(fit.spec.nn, fit.spec.L)] = fit
+                n = len(sweep.fits)
                 self.progress.value = n
                 self.status.object = (f"Fitted {n} of {len(specs)}: {fit.spec.label}, L = {fit.spec.L} "
                                       f"({100 * fit.test_accuracy:.1f} %)")
@@ -340,6 +354,9 @@ class SmoothnessTab:
             self.progress.visible = False
             self.run_button.disabled = False
             self._refresh_text()
+        if self._rerun:  # the task changed while this sweep ran
+            self._rerun = False
+            await self.run()
 
     def _summary(self, total: int) -> str:
         parts = []
