@@ -36,7 +36,7 @@ def test_app_builds_and_renders(app):
     root = app.layout.get_root(bokeh.document.Document())
     assert root is not None
     titles = list(app.tabs._names)
-    assert titles == ["Live training", "Smoothness", "Embeddings", "Species ranges"]
+    assert titles == ["Live training", "Smoothness", "Embeddings", "Species ranges", "Compare encoders"]
     expected = "GPU" if torch.cuda.is_available() else "CPU"
     assert expected in app.training.status.object
     assert app.training.message.visible is False
@@ -481,7 +481,7 @@ def test_deferred_page_is_built_in_small_steps():
     doc2.add_root(tab.layout.get_root(doc2))
     steps = tab.build_steps()
     assert [s.__name__ for s in steps] == ["controls_0", "controls_1", "controls_2", "controls_3", "flat", "globe", "previous", "loss",
-                                           "accuracy"]
+                                           "accuracy", "truth"]
     counts = [len(list(doc2.models))]
     for step in steps:
         step()

@@ -440,14 +440,14 @@ class CompareTab:
         self.error = ""
         options = available_encoders()
         self.encoders = pn.widgets.MultiChoice(
-            name="Encoders (up to 3)", options=options, max_items=MAX_ENCODERS, width=290,
+            label="Encoders (up to 3)", options=options, max_items=MAX_ENCODERS, width=290,
             value=[s for s in DEFAULT_SELECTION if s in options][:MAX_ENCODERS])
-        self.task = pn.widgets.Select(name="Task", options=list_eval_tasks(), value=DEFAULT_TASK, width=290)
-        self.points = pn.widgets.Select(name="Points (half train, half test)", options=list(POINT_OPTIONS),
+        self.task = pn.widgets.Select(label="Task", options=list_eval_tasks(), value=DEFAULT_TASK, width=290)
+        self.points = pn.widgets.Select(label="Points (half train, half test)", options=list(POINT_OPTIONS),
                                         value=DEFAULT_POINTS, width=290)
-        self.probe = pn.widgets.RadioButtonGroup(name="Maps show the probe", options=["linear", "mlp"],
+        self.probe = pn.widgets.RadioButtonGroup(options=["linear", "mlp"],
                                                  value="linear", width=200)
-        self.button = pn.widgets.Button(name="Compare", button_type="primary", width=290)
+        self.button = pn.widgets.Button(label="Compare", color="primary", width=290)
         self.progress = pn.indicators.Progress(value=0, max=1, bar_color="primary", width=290, visible=False)
         self.status = pn.pane.Markdown("Nothing computed yet: choose encoders and a task, then **Compare**.",
                                        width=290)
