@@ -10,6 +10,14 @@ Every map frame of a run is kept (:class:`geoviz.viz.animation.FrameHistory`, at
 ``max_replay_frames`` maps, spread over the run) for the epoch scrubber and the GIF
 download; the previous run stays visible for comparison (a small map and dashed curves);
 the final weights are evaluated on the task's test split (51,156 points for landocean).
+
+Besides the classification tasks the selector offers the built-in global fields
+(``field:temperature`` …, regression, labelled with their units) and an uploaded CSV file
+(``Upload CSV…``: at most :data:`MAX_UPLOAD_BYTES`, read by :func:`geoviz.data.load_points`
+from a ``tempfile.TemporaryDirectory`` that is removed at once; the target column is chosen
+from the file's columns). Regression maps are drawn in the target's units with a fixed colour
+range (the truth's 1st–99th percentiles) and the truth beside the prediction; cells where a
+land-only field has no value are grey; the curves show R² and the status R²/RMSE in units.
 """
 
 from __future__ import annotations
@@ -27,10 +35,14 @@ from geoviz.viz.animation import SYNTHETIC_TASKS
 from . import views
 from .views import batched_updates
 
-__all__ = ["TrainingTab", "map_resolution", "device_label", "SYNTHETIC_TASKS"]
+__all__ = ["TrainingTab", "map_resolution", "device_label", "task_options", "upload_task", "MAX_UPLOAD_BYTES",
+           "SYNTHETIC_TASKS"]
 
 _MAP_FEATURE_BUDGET = 64e6  # bytes of cached PE features for the map grid
-_CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy"]
+UPLOAD = "upload"  # the task selector's value for "Upload CSV…"
+MAX_UPLOAD_BYTES = 10 * 2**20
+"""Largest CSV the tab accepts (10 MiB: the browser sends it base64-encoded in one websocket
+message, and Bokeh's default limit for a message is 20 MiB)."""
 _TRUTH_RES = 1.0  # degrees of the ground-truth map
 _MAX_TRAIN_POINTS = 5000  # training points drawn on the map (a random subset beyond)
 _GIF_FRAMES = 60  # frames in the downloadable GIF (evenly spread over the kept ones)
@@ -42,6 +54,79 @@ _DISABLED_SLIDER_CSS = """
 :host(.geoviz-disabled) .noUi-connect { background: #999 !important; }
 """
 _STATUS_CSS = ":host { min-height: 56px; }"
+
+
+def task_options() -> dict[str, str]:
+    """The task selector's ``{label: value}``: the classification tasks, the built-in fields
+    (``"temperature (°C)": "field:temperature"``, …; no field data is loaded) and ``"Upload CSV…"``."""
+    from geoviz.data import get_field, list_fields, list_tasks
+
+    opts = {name: name for name in list_tasks()}
+    for name in list_fields():
+        opts[f"{name} ({get_field(name).units})"] = f"field:{name}"
+    opts["Upload CSV…"] = UPLOAD
+    return opts
+
+
+def upload_task(data: bytes, filename: str, target: str | None, *,
+                max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[Any, list[str], str]:
+    """A task from an uploaded CSV file's bytes (what the *Upload CSV…* choice trains on).
+
+    The bytes are written to a ``tempfile.TemporaryDirectory`` (removed before returning) and
+    read by :func:`geoviz.data.load_points`; :func:`geoviz.data.task_from_points` makes the
+    task (kind inferred from the target; seeded random split).
+
+    Args:
+        data: the file's content.
+        filename: its name (only the extension and a label are used; no path is kept).
+        target: the column to model; ``None``: the first column that is not a coordinate,
+            preferring numeric ones.
+        max_bytes: size limit.
+
+    Returns:
+        ``(task, columns, target)``: the :class:`geoviz.data.Task` (``name``
+        ``"upload:<filename>"``), the file's non-coordinate columns (choices for the target)
+        and the target column used.
+
+    Raises:
+        ValueError: empty or too large file, not a ``.csv``, no lon/lat columns, and every
+            problem :func:`~geoviz.data.load_points` / :func:`~geoviz.data.task_from_points`
+            reports (missing columns, NaN targets, swapped coordinates, one class, ...).
+    """
+    import os
+    import tempfile
+
+    from geoviz.data import load_points, task_from_points
+
+    if not data:
+        raise ValueError("The uploaded file is empty.")
+    if len(data) > max_bytes:
+        raise ValueError(f"The file is {len(data) / 2**20:.1f} MiB; the dashboard accepts CSV files up to "
+                         f"{max_bytes / 2**20:.0f} MiB (use `geoviz fit FILE` for larger ones).")
+    base = os.path.basename(str(filename or "upload.csv")).strip() or "upload.csv"
+    if not base.lower().endswith(".csv"):
+        raise ValueError(f"{base!r} is not a .csv file; the dashboard reads CSV uploads (lon, lat and a target column).")
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in base)
+    with tempfile.TemporaryDirectory(prefix="geoviz-upload-") as tmp:
+        path = os.path.join(tmp, safe)
+        with open(path, "wb") as f:
+            f.write(data)
+        try:
+            head = load_points(path)  # columns, coordinate detection, coordinate checks
+            lon_c, lat_c = head.lon_col, head.lat_col
+            columns = [str(c) for c in head.frame.columns if c not in (lon_c, lat_c)]
+            if not columns:
+                raise ValueError(f"no column besides the coordinates ({lon_c!r}, {lat_c!r}) to model")
+            if target is None or target not in columns:
+                numeric = [c for c in columns if head.frame[c].dtype.kind in "fiu"]
+                target = (numeric or columns)[0]
+            pts = load_points(path, target=target, lon=lon_c, lat=lat_c)
+            task = task_from_points(pts.lonlat, pts.y, name=f"upload:{base}", target_names=[str(target)])
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            # the message names the file the user chose, not the temporary copy
+            msg = str(exc).replace(f"{path}: ", "").replace(path, base)
+            raise ValueError(msg) from None
+    return task, columns, str(target)
 
 
 def map_resolution(feature_dim: int, dtype_bytes: int = 4, budget: float = _MAP_FEATURE_BUDGET) -> float:
@@ -93,7 +178,6 @@ class TrainingTab:
         ensure_extension()
 
         import geoviz
-        from geoviz.data import list_tasks
         from geoviz.viz import Globe, GridField
 
         self.device = device
@@ -120,8 +204,19 @@ class TrainingTab:
         self._flat_title = "Prediction (flat, equirectangular)"
         self._task_cache: dict[str, Any] = {}
         self._layers: dict[str, Any] = {}  # task name -> (truth rgba, train lonlat, train colours)
+        self._styles: dict[str, dict[str, Any]] = {}  # regression task name -> views.regression_style
+        self._masks: dict[tuple[str, tuple[int, int]], Any] = {}  # (field task, grid shape) -> defined cells
+        self._run_style: dict[str, Any] | None = None
+        self._upload_task: Any = None
+        self._upload_data: tuple[bytes, str] | None = None
 
-        self.task = pn.widgets.Select(label="Task", options=list_tasks(), value="landocean")
+        self.task = pn.widgets.Select(label="Task", options=task_options(), value="landocean")
+        # "Upload CSV…": the file (read in memory / a temporary folder) and its target column
+        self.upload = pn.widgets.FileInput(accept=".csv", multiple=False, visible=False, sizing_mode="stretch_width")
+        self.target = pn.widgets.Select(label="Target column", options=[], visible=False)
+        self.upload_note = pn.pane.Markdown(
+            f"CSV with lon/lat columns and a target column, at most {MAX_UPLOAD_BYTES // 2**20} MiB.",
+            visible=False, margin=(0, 10))
         self.pe = pn.widgets.Select(label="Positional encoding", options=geoviz.list_positional_encodings(),
                                     value="sphericalharmonics")
         self.nn = pn.widgets.Select(label="Network", options=geoviz.list_networks(), value="siren")
@@ -156,6 +251,7 @@ class TrainingTab:
         # plain Bokeh figures updated in place: a frame costs milliseconds, not a HoloViews re-render.
         # make_figures() makes them; build_steps() puts them and the controls in the page.
         self.flat_view: Any = None
+        self.truth_view: Any = None  # regression: the truth beside the prediction
         self.curves: Any = None
         self._globe_figure: Any = None
         self.previous_view: Any = None
@@ -163,6 +259,8 @@ class TrainingTab:
         # responsive: the flat map and the curves take the width there is; the globe wraps
         # below the map, the curves below each other, on narrow screens
         self.flat_pane = pn.Column(sizing_mode="stretch_width", min_width=340, styles={"flex": "2 1 340px"})
+        self.truth_pane = pn.Column(sizing_mode="stretch_width", min_width=340, styles={"flex": "2 1 340px"},
+                                    visible=False)
         self.globe_pane = pn.Column(width=310, styles={"flex": "0 0 310px"})
         self.previous_pane = pn.Column(width=310, visible=False)  # shown once there is a previous run
         self.curve_panes = pn.FlexBox(flex_wrap="wrap", sizing_mode="stretch_width", stylesheets=[views.WRAP_ITEMS_CSS])
@@ -170,6 +268,8 @@ class TrainingTab:
         self.pe.param.watch(self._sync_enabled, "value")
         self.nn.param.watch(self._sync_enabled, "value")
         self.task.param.watch(self._on_task, "value")
+        self.upload.param.watch(self._on_upload, "value")
+        self.target.param.watch(self._on_target, "value")
         self.map_mode.param.watch(self._on_map_mode, "value")
         self.show_points.param.watch(self._on_points, "value")
         self.replay.param.watch(self._on_replay, "value_throttled")
@@ -178,7 +278,7 @@ class TrainingTab:
         self._sync_enabled()
 
         # with defer_plots the controls enter the page in these groups, one per build step
-        self._control_groups = [[self.task, self.pe, self.nn],
+        self._control_groups = [[self.task, self.upload_note, self.upload, self.target, self.pe, self.nn],
                                 [self.legendre_polys, self.hidden_dim, self.epochs, self.lr],
                                 [pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0],
                                 [pn.pane.Markdown("**Map shows**", margin=(5, 10, 0, 10)), self.map_mode,
@@ -188,7 +288,7 @@ class TrainingTab:
         self.controls = pn.FlexBox(flex_wrap="wrap", styles={"flex": "0 0 320px", "width": "320px", "max-width": "320px",
                                                              "align-content": "flex-start"})
         self._group_columns = [pn.Column(width=310) for _ in self._control_groups]
-        self.plots = pn.Column(pn.FlexBox(self.flat_pane, self.globe_pane, flex_wrap="wrap",
+        self.plots = pn.Column(pn.FlexBox(self.flat_pane, self.truth_pane, self.globe_pane, flex_wrap="wrap",
                                           sizing_mode="stretch_width"),
                                self.curve_panes, sizing_mode="stretch_width")
         # the status line and the red alert share a reserved space: an alert replaces the
@@ -210,6 +310,7 @@ class TrainingTab:
         """Make the Bokeh figures (flat map, globe, curves) that are not made yet, without
         putting them in the page (the build steps add them; each step makes its own)."""
         self._make_flat()
+        self._make_truth()
         self._make_globe()
         self._make_curves()
 
@@ -226,6 +327,18 @@ class TrainingTab:
                                            colorbar=views.colorbar_spec("binary"), save_tool=True,
                                            responsive=True)
                 self._apply_task_look(self.task.value)
+
+    def _make_truth(self) -> None:
+        from geoviz.viz import coastline_paths, nan_join
+        from geoviz.viz.live import ImageView
+
+        with self._figures_lock:
+            if self.truth_view is None:
+                self.truth_view = ImageView(self._blank_flat(), views.FLAT_BOUNDS, width=620, height=415,
+                                            title="Truth", lines={"coastlines": nan_join(coastline_paths())},
+                                            line_styles={"coastlines": {"line_width": 0.7}}, points=["data"],
+                                            colorbar=views.colorbar_spec("binary"), save_tool=True,
+                                            responsive=True)
 
     def _make_globe(self) -> None:
         from geoviz.viz.live import ImageView
@@ -247,7 +360,8 @@ class TrainingTab:
     def build_steps(self) -> list[Callable[[], None]]:
         """Callables that each add one small part of the tab to the page: the four control
         groups, the flat map, the globe, the previous run's map, the loss and the accuracy
-        figure; each does nothing if its part is already there.
+        figure, and the truth map (shown beside the prediction for regression tasks); each
+        does nothing if its part is already there.
 
         Running them all builds the whole tab; a server runs one per event-loop callback with
         pauses between, so that building one session's page never holds the loop for long (each
@@ -268,6 +382,12 @@ class TrainingTab:
             if not self.flat_pane.objects:
                 self._make_flat()
                 self.flat_pane.objects = [pn.pane.Bokeh(self.flat_view.figure)]
+
+        def truth() -> None:
+            if not self.truth_pane.objects:
+                self._make_truth()
+                self.truth_pane.objects = [pn.pane.Bokeh(self.truth_view.figure)]
+                self._apply_task_look(self.task.value)
 
         def globe() -> None:
             if not self.globe_pane.objects:
@@ -294,7 +414,7 @@ class TrainingTab:
                 loss()
                 self.curve_panes.append(curve(self.curves.accuracy_figure))
 
-        return [*(controls(g) for g in self._control_groups), flat, globe, previous, loss, accuracy]
+        return [*(controls(g) for g in self._control_groups), flat, globe, previous, loss, accuracy, truth]
 
     def build_plots(self) -> None:
         """Put every part of the tab that is not in the page yet into it (all build steps)."""
@@ -320,12 +440,21 @@ class TrainingTab:
         than ``landocean`` is drawn as classes of ``checkerboard``'s 16."""
         if self.flat_view is None:
             return
-        task = self._task_cache.get(task_name)
-        if task is not None:
-            binary, n_classes = task.kind == "binary", task.num_classes
+        task = self._task_cache.get(task_name) if task_name != UPLOAD else self._upload_task
+        regression = _is_regression_name(task_name) or (task is not None and task.kind == "regression")
+        style = self._styles.get(task_name)
+        if regression and style is not None:
+            spec = views.colorbar_spec("regression", style=style)
+        elif regression:  # not loaded yet: the colour bar waits for the data (grey map meanwhile)
+            spec = dict(views.colorbar_spec("binary"), title="loading…", ticks=[], labels={})
+        elif task is not None:
+            spec = views.colorbar_spec("binary" if task.kind == "binary" else "multiclass", task.num_classes)
         else:
-            binary, n_classes = task_name == "landocean", 16
-        self.flat_view.set_colorbar(**views.colorbar_spec("binary" if binary else "multiclass", n_classes))
+            spec = views.colorbar_spec("binary" if task_name in ("landocean", UPLOAD) else "multiclass", 16)
+        self.flat_view.set_colorbar(**spec)
+        self.truth_pane.visible = regression
+        if self.truth_view is not None:
+            self.truth_view.set_colorbar(**spec)
         geographic = task_name not in SYNTHETIC_TASKS
         self.flat_view.set_visible("coastlines", geographic)
         if self.globe.coastlines != geographic:
@@ -337,15 +466,90 @@ class TrainingTab:
             return
         self.show_points.value = False
         self.map_mode.value = "prediction"
+        upload = event.new == UPLOAD
+        for w in (self.upload, self.upload_note):
+            w.visible = upload
+        self.target.visible = upload and bool(self.target.options)
         self._flat = self._blank_flat()
-        self._show_flat(f"Press Start to train on {event.new}")
+        self._show_flat("Upload a CSV file to train on it" if upload and self._upload_task is None
+                        else f"Press Start to train on {event.new}")
+        self._show_error("")
         self._apply_task_look(event.new)
+        if upload and self._upload_task is None:
+            return
         try:
-            await asyncio.to_thread(self._task, event.new)  # first use builds its data (~0.4 s)
-        except (ValueError, KeyError, TypeError):
+            # first use builds its data (~0.4 s; a field's grid loads here, not at page load)
+            await asyncio.to_thread(self._task, event.new)
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            if self.task.value == event.new:
+                self._show_error(f"Cannot load {event.new}: {exc}")
             return
         if self.task.value == event.new:
             self._apply_task_look(event.new)
+            await self._show_truth(event.new)
+
+    async def _show_truth(self, task_name: str) -> None:
+        """Regression: the truth map (or the data points of an upload) beside the prediction."""
+        task = self._task(task_name)
+        if task.kind != "regression" or self.truth_view is None:
+            return
+        rgba, lonlat, colors = await self._ensure_layers(task_name)
+        field = self._styles[task_name].get("field")
+        self.truth_view.update(rgba)
+        if field is None:  # points: no truth grid, the data themselves
+            self.truth_view.set_points("data", lonlat, colors)
+            self.truth_view.set_title(f"Data: {len(task.train.y):,} training points ({task.name})")
+        else:
+            self.truth_view.set_points("data", np.zeros((0, 2)), [])
+            self.truth_view.set_title(f"Truth: {field} (1°)")
+        self.truth_view.set_visible("data", field is None)
+
+    async def _on_upload(self, event: Any) -> None:
+        """A file was chosen: build its task in a worker thread (errors: the alert line)."""
+        if event.new is None:
+            return
+        self._upload_data = (bytes(event.new), str(self.upload.filename or "upload.csv"))
+        self.target.param.update(options=[], visible=False)
+        await self._build_upload(None)
+
+    async def _on_target(self, event: Any) -> None:
+        if self._upload_data is None or event.new is None or self._building_upload:
+            return
+        if self._upload_task is not None and self._upload_target == event.new:
+            return
+        await self._build_upload(event.new)
+
+    _building_upload = False
+    _upload_target: str | None = None
+
+    async def _build_upload(self, target: str | None) -> None:
+        data, name = self._upload_data
+        self._upload_task = None
+        self._layers.pop(UPLOAD, None)
+        self._styles.pop(UPLOAD, None)
+        self._show_error("")
+        self.status.object = f"Reading **{name}**…"
+        try:
+            task, columns, chosen = await asyncio.to_thread(upload_task, data, name, target)
+        except (ValueError, TypeError, KeyError, OSError, UnicodeDecodeError) as exc:
+            self._show_error(f"Cannot use {name}: {exc}")
+            return
+        self._upload_task = task
+        if task.kind == "regression":
+            self._styles[UPLOAD] = views.regression_style(task)
+        self._upload_target = chosen
+        self._building_upload = True
+        try:
+            self.target.param.update(options=columns, value=chosen, visible=self.task.value == UPLOAD)
+        finally:
+            self._building_upload = False
+        kind = task.kind if task.kind != "binary" else "binary classification"
+        self.status.object = (f"**{name}**: {len(task.train.y) + len(task.val.y) + len(task.test.y):,} points, "
+                              f"target **{chosen}** ({kind}). Press Start.")
+        if self.task.value == UPLOAD and not self.running:
+            self._show_flat(f"Press Start to train on {name}")
+            self._apply_task_look(UPLOAD)
+            await self._show_truth(UPLOAD)
 
     def _show_flat(self, title: str | None = None) -> None:
         """Put the flat image the mode asks for on the flat map (prediction or ground truth)."""
@@ -354,7 +558,7 @@ class TrainingTab:
         layers = self._layers.get(self.task.value)
         if self.map_mode.value == "ground truth" and layers is not None:
             self.flat_view.update(layers[0])
-            self.flat_view.set_title(f"Ground truth: {self.task.value}")
+            self.flat_view.set_title(f"Ground truth: {self._task_label(self.task.value)}")
         else:
             self.flat_view.update(self._flat)
             if title is not None:
@@ -368,11 +572,41 @@ class TrainingTab:
         return self._layers[task_name]
 
     def _task(self, name: str) -> Any:
+        """The task behind selector value ``name`` (built on first use; the upload's task).
+        Regression tasks also get their colour style (:func:`views.regression_style`)."""
         from geoviz.data import get_task
 
+        if name == UPLOAD:
+            if self._upload_task is None:
+                raise ValueError("upload a CSV file (lon, lat and a target column) first")
+            return self._upload_task
         if name not in self._task_cache:
-            self._task_cache[name] = get_task(name)
+            task = get_task(name)
+            if task.kind == "regression":
+                self._styles[name] = views.regression_style(task)
+            self._task_cache[name] = task
         return self._task_cache[name]
+
+    def _task_label(self, name: str) -> str:
+        """Readable task name: a field with its units, the uploaded file's name."""
+        if name == UPLOAD and self._upload_task is not None:
+            return self._upload_task.name
+        style = self._styles.get(name)
+        return style["label"] if style and style.get("field") else name
+
+    def _mask(self, task_name: str, shape: tuple[int, int]) -> Any:
+        """Worker thread: ``(H*W,)`` bool, True where a land-only field has a value on the
+        ``shape`` map grid (None when every cell has one)."""
+        style = self._styles.get(task_name)
+        if not style or not style.get("land_only") or not style.get("field"):
+            return None
+        key = (task_name, tuple(shape))
+        if key not in self._masks:
+            from geoviz.data import get_field
+
+            values, _, _ = get_field(style["field"]).grid(180.0 / shape[0])
+            self._masks[key] = np.isfinite(values).reshape(-1)
+        return self._masks[key]
 
     def _task_layers(self, task_name: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Worker thread: ``(truth RGBA at 1°, (N, 2) training lon/lat, N hex colours)``."""
@@ -381,12 +615,23 @@ class TrainingTab:
 
         task = self._task(task_name)
         grid = regular_grid(_TRUTH_RES)
-        truth = np.asarray(task.label_fn(grid.lonlat))
-        if task.kind == "binary":
+        if task.kind == "regression":
+            style = self._styles[task_name]
+            meta_grid = task.meta.get("grid")
+            if meta_grid is not None and np.asarray(meta_grid[0]).shape == grid.shape:
+                rgba = views.regression_rgba(np.asarray(meta_grid[0]).reshape(-1), grid.shape, style)
+            else:  # points: no truth grid (a nearest-point map would invent one)
+                rgba = views.regression_rgba(np.full(grid.shape[0] * grid.shape[1], np.nan), grid.shape, style)
+            y = np.asarray(task.train.y, dtype=np.float64).reshape(len(task.train.y), -1)[:, 0]
+            colors = hex_colors(views.field_rgba(y, (1, len(y)), "continuous", cmap=style["cmap"],
+                                                 clim=style["clim"])[0])
+        elif task.kind == "binary":
+            truth = np.asarray(task.label_fn(grid.lonlat))
             rgba = views.field_rgba(truth.astype(np.float64), grid.shape, "continuous")
             lut = colormap_lut("landocean")
             colors = hex_colors(lut[np.where(task.train.y > 0.5, len(lut) - 1, 0)])
         else:
+            truth = np.asarray(task.label_fn(grid.lonlat))
             rgba = views.field_rgba(truth, grid.shape, "categorical", n_classes=task.num_classes)
             colors = hex_colors(categorical_palette(task.num_classes)[np.asarray(task.train.y, dtype=np.int64)])
         lonlat = np.asarray(task.train.lonlat)
@@ -416,7 +661,8 @@ class TrainingTab:
         epochs = np.asarray(h.epochs)
         i = int(np.argmin(np.abs(epochs - int(event.new))))
         task = self._run_task
-        frame = await asyncio.to_thread(self._render, h.values(i), h.shape, task.kind, task.num_classes)
+        frame = await asyncio.to_thread(self._render, h.values(i), h.shape, task.kind, task.num_classes,
+                                        self._run_style)
         with batched_updates():
             self._install_frame(frame, f"Replay: epoch {epochs[i]} of {epochs[-1]}")
 
@@ -434,10 +680,14 @@ class TrainingTab:
         if h is None or not len(h) or task is None:
             return None
         pick = np.unique(np.round(np.linspace(0, len(h) - 1, min(_GIF_FRAMES, len(h)))).astype(int))
-        sub = FrameHistory(h.shape, h.kind, max_frames=max(2, len(pick)))
+        sub = FrameHistory(h.shape, h.kind, max_frames=max(2, len(pick)), clim=h.clim)
         for i in pick:
             sub.add(h.epochs[i], h.values(i))
         scale = max(1, int(round(360 / h.shape[1])))
+        style = self._run_style
+        if task.kind == "regression" and style is not None:
+            return sub.gif(fps=8, label=style["label"], cmap=style["cmap"],
+                           coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
         return sub.gif(fps=8, n_classes=task.num_classes if task.kind != "binary" else None,
                        class_names=task.class_names if task.kind != "binary" else None,
                        coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
@@ -504,16 +754,21 @@ class TrainingTab:
         dim = get_positional_encoding(cfg.pe, **cfg.pe_kwargs).embedding_dim
         return map_resolution(dim, 4)  # the child predicts maps in float32
 
-    def _render(self, pred: np.ndarray | None, shape: tuple[int, int], kind: str, n_classes: int | None) -> tuple:
+    def _render(self, pred: np.ndarray | None, shape: tuple[int, int], kind: str, n_classes: int | None,
+                style: dict[str, Any] | None = None) -> tuple:
         """Worker thread: colour one prediction for the flat map and render the globe image
-        (``pred=None``: a blank grey map, while a run prepares)."""
+        (``pred=None``: a blank grey map, while a run prepares). Regression maps use
+        ``style`` (:func:`views.regression_style`: units, fixed range; NaN grey)."""
         if pred is None:
             flat = self._blank_flat()
+        elif kind == "regression":
+            flat = views.regression_rgba(pred, shape, style)
         elif kind == "binary":
             flat = views.field_rgba(pred, shape, "continuous")
         else:
             flat = views.field_rgba(pred, shape, "categorical", n_classes=n_classes)
-        globe = GridField(flat[..., :3], kind="rgb", interpolation="bilinear" if kind == "binary" else "nearest")
+        globe = GridField(flat[..., :3], kind="rgb",
+                          interpolation="bilinear" if kind in ("binary", "regression") else "nearest")
         g = self.globe
         return pred, flat, globe, render_globe(globe, g.lon0, g.lat0, g.size)
 
@@ -534,15 +789,24 @@ class TrainingTab:
         self.curves.stream(pending)
         self.frames += 1
         rate = rec.epoch / rec.elapsed if rec.elapsed > 0 else float("nan")
-        acc = rec.val_metrics.get("accuracy", float("nan"))
         state = f"finished ({rec.stopped})" if rec.stopped else "training"
+        style = self._run_style
         test = ""
-        if rec.stopped and self.test_metrics is not None:
-            test = (f" · **test accuracy {100 * self.test_metrics['accuracy']:.1f} %** "
-                    f"on the {n_test:,}-point test set")
+        if style is not None:  # regression: R² and RMSE in the target's units
+            units = f" {style['units']}" if style["units"] else ""
+            val = (f"val R² {rec.val_metrics.get('r2', float('nan')):.3f} · "
+                   f"val RMSE {rec.val_metrics.get('rmse', float('nan')):.4g}{units}")
+            if rec.stopped and self.test_metrics is not None:
+                test = (f" · **test R² {self.test_metrics['r2']:.3f}, RMSE {self.test_metrics['rmse']:.4g}{units}** "
+                        f"on the {n_test:,}-point test set")
+        else:
+            val = f"val accuracy {100 * rec.val_metrics.get('accuracy', float('nan')):.1f} %"
+            if rec.stopped and self.test_metrics is not None:
+                test = (f" · **test accuracy {100 * self.test_metrics['accuracy']:.1f} %** "
+                        f"on the {n_test:,}-point test set")
         self.status.object = (
             f"**{state}** · epoch {rec.epoch}/{cfg.max_epochs} · train loss {rec.train_loss:.4f} · "
-            f"val loss {rec.val_loss:.4f} · val accuracy {100 * acc:.1f} % · "
+            f"val loss {rec.val_loss:.4f} · {val} · "
             f"**{rate:.1f} epochs/s** on **{dev}** · map {grid_shape[1]}×{grid_shape[0]}{test}")
 
     async def train(self) -> None:
@@ -587,20 +851,27 @@ class TrainingTab:
         self._set_replay(None)
         self.gif_download.disabled = True
         dev = device_label(cfg.device)
-        self.status.object = f"Preparing **{cfg.pe} + {cfg.nn}** on {task_name} (caching features) on **{dev}**…"
+        label = self._task_label(task_name)
+        self.status.object = f"Preparing **{cfg.pe} + {cfg.nn}** on {label} (caching features) on **{dev}**…"
         self._keep_previous()
+        regression = task.kind == "regression"
+        self._run_style = self._styles.get(task_name) if regression else None
+        self.curves.set_metric("r2" if regression else "accuracy")
         self._apply_task_look(task_name)
+        await self._show_truth(task_name)
         # the old map must not stay up while the new run prepares
         self._flat = self._blank_flat()
         blank = await asyncio.to_thread(self._render, None, (90, 180), "binary", None)
         with batched_updates():
-            self._install_frame(blank, f"Preparing {task_name}…")
+            self._install_frame(blank, f"Preparing {label}…")
         self._run_task, self._run_task_name = task, task_name
-        self._run_label = _run_label(cfg, task_name)
+        self._run_label = _run_label(cfg, task.name if task_name == UPLOAD else task_name)
         self.test_metrics = None
         self.gif = None
         self.history = None
-        proc = TrainingProcess(task_name, cfg, grid_resolution=res, min_frame_interval=self.min_frame_interval,
+        # registered names are built in the child (a field's Task holds an unpicklable lock);
+        # an upload's Task is sent as it is
+        proc = TrainingProcess(task if task_name == UPLOAD else task_name, cfg, grid_resolution=res, min_frame_interval=self.min_frame_interval,
                                threads=1, nice=10, evaluate_test=True)
         self.process = proc
         try:
@@ -612,26 +883,33 @@ class TrainingTab:
             pending: list[dict[str, float]] = []
             newest: Any = None  # latest record with a map not drawn yet
             grid_shape = None
+            mask = None
             try:
                 async for rec in proc.arecords():
                     if grid_shape is None and proc.info is not None:
                         grid_shape = proc.info.grid_shape
                         dev = proc.info.device_label
-                        self.history = FrameHistory(grid_shape, "continuous" if task.kind == "binary" else "categorical",
-                                                    max_frames=self.max_replay_frames)
+                        self.history = FrameHistory(grid_shape, "categorical" if task.kind == "multiclass" else "continuous",
+                                                    max_frames=self.max_replay_frames,
+                                                    clim=self._run_style["clim"] if regression else None)
+                        mask = await asyncio.to_thread(self._mask, task_name, grid_shape) if regression else None
+                    if mask is not None and rec.prediction is not None:  # land-only field: no value at sea
+                        rec.prediction = np.where(mask, np.asarray(rec.prediction, dtype=np.float64).reshape(-1),
+                                                  np.nan)
                     self.records.append(rec)
                     if rec.prediction is not None:
                         self.history.add(rec.epoch, rec.prediction)
                     if rec.stopped:
                         self.test_metrics = proc.test_metrics
                     pending.append({"epoch": rec.epoch, "train_loss": rec.train_loss, "val_loss": rec.val_loss,
-                                    "val_accuracy": rec.val_metrics.get("accuracy", np.nan)})
+                                    "val_accuracy": rec.val_metrics.get("accuracy", np.nan),
+                                    "val_r2": rec.val_metrics.get("r2", np.nan)})
                     if rec.prediction is not None:
                         newest = rec
                     if newest is None or (proc.has_pending() and not rec.stopped):
                         continue  # more epochs are waiting: draw only the newest map
                     frame = await asyncio.to_thread(self._render, newest.prediction, grid_shape, task.kind,
-                                                    task.num_classes)
+                                                    task.num_classes, self._run_style)
                     with batched_updates():
                         self._show_frame(frame, rec, pending, cfg, dev, grid_shape, len(task.test.y))
                     pending, newest = [], None
@@ -681,17 +959,28 @@ class TrainingTab:
             return
         h, task = self.history, self._run_task
         last = h.values(len(h) - 1)
-        rgba = (views.field_rgba(last, h.shape, "continuous") if h.kind == "continuous"
-                else views.field_rgba(last, h.shape, "categorical", n_classes=task.num_classes))
-        acc = self.test_metrics["accuracy"] if self.test_metrics else self.records[-1].val_metrics.get("accuracy")
         which = "test" if self.test_metrics else "val"
-        label = f"Previous: {self._run_label}, {which} {100 * acc:.1f} %" if acc is not None else self._run_label
+        metrics = self.test_metrics or self.records[-1].val_metrics
+        if task.kind == "regression" and self._run_style is not None:
+            rgba = views.regression_rgba(last, h.shape, self._run_style)
+            r2 = metrics.get("r2")
+            label = f"Previous: {self._run_label}, {which} R² {r2:.3f}" if r2 is not None else self._run_label
+        else:
+            rgba = (views.field_rgba(last, h.shape, "continuous") if h.kind == "continuous"
+                    else views.field_rgba(last, h.shape, "categorical", n_classes=task.num_classes))
+            acc = metrics.get("accuracy")
+            label = f"Previous: {self._run_label}, {which} {100 * acc:.1f} %" if acc is not None else self._run_label
         self.previous = {"label": label, "history": h, "records": self.records}
         self.curves.keep_as_previous()
         if self.previous_view is not None:
             self.previous_view.update(rgba)
             self.previous_view.set_title(label)
             self.previous_pane.visible = True
+
+
+def _is_regression_name(task_name: str) -> bool:
+    """True for a built-in field's selector value (``"field:..."``)."""
+    return str(task_name).startswith("field:")
 
 
 def _run_label(cfg: Any, task_name: str) -> str:

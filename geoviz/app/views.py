@@ -11,7 +11,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["FLAT_BOUNDS", "STACK_BELOW_CSS", "TABLE_CSS", "WRAP_ITEMS_CSS", "batched_updates", "colorbar_spec",
+from geoviz.viz.animation import FIELD_CMAPS, NAN_GREY, regression_style  # re-exported for the tabs
+
+__all__ = ["FIELD_CMAPS", "FLAT_BOUNDS", "NAN_GREY", "STACK_BELOW_CSS", "regression_rgba", "regression_style", "TABLE_CSS", "WRAP_ITEMS_CSS", "batched_updates", "colorbar_spec",
            "configure_session", "ensure_extension",
            "field_rgba", "rgb_element", "png_data_url"]
 
@@ -70,16 +72,44 @@ div[id^="flexbox-"] > div > * { flex: 1 1 340px !important; width: auto !importa
 gets at least 340 px, and wrap below each other otherwise (the loss and accuracy curves)."""
 
 
-def colorbar_spec(kind: str, n_classes: int | None = None) -> dict[str, Any]:
+def regression_rgba(values: Any, shape: tuple[int, int], style: dict[str, Any]) -> np.ndarray:
+    """Colour a regression map in its units: ``style``'s colormap over its fixed ``clim``
+    (:func:`regression_style`), cells without a value (NaN) in :data:`NAN_GREY`.
+
+    Args:
+        values: ``(H*W,)`` values in the target's units, NaN where undefined.
+        shape: ``(H, W)``.
+
+    Returns:
+        ``(H, W, 4)`` uint8 RGBA, opaque.
+    """
+    rgba = field_rgba(np.asarray(values, dtype=np.float64), shape, "continuous", cmap=style["cmap"],
+                      clim=style["clim"])
+    rgba[rgba[..., 3] == 0] = NAN_GREY
+    return rgba
+
+
+def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, Any] | None = None) -> dict[str, Any]:
     """Colour bar settings (:meth:`geoviz.viz.live.ImageView.set_colorbar`) matching :func:`field_rgba`.
 
     Args:
-        kind: ``"binary"`` (land probability, the ``landocean`` colormap from 0 to 1) or
-            ``"multiclass"`` (one colour per class index ``0..n_classes-1``).
+        kind: ``"binary"`` (land probability, the ``landocean`` colormap from 0 to 1),
+            ``"multiclass"`` (one colour per class index ``0..n_classes-1``) or
+            ``"regression"`` (``style``'s colormap over its range, titled in units).
         n_classes: number of classes (multiclass).
+        style: :func:`regression_style` of the task (regression).
     """
+    from geoviz.viz.animation import tick_text
     from geoviz.viz.colors import categorical_palette, colormap_lut, hex_colors
 
+    if kind == "regression":
+        if style is None:
+            raise ValueError("colorbar_spec('regression') needs style=regression_style(task)")
+        lut = colormap_lut(style["cmap"])
+        lo, hi = style["clim"]
+        ticks = [float(v) for v in np.linspace(lo, hi, 5)]
+        return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": lo, "high": hi,
+                "title": style["label"], "ticks": ticks, "labels": {t: tick_text(t) for t in ticks}}
     if kind == "binary":
         lut = colormap_lut("landocean")
         return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": 0.0, "high": 1.0,

@@ -19,10 +19,47 @@ from .coastlines import coastline_paths
 from .colors import colorize
 
 __all__ = ["training_frames", "training_holomap", "training_gif", "draw_coastlines", "legend_image", "map_image",
-           "FrameHistory", "gif_bytes", "gif_palette", "SYNTHETIC_TASKS"]
+           "FrameHistory", "gif_bytes", "gif_palette", "tick_text", "regression_style", "FIELD_CMAPS", "NAN_GREY",
+           "SYNTHETIC_TASKS"]
 
 SYNTHETIC_TASKS = frozenset({"checkerboard"})
 """Task names whose labels are not geography: their maps are drawn without coastlines."""
+
+
+FIELD_CMAPS = {"temperature": "RdYlBu_r", "precipitation": "YlGnBu", "elevation": "viridis", "geoid": "viridis",
+               "magnetic": "viridis"}
+"""Colormap of each built-in field's maps (others: ``"viridis"``)."""
+
+NAN_GREY = (200, 200, 200, 255)
+"""Colour of cells without a value (the ocean of a land-only field; :func:`map_image` draws them so too)."""
+
+
+def regression_style(task: Any) -> dict[str, Any]:
+    """How a regression task's maps are coloured: one fixed range for every frame of a run.
+
+    Args:
+        task: a :class:`geoviz.data.Task` of kind ``"regression"``; a built-in field's task
+            carries its 1° truth grid in ``meta["grid"]``, a task from points does not.
+
+    Returns:
+        ``{"cmap", "clim", "units", "label", "field", "land_only"}``: ``clim`` = the 1st and
+        99th percentiles of the truth (the field's 1° grid, else the training targets), so
+        frames are comparable and a few extremes do not wash out the map; ``label`` the
+        colour-bar title, e.g. ``"temperature (°C)"``; ``field`` the built-in field's name or None.
+    """
+    meta = dict(task.meta or {})
+    units = str(meta.get("units") or "")
+    name = (meta.get("target_names") or [task.name])[0]
+    field = meta.get("field")
+    grid = meta.get("grid")
+    vals = np.asarray(grid[0] if grid is not None else task.train.y, dtype=np.float64).reshape(-1)
+    vals = vals[np.isfinite(vals)]
+    lo, hi = (np.percentile(vals, [1.0, 99.0]) if vals.size else (0.0, 1.0))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return {"cmap": FIELD_CMAPS.get(field, "viridis"), "clim": (float(lo), float(hi)), "units": units,
+            "label": f"{name} ({units})" if units else str(name), "field": field,
+            "land_only": bool(meta.get("land_only", False))}
 
 
 def _grid_shape(grid: Any) -> tuple[int, int]:
@@ -211,7 +248,7 @@ def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: in
         for t in (0.0, 0.5, 1.0):
             x = x0 + t * (x1 - x0 - 1)
             d.line([(x, y1), (x, y1 + 3)], fill=(0, 0, 0))
-            d.text((x, y1 + 3), f"{lo + t * (hi - lo):g}", fill=(0, 0, 0), font=font, anchor="ma")
+            d.text((x, y1 + 3), tick_text(lo + t * (hi - lo)), fill=(0, 0, 0), font=font, anchor="ma")
         return np.asarray(img)
     if kind != "categorical":
         raise ValueError(f"kind must be 'continuous' or 'categorical', got {kind!r}")
@@ -232,12 +269,23 @@ def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: in
     return np.asarray(img)
 
 
+def tick_text(v: float) -> str:
+    """A colour-bar tick label: whole numbers from 100 up (``"48213"``, not ``"4.8e+04"``),
+    three significant digits below (``"-12.5"``, ``"0.25"``)."""
+    v = float(v)
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
 @lru_cache(maxsize=16)
 def _legend_cached(kind: str, width: int, label: str, n_classes: int | None,
-                   class_names: tuple[str, ...] | None) -> Any:
+                   class_names: tuple[str, ...] | None, cmap: str | None = None,
+                   clim: tuple[float, float] = (0.0, 1.0)) -> Any:
     from PIL import Image
 
-    return Image.fromarray(legend_image(kind, width, label=label, n_classes=n_classes, class_names=class_names))
+    return Image.fromarray(legend_image(kind, width, label=label, n_classes=n_classes, class_names=class_names,
+                                        cmap=cmap, clim=clim))
 
 
 @lru_cache(maxsize=8)
@@ -252,7 +300,8 @@ def _coastline_mask(width: int, height: int) -> Any:
 
 def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_classes: int | None = None,
               class_names: Sequence[str] | None = None, label: str = "P(land)", coastlines: bool = True,
-              legend: bool = True, scale: int = 2, title: str | None = None) -> Any:
+              legend: bool = True, scale: int = 2, title: str | None = None, cmap: str | None = None,
+              clim: Sequence[float] | None = None) -> Any:
     """A global equirectangular map of a field with coastlines, title and legend, as a PIL image.
 
     Args:
@@ -265,6 +314,9 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
         coastlines: draw the shipped coastlines (leave off for synthetic tasks).
         legend: add the legend strip below the map.
         title: text in a white band above the map.
+        cmap, clim: continuous colormap and value range (default ``"landocean"`` over [0, 1]);
+            e.g. ``cmap="RdYlBu_r", clim=(-30, 30), label="temperature (°C)"`` for a field in
+            its units (values outside ``clim`` get the end colours).
 
     Returns:
         RGB ``PIL.Image.Image``.
@@ -273,7 +325,8 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
 
     H, W = (int(s) for s in shape)
     v = np.asarray(values).reshape(H, W)
-    rgba = colorize(v, kind, n_classes=n_classes)
+    lim = (0.0, 1.0) if clim is None else (float(clim[0]), float(clim[1]))
+    rgba = colorize(v, kind, cmap=cmap, clim=lim if kind == "continuous" else None, n_classes=n_classes)
     rgb = np.where(rgba[..., 3:] > 0, rgba[..., :3], np.uint8(200))  # missing values (NaN): light grey
     img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), mode="RGB")
     if scale != 1:
@@ -288,7 +341,8 @@ def map_image(values: Any, shape: Sequence[int], kind: str = "continuous", *, n_
         parts.insert(0, band)
     if legend:
         parts.append(_legend_cached(kind, img.width, label, n_classes,
-                                    None if class_names is None else tuple(str(c) for c in class_names)))
+                                    None if class_names is None else tuple(str(c) for c in class_names),
+                                    cmap, lim))
     if len(parts) == 1:
         return img
     out = Image.new("RGB", (img.width, sum(p.height for p in parts)), (255, 255, 255))
@@ -351,17 +405,33 @@ class FrameHistory:
     dropped (never the first or the newest), so the kept frames stay spread over the whole
     run: memory is at most ``max_frames`` maps however long the run is.
 
+    With ``clim=(lo, hi)`` a continuous map holds values in any units (a regression field,
+    e.g. °C): they are stored as uint16 steps of ``(hi - lo) / 65534`` over ``clim``
+    (values outside it are stored as its ends, as a colour map over ``clim`` draws them;
+    NaN, e.g. ocean cells of a land-only field, stays NaN): 128 KB per 1° map.
+
     Args:
         shape: ``(H, W)`` of the maps (rows north → south).
-        kind: ``"continuous"`` (probabilities in [0, 1]) or ``"categorical"`` (class indices).
+        kind: ``"continuous"`` (probabilities in [0, 1], or values in ``clim``) or
+            ``"categorical"`` (class indices).
         max_frames: frames kept (≥ 2).
+        clim: ``(lo, hi)`` value range of continuous maps in their units (default: probabilities).
     """
 
-    def __init__(self, shape: Sequence[int], kind: str = "continuous", *, max_frames: int = 120) -> None:
+    _NAN_CODE = 65535
+
+    def __init__(self, shape: Sequence[int], kind: str = "continuous", *, max_frames: int = 120,
+                 clim: Sequence[float] | None = None) -> None:
         if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 2:
             raise ValueError(f"max_frames must be an int >= 2, got {max_frames!r}")
         if kind not in ("continuous", "categorical"):
             raise ValueError(f"kind must be 'continuous' or 'categorical', got {kind!r}")
+        if clim is not None:
+            lo, hi = float(clim[0]), float(clim[1])
+            if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo) or kind != "continuous":
+                raise ValueError(f"clim must be a finite (lo, hi) with hi > lo for continuous maps, got {clim!r}")
+            clim = (lo, hi)
+        self.clim: tuple[float, float] | None = clim
         self.max_frames = int(max_frames)
         self.shape = (int(shape[0]), int(shape[1]))
         self.kind = kind
@@ -388,7 +458,13 @@ class FrameHistory:
             raise ValueError(f"map has {v.size} values, expected {self.shape[0]}x{self.shape[1]}")
         if self._epochs and int(epoch) <= self._epochs[-1]:
             raise ValueError(f"epochs must increase: {epoch} after {self._epochs[-1]}")
-        if self.kind == "continuous":
+        if self.kind == "continuous" and self.clim is not None:
+            lo, hi = self.clim
+            f = v.astype(np.float64)
+            nan = ~np.isfinite(f)
+            codes = np.round(np.clip((np.where(nan, lo, f) - lo) / (hi - lo), 0.0, 1.0) * (self._NAN_CODE - 1))
+            stored = np.where(nan, self._NAN_CODE, codes).astype(np.uint16)
+        elif self.kind == "continuous":
             stored = np.round(np.clip(np.nan_to_num(v.astype(np.float64), nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
         else:
             stored = v.astype(np.uint8 if v.size == 0 or v.max() < 256 else np.int16)
@@ -401,8 +477,14 @@ class FrameHistory:
             del self._epochs[drop], self._maps[drop]
 
     def values(self, i: int) -> np.ndarray:
-        """Map ``i`` (index into :attr:`epochs`): ``(H*W,)`` float32 probabilities or int64 classes."""
+        """Map ``i`` (index into :attr:`epochs`): ``(H*W,)`` float32 probabilities (or values in
+        :attr:`clim`'s units, NaN kept) or int64 classes."""
         m = self._maps[i]
+        if self.kind == "continuous" and self.clim is not None:
+            lo, hi = self.clim
+            out = (lo + m.astype(np.float64) * ((hi - lo) / (self._NAN_CODE - 1))).astype(np.float32)
+            out[m == self._NAN_CODE] = np.nan
+            return out
         return (m.astype(np.float32) / 255.0) if self.kind == "continuous" else m.astype(np.int64)
 
     def clear(self) -> None:
@@ -411,13 +493,16 @@ class FrameHistory:
         self._maps.clear()
 
     def gif(self, *, fps: float = 5.0, n_classes: int | None = None, class_names: Sequence[str] | None = None,
-            label: str = "P(land)", coastlines: bool = True, scale: int = 2, title: str = "") -> bytes:
-        """An animated GIF of the kept frames (:func:`map_image` each, titled with the epoch)."""
+            label: str = "P(land)", coastlines: bool = True, scale: int = 2, title: str = "",
+            cmap: str | None = None) -> bytes:
+        """An animated GIF of the kept frames (:func:`map_image` each, titled with the epoch);
+        maps with :attr:`clim` are coloured with ``cmap`` over it (colourbar titled ``label``,
+        e.g. ``"temperature (°C)"``)."""
         if not self._epochs:
             raise ValueError("nothing to animate: no frames recorded")
         kind = self.kind
         imgs = [map_image(self.values(i), self.shape, kind, n_classes=n_classes, class_names=class_names,
                           label=label, coastlines=coastlines, scale=scale,
-                          title=f"{title}  epoch {e}".strip())
+                          title=f"{title}  epoch {e}".strip(), cmap=cmap, clim=self.clim)
                 for i, e in enumerate(self._epochs)]
-        return gif_bytes(imgs, fps, palette=gif_palette(kind, n_classes))
+        return gif_bytes(imgs, fps, palette=gif_palette(kind, n_classes, cmap))

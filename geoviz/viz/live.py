@@ -240,12 +240,13 @@ class CurvesView:
 
     Attributes:
         loss_figure, accuracy_figure: the Bokeh plots; ``source`` their shared
-            ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy``
-            (accuracy as a fraction, shown in percent); ``previous`` the same for the
-            previous run (see :meth:`keep_as_previous`).
+            ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy,
+            val_r2`` (accuracy as a fraction, shown in percent; R² of regression runs);
+            ``previous`` the same for the previous run (see :meth:`keep_as_previous`);
+            ``metric``: the column the second figure draws (:meth:`set_metric`).
     """
 
-    COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy")
+    COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_r2")
 
     def __init__(self, *, width: int = 460, height: int = 220, save_tool: bool = False,
                  responsive: bool = False) -> None:
@@ -287,12 +288,36 @@ class CurvesView:
         self.accuracy_figure.left[0].formatter = NumeralTickFormatter(format="0%")
         a1 = line(self.accuracy_figure, "val_accuracy", "#22aa77")
         a2 = line(self.accuracy_figure, "val_accuracy", "#22aa77", previous=True)
+        self._metric_renderers = (a1, a2)
+        self.metric = "accuracy"
         self.accuracy_figure.add_layout(Legend(items=[LegendItem(label="this run", renderers=[a1]),
                                                       LegendItem(label="previous run", renderers=[a2])],
                                                location="bottom_right", background_fill_alpha=0.6))
 
+    def set_metric(self, metric: str) -> None:
+        """Draw ``"accuracy"`` (classification, in percent) or ``"r2"`` (regression, R² of the
+        validation split) in the second figure; safe from any thread. A previous run of the
+        other kind has no dashed line there (its column is NaN)."""
+        from bokeh.models import BasicTickFormatter, NumeralTickFormatter
+
+        if metric not in ("accuracy", "r2"):
+            raise ValueError(f"metric must be 'accuracy' or 'r2', got {metric!r}")
+        self.metric = metric
+        fig = self.accuracy_figure
+        column = "val_accuracy" if metric == "accuracy" else "val_r2"
+
+        def apply() -> None:
+            for r in self._metric_renderers:
+                r.glyph.y = column
+            fig.title.text = "Validation accuracy" if metric == "accuracy" else "Validation R²"
+            fig.left[0].axis_label = "accuracy" if metric == "accuracy" else "R²"
+            fig.left[0].formatter = (NumeralTickFormatter(format="0%") if metric == "accuracy"
+                                     else BasicTickFormatter())
+
+        apply_to_document(fig, apply)
+
     def stream(self, rows: Sequence[Mapping[str, float]]) -> None:
-        """Append ``rows`` (dicts with the four columns) to both figures; safe from any thread."""
+        """Append ``rows`` (dicts with the columns; missing ones are NaN) to both figures; safe from any thread."""
         if rows:
             new = {c: [float(r.get(c, np.nan)) for r in rows] for c in self.COLUMNS}
             apply_to_document(self.source, lambda: self.source.stream(new))
