@@ -174,11 +174,14 @@ def save_model(model: Any, path: str | os.PathLike, *, task: Any = None, config:
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the restricted unpickler raises many types on garbage
-        raise ModelFileError(f"{path} is not a readable geoviz model file (corrupt, not a torch file, or "
-                             f"it holds objects other than tensors and plain types): {exc}") from exc
+    from .pretrained.checkpoint_file import NotACheckpointError, UnsafeCheckpointError, load_torch_file
+
+    try:  # one clean line; torch's message (it may advise weights_only=False) is never relayed
+        obj = load_torch_file(path, what="not a readable geoviz model file")
+    except NotACheckpointError as exc:
+        raise ModelFileError(str(exc)) from None
+    except UnsafeCheckpointError as exc:
+        raise ModelFileError(f"{exc} (not a readable geoviz model file)") from None
     if not isinstance(obj, dict) or "format" not in obj:
         raise ModelFileError(f"{path} is not a geoviz model file (no 'format' entry)")
     fmt = str(obj["format"])

@@ -535,7 +535,10 @@ def load_full_checkpoint(path: str, weights_only: bool = True) -> tuple[Contrast
     Returns:
         ``(model, cfg)`` with the model in eval mode (float32, CPU).
     """
-    obj = torch.load(path, map_location="cpu", weights_only=weights_only)
+    from .pretrained.checkpoint_file import load_torch_file
+
+    # one clean line for garbage (torch's message, which may advise weights_only=False, is dropped)
+    obj = load_torch_file(path, trust_pickle=not weights_only, what="not a `geoviz pretrain --save-full` checkpoint")
     if not isinstance(obj, dict) or "config" not in obj or "state_dict" not in obj:
         raise ValueError(f"{path} is not a `geoviz pretrain --save-full` checkpoint (needs 'config' and 'state_dict')")
     cfg = PretrainConfig(**obj["config"])

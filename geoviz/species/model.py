@@ -265,10 +265,10 @@ class SpeciesModel(nn.Module):
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"species model not found: {p}")
-        try:
-            ck = torch.load(p, map_location=device, weights_only=True)
-        except Exception as exc:  # corrupt or foreign file
-            raise ValueError(f"{p} is not a readable geoviz species model: {exc}") from exc
+        from ..pretrained.checkpoint_file import load_torch_file
+
+        # one clean line for a corrupt or foreign file (never torch's weights_only=False advice)
+        ck = load_torch_file(p, what="not a readable geoviz species model")
         if not isinstance(ck, dict) or ck.get("format") != FORMAT:
             raise ValueError(f"{p} is not a geoviz species model (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
         for k in ("names", "pe", "nn", "pe_kwargs", "nn_kwargs", "state_dict"):
