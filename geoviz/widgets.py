@@ -65,12 +65,14 @@ def png_data_url(rgb: np.ndarray) -> str:
 
 
 def _map_png(values: np.ndarray, shape: tuple[int, int], kind: str, scale: int = 2, *, coastlines: bool = True,
-             n_classes: int | None = None, class_names: Sequence[str] | None = None, title: str | None = None) -> bytes:
-    """PNG of a flat map (2:1, rows north → south) with its legend (P(land) colourbar or classes)."""
+             n_classes: int | None = None, class_names: Sequence[str] | None = None, title: str | None = None,
+             label: str = "P(land)", cmap: str | None = None, clim: Sequence[float] | None = None) -> bytes:
+    """PNG of a flat map (2:1, rows north → south) with its legend (P(land) colourbar, classes,
+    or a field's colourbar in its units: ``label``, ``cmap``, ``clim``)."""
     from geoviz.viz.animation import map_image
 
     img = map_image(values, shape, kind, n_classes=n_classes, class_names=class_names, coastlines=coastlines,
-                    scale=scale, title=title)
+                    scale=scale, title=title, label=label, cmap=cmap, clim=clim)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
@@ -183,8 +185,16 @@ class LiveTrainer(_Displayable):
     (:class:`geoviz.viz.animation.FrameHistory`, at most ``max_frames``) for the replay
     slider and :meth:`save_gif`; the previous run's loss curves stay dashed.
 
+    A *task* dropdown offers ``landocean``, ``checkerboard`` and the built-in fields
+    (``field:temperature`` …, regression; a field's data load when its run starts). Regression
+    maps are drawn in the target's units with a fixed colour range (the truth's 1st–99th
+    percentiles), the truth map beside the prediction (built-in fields), cells where a
+    land-only field has no value grey; the status shows R² and RMSE in units, and the test
+    R²/RMSE at the end. Your own points: :meth:`from_csv`.
+
     Args:
-        task: task name or :class:`geoviz.data.Task` (default ``"landocean"``).
+        task: task name (``"landocean"``, ``"checkerboard"``, ``"field:temperature"``, …) or
+            :class:`geoviz.data.Task` (default ``"landocean"``).
         resolution: prediction grid cell size in degrees.
         pe, nn, legendre_polys, epochs, lr: initial control values.
         config_kwargs: extra :class:`geoviz.training.TrainConfig` fields (e.g. ``nn_kwargs``,
@@ -210,8 +220,11 @@ class LiveTrainer(_Displayable):
         from geoviz import list_networks, list_positional_encodings
         from geoviz.data import regular_grid
 
+        from geoviz.data import get_field, list_fields, list_tasks
+
         self.task = task
         self.grid = regular_grid(resolution)
+        self.style: dict[str, Any] | None = None  # regression colouring of the latest run
         self.config_kwargs = dict(config_kwargs or {})
         self.num_threads = num_threads
         self.records: list[Any] = []
@@ -227,6 +240,15 @@ class LiveTrainer(_Displayable):
         self._previous: tuple[list, list, list] | None = None
         self._look: dict[str, Any] = self._task_look(task)
 
+        options: list[tuple[str, str]] = [(t, t) for t in list_tasks()]
+        options += [(f"{f} ({get_field(f).units})", f"field:{f}") for f in list_fields()]
+        # a Task object (e.g. from_csv) is one more choice, under its name
+        self._custom_task = None if isinstance(task, str) else task
+        key = task if isinstance(task, str) else f"custom:{getattr(task, 'name', 'task')}"
+        if key not in [v for _, v in options]:
+            options.append((key.split(":", 1)[1] if key.startswith("custom:") else key, key))
+        self.task_select = w.Dropdown(options=options, value=key, description="task")
+        self.task_select.observe(self._on_task, names="value")
         self.pe = w.Dropdown(options=list(list_positional_encodings()), value=pe, description="encoder")
         self.nn = w.Dropdown(options=list(list_networks()), value=nn, description="network")
         self.L = w.IntSlider(value=legendre_polys, min=1, max=60, description="L")
@@ -236,6 +258,8 @@ class LiveTrainer(_Displayable):
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.status = w.HTML("idle")
         self.map = w.Image(format="png", value=self._blank_png(), layout=w.Layout(width="540px"))
+        # regression on a built-in field: the truth beside the prediction (hidden otherwise)
+        self.truth_map = w.Image(format="png", value=b"", layout=w.Layout(width="540px", display="none"))
         self.loss_plot = w.Image(format="png", value=_loss_png([], [], []), layout=w.Layout(width="360px"))
         self.replay = w.IntSlider(value=0, min=0, max=0, description="replay", disabled=True,
                                   continuous_update=False)
@@ -247,24 +271,75 @@ class LiveTrainer(_Displayable):
         self.replay.observe(self._on_replay, names="value")
         self.pe.observe(self._on_pe, names="value")
         self._on_pe({"new": self.pe.value})
-        controls = w.VBox([self.pe, self.nn, self.L, self.epochs, self.lr, w.HBox([self.start_button, self.stop_button]),
-                           self.replay, self.gif_button, self.status])
-        self.widget = w.VBox([w.HBox([controls, self.loss_plot]), self.map])
+        controls = w.VBox([self.task_select, self.pe, self.nn, self.L, self.epochs, self.lr,
+                           w.HBox([self.start_button, self.stop_button]), self.replay, self.gif_button, self.status])
+        self.widget = w.VBox([w.HBox([controls, self.loss_plot]), w.HBox([self.map, self.truth_map],
+                                                                          layout=w.Layout(flex_flow="row wrap"))])
+
+    @classmethod
+    def from_csv(cls, path: Any, target: str | Sequence[str], *, lon: str | None = None, lat: str | None = None,
+                 kind: str | None = None, split: Any = "random", dropna: bool = False, units: str | None = None,
+                 **kwargs: Any) -> "LiveTrainer":
+        """A LiveTrainer on your own points: :func:`geoviz.data.load_points` reads ``path``
+        (CSV, Parquet, GeoJSON, GeoPackage; lon/lat columns detected), and
+        :func:`geoviz.data.task_from_points` makes the task.
+
+        Args:
+            path: the file.
+            target: the column to model.
+            lon, lat, dropna: see :func:`~geoviz.data.load_points`.
+            kind, split: see :func:`~geoviz.data.task_from_points` (kind inferred by default).
+            units: units of a regression target (shown on the colourbar and in the status).
+            **kwargs: the other :class:`LiveTrainer` arguments.
+
+        Raises:
+            ValueError / FileNotFoundError: the loader's clear errors (missing columns, NaN
+                targets, swapped coordinates, ...).
+        """
+        from pathlib import Path
+
+        from geoviz.data import load_points, task_from_points
+
+        pts = load_points(path, target=target, lon=lon, lat=lat, dropna=dropna)
+        names = [pts.target] if isinstance(pts.target, str) else list(pts.target)
+        task = task_from_points(pts.lonlat, pts.y, kind=kind, split=split, name=Path(path).name, units=units,
+                                target_names=names)
+        return cls(task=task, **kwargs)
+
+    def _on_task(self, change: dict) -> None:
+        if self.running:  # the run keeps its task; the next Start uses the new one
+            return
+        new = change["new"]
+        self.task = self._custom_task if new.startswith("custom:") else new
+        self._look = self._task_look(self.task)
+        self.map.value = self._blank_png()
+        self.truth_map.layout.display = "none"
 
     @staticmethod
-    def _task_look(task: Any) -> dict[str, Any]:
-        """Map colouring of ``task``: kind, classes, coastlines (none over a synthetic task)."""
+    def _task_look(task: Any, style: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Map colouring of ``task``: kind, classes, coastlines (none over a synthetic task);
+        regression: ``style`` (:func:`geoviz.viz.animation.regression_style`: colormap,
+        fixed range, colourbar title in units)."""
+        from geoviz.viz.animation import FIELD_CMAPS, SYNTHETIC_TASKS
+
         name = task if isinstance(task, str) else getattr(task, "name", "")
+        look = {"coastlines": str(name) not in SYNTHETIC_TASKS, "label": "P(land)", "cmap": None, "clim": None}
+        regression = (str(name).startswith("field:") if isinstance(task, str) else task.kind == "regression")
+        if regression:
+            field = str(name).split(":", 1)[1] if isinstance(task, str) else None
+            look.update(kind="continuous", n_classes=None, class_names=None, regression=True,
+                        cmap=FIELD_CMAPS.get(field, "viridis"), label=field or "value")
+            if style is not None:
+                look.update(cmap=style["cmap"], clim=style["clim"], label=style["label"])
+            return look
         if isinstance(task, str):
             binary = task != "checkerboard"
             n, names = (None, None) if binary else (16, None)
         else:
             binary = task.kind == "binary"
             n, names = (None, None) if binary else (task.num_classes, task.class_names)
-        from geoviz.viz.animation import SYNTHETIC_TASKS
-
-        return {"kind": "continuous" if binary else "categorical", "n_classes": n, "class_names": names,
-                "coastlines": str(name) not in SYNTHETIC_TASKS}
+        look.update(kind="continuous" if binary else "categorical", n_classes=n, class_names=names, regression=False)
+        return look
 
     @property
     def _scale(self) -> int:
@@ -274,7 +349,8 @@ class LiveTrainer(_Displayable):
     def _png(self, values: Any, title: str | None = None) -> bytes:
         lk = self._look
         return _map_png(values, self.grid.shape, lk["kind"], self._scale, coastlines=lk["coastlines"],
-                        n_classes=lk["n_classes"], class_names=lk["class_names"], title=title)
+                        n_classes=lk["n_classes"], class_names=lk["class_names"], title=title, label=lk["label"],
+                        cmap=lk["cmap"], clim=lk["clim"])
 
     def _blank_png(self) -> bytes:
         return self._png(np.full(self.grid.shape, np.nan), "no run yet")  # light grey: no prediction
@@ -292,7 +368,8 @@ class LiveTrainer(_Displayable):
             raise ValueError("no run to save yet: press Start first")
         lk = self._look
         data = self.history.gif(fps=fps, n_classes=lk["n_classes"], class_names=lk["class_names"],
-                                coastlines=lk["coastlines"], scale=max(1, -(-360 // self.grid.shape[1])))
+                                coastlines=lk["coastlines"], scale=max(1, -(-360 // self.grid.shape[1])),
+                                label=lk["label"], cmap=lk["cmap"])
         out = Path(path if path is not None else self.gif_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
@@ -383,11 +460,17 @@ class LiveTrainer(_Displayable):
                 torch.set_num_threads(int(self.num_threads))
             from geoviz.viz.animation import FrameHistory
 
+            from geoviz.viz.animation import regression_style
+
             task = get_task(self.task) if isinstance(self.task, str) else self.task
-            self._look = self._task_look(task)
+            self.style = regression_style(task) if task.kind == "regression" else None
+            self._look = self._task_look(task, self.style)
             kind = self._look["kind"]
+            self._mask = self._field_mask(task)
             self.map.value = self._blank_png()  # the previous task's map does not stay up
-            self.history = FrameHistory(self.grid.shape, kind, max_frames=self.max_frames)
+            self._show_truth(task)
+            self.history = FrameHistory(self.grid.shape, kind, max_frames=self.max_frames,
+                                        clim=self.style["clim"] if self.style else None)
             self.trainer = Trainer(task, self.config(), predict_lonlat=self.grid.lonlat, predict_every=1)
             if self._stop_requested:
                 self.trainer.stop()
@@ -401,8 +484,14 @@ class LiveTrainer(_Displayable):
             if last is not None:
                 self.test_metrics = self.trainer.evaluate("test")
                 n_test = len(task.test.y)
-                self.status.value = (f"done ({last.stopped}) after {last.epoch} epochs · <b>test accuracy "
-                                     f"{100 * self.test_metrics['accuracy']:.1f} %</b> on the {n_test:,}-point test set")
+                m = self.test_metrics
+                if self.style is not None:
+                    u = f" {self.style['units']}" if self.style["units"] else ""
+                    result = f"test R² {m['r2']:.3f}, RMSE {m['rmse']:.4g}{u}"
+                else:
+                    result = f"test accuracy {100 * m['accuracy']:.1f} %"
+                self.status.value = (f"done ({last.stopped}) after {last.epoch} epochs · <b>{result}</b> "
+                                     f"on the {n_test:,}-point test set")
             else:
                 self.status.value = "done"
             if len(self.history):
@@ -421,15 +510,45 @@ class LiveTrainer(_Displayable):
             self.stop_button.disabled = True
             self._refresh_static()  # the saved notebook keeps this run's last map
 
+    def _field_mask(self, task: Any) -> np.ndarray | None:
+        """``(H*W,)`` bool: where a land-only built-in field has a value on the map grid (None
+        for other tasks): predictions elsewhere are drawn grey."""
+        meta = task.meta or {}
+        if task.kind != "regression" or not meta.get("land_only") or not meta.get("field"):
+            return None
+        from geoviz.data import get_field
+
+        return np.isfinite(get_field(meta["field"]).sample(self.grid.lonlat))
+
+    def _show_truth(self, task: Any) -> None:
+        """A built-in field's truth on the map grid, beside the prediction (same colours)."""
+        meta = task.meta or {}
+        if task.kind != "regression" or not meta.get("field"):
+            self.truth_map.layout.display = "none"
+            return
+        from geoviz.data import get_field
+
+        truth = get_field(meta["field"]).sample(self.grid.lonlat)
+        self.truth_map.value = self._png(truth, f"truth: {meta['field']}")
+        self.truth_map.layout.display = None
+
     def _update(self, rec: Any, kind: str) -> None:
+        if rec.prediction is not None and getattr(self, "_mask", None) is not None:
+            rec.prediction = np.where(self._mask, np.asarray(rec.prediction, dtype=np.float64).reshape(-1), np.nan)
         if rec.prediction is not None:
             self.history.add(rec.epoch, rec.prediction)
-            self.map.value = self._png(rec.prediction, f"epoch {rec.epoch}")
+            self.map.value = self._png(rec.prediction, f"prediction, epoch {rec.epoch}")
         ep = [r.epoch for r in self.records]
         self.loss_plot.value = _loss_png(ep, [r.train_loss for r in self.records], [r.val_loss for r in self.records],
                                          previous=self._previous)
-        metrics = ", ".join(f"{k} {100 * v:.1f} %" if k == "accuracy" else f"{k} {v:.3f}"
-                            for k, v in rec.val_metrics.items())
+        if self.style is not None:
+            u = f" {self.style['units']}" if self.style["units"] else ""
+            vm = rec.val_metrics
+            metrics = (f"R² {vm.get('r2', float('nan')):.3f}, RMSE {vm.get('rmse', float('nan')):.4g}{u}, "
+                       f"MAE {vm.get('mae', float('nan')):.4g}{u}")
+        else:
+            metrics = ", ".join(f"{k} {100 * v:.1f} %" if k == "accuracy" else f"{k} {v:.3f}"
+                                for k, v in rec.val_metrics.items())
         self.status.value = (f"epoch {rec.epoch}/{self.epochs.value} · train {rec.train_loss:.4f} · "
                              f"val {rec.val_loss:.4f} · {metrics} · {rec.elapsed:.1f} s")
 

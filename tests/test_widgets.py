@@ -285,3 +285,67 @@ def test_live_trainer_checkerboard_has_class_legend_and_no_coastlines():
     legend = img[18 * k:].astype(int)
     for rgb in categorical_palette(16)[:, :3].astype(int):
         assert (np.abs(legend - rgb).sum(axis=2) == 0).any()
+
+
+def test_live_trainer_field_regression_units_truth_and_r2(tmp_path):
+    """A built-in field: the map is in °C with the truth beside it (same fixed colour range),
+    the status and the end report R²/RMSE in units, replay and GIF work."""
+    from PIL import Image
+    from sklearn.metrics import r2_score
+
+    from geoviz.data import get_field
+    from geoviz.viz.animation import map_image
+
+    lt = LiveTrainer("field:temperature", resolution=10.0, epochs=3, lr=1e-2, legendre_polys=6,
+                     config_kwargs={"nn_kwargs": {"hidden_dim": 32, "num_layers": 1}, "batch_size": 1000})
+    labels = dict((v, k) for k, v in lt.task_select.options)
+    assert labels["field:temperature"] == "temperature (°C)" and labels["field:elevation"] == "elevation (m)"
+    lt.start()
+    lt.join(180)
+    assert lt.error is None, lt.error
+    m = lt.test_metrics
+    assert f"test R² {m['r2']:.3f}, RMSE {m['rmse']:.4g} °C" in lt.status.value and "5,000-point" in lt.status.value
+    # fixed range = the truth's 1st-99th percentiles (independent: numpy on the field's 1° grid)
+    truth_grid = get_field("temperature").grid(1.0)[0]
+    lo, hi = np.percentile(truth_grid[np.isfinite(truth_grid)], [1, 99])
+    np.testing.assert_allclose(lt.history.clim, (lo, hi))
+    assert lt._look["label"] == "temperature (°C)" and lt._look["cmap"] == "RdYlBu_r"
+    # the map is in units: the last prediction explains the truth on the map grid
+    truth = get_field("temperature").sample(lt.grid.lonlat)
+    pred = lt.records[-1].prediction
+    assert r2_score(truth, pred) > 0.5
+    # the truth PNG beside the prediction: the truth drawn with the same colours and legend
+    assert lt.truth_map.layout.display is None
+    want = map_image(truth, lt.grid.shape, "continuous", cmap="RdYlBu_r", clim=(lo, hi), label="temperature (°C)",
+                     scale=lt._scale, title="truth: temperature")
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(lt.truth_map.value)).convert("RGB")),
+                                  np.asarray(want))
+    # replay (values kept in units) and GIF
+    lt._on_replay({"new": lt.history.epochs[0]})
+    np.testing.assert_allclose(lt.history.values(len(lt.history) - 1), np.clip(pred, lo, hi), atol=(hi - lo) / 6e4)
+    gif = Image.open(lt.save_gif(tmp_path / "t.gif"))
+    assert gif.n_frames == len(lt.history) == 3
+
+
+def test_live_trainer_from_csv_and_land_only_mask(tmp_path):
+    from geoviz.data import get_task, is_land
+
+    rng = np.random.default_rng(0)
+    n = 200
+    lat = rng.uniform(-60, 60, n)
+    rows = "".join(f"{a:.3f},{b:.3f},{20 * np.cos(np.radians(b)):.3f}\n" for a, b in zip(rng.uniform(-180, 180, n), lat))
+    path = tmp_path / "stations.csv"
+    path.write_text("Longitude,Latitude,t2m\n" + rows)
+    lt = LiveTrainer.from_csv(path, target="t2m", units="°C", resolution=20.0)
+    assert lt.task.kind == "regression" and lt.task.meta["units"] == "°C"
+    assert lt.task_select.value == "custom:stations.csv" and lt._look["regression"]
+    lt.task_select.value = "checkerboard"
+    assert lt.task == "checkerboard" and lt._look["kind"] == "categorical"
+    lt.task_select.value = "custom:stations.csv"
+    assert lt.task.name == "stations.csv"
+    with pytest.raises(ValueError, match="available columns"):
+        LiveTrainer.from_csv(path, target="nope")
+    # a land-only field: predictions at sea are masked (grey), agreeing with the land polygon
+    mask = lt._field_mask(get_task("field:elevation"))
+    land = is_land(lt.grid.lonlat)
+    assert mask.shape == land.shape and (mask == land).mean() > 0.85
