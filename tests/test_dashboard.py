@@ -286,6 +286,123 @@ def test_alert_replaces_the_status_and_disabled_slider_looks_disabled(app):
     assert tr.legendre_polys.tooltips is False and tr.lon0.tooltips is False and tr.replay.tooltips is False
 
 
+# ---------------------------------------------------------------------------- fields and uploads
+
+
+def test_field_task_draws_units_truth_beside_and_r2(app):
+    """field:temperature: colour bar titled in °C over the truth's 1st-99th percentiles, the
+    truth map beside the prediction, R² curve, R²/RMSE in the status and at the end."""
+    from types import SimpleNamespace
+
+    from sklearn.metrics import r2_score
+
+    from geoviz.app import views
+    from geoviz.data import get_field
+
+    tr = app.training
+    assert tr.task.options["temperature (°C)"] == "field:temperature" and "Upload CSV…" in tr.task.options
+    tr.task.value = "field:temperature"
+    _run(tr._on_task(SimpleNamespace(new="field:temperature")))
+    assert tr.error == "" and tr.truth_pane.visible
+    truth_grid = np.asarray(get_field("temperature").grid(1.0)[0])
+    lo, hi = np.percentile(truth_grid[np.isfinite(truth_grid)], [1, 99])
+    for view in (tr.flat_view, tr.truth_view):
+        cb = view.color_bar
+        assert cb.title == "temperature (°C)"
+        np.testing.assert_allclose([cb.color_mapper.low, cb.color_mapper.high], [lo, hi])
+    truth_rgba = colorize(truth_grid, "continuous", cmap="RdYlBu_r", clim=(lo, hi))
+    np.testing.assert_array_equal(tr.truth_view.image, truth_rgba)
+    tr.pe.value, tr.nn.value = "sphericalharmonics", "siren"
+    tr.legendre_polys.value, tr.hidden_dim.value, tr.epochs.value, tr.lr.value = 6, 32, 3, 1e-2
+    _run(tr.train())
+    assert tr.error == "" and tr.history.epochs == [1, 2, 3]
+    m = tr.test_metrics
+    assert f"test R² {m['r2']:.3f}, RMSE {m['rmse']:.4g} °C" in tr.status.object
+    assert "5,000-point test set" in tr.status.object and "val RMSE" in tr.status.object
+    # the curves show R², equal to the records'
+    assert tr.curves.accuracy_figure.title.text == "Validation R²" and tr.curves.metric == "r2"
+    np.testing.assert_allclose(tr.curves.data["val_r2"], [r.val_metrics["r2"] for r in tr.records])
+    # the map is the prediction in °C over the same fixed range, and it explains the truth
+    pred = tr.last_prediction
+    H, W = tr.history.shape
+    np.testing.assert_array_equal(tr.flat_view.image, views.regression_rgba(pred, (H, W), tr._run_style))
+    truth = get_field("temperature").grid(180.0 / H)[0].reshape(-1)
+    assert r2_score(truth, pred) > 0.5
+    assert tr.gif is not None and len(tr._gif_file().read()) > 0
+    # back to a classification task: accuracy again, no truth pane
+    tr.task.value = "landocean"
+    _run(tr._on_task(SimpleNamespace(new="landocean")))
+    assert not tr.truth_pane.visible and tr.flat_view.color_bar.title.startswith("P(land)")
+
+
+def test_land_only_field_is_grey_at_sea(app):
+    from geoviz.data import is_land
+
+    tr = app.training
+    tr._task("field:elevation")
+    mask = tr._mask("field:elevation", (90, 180))
+    grid = regular_grid(2.0)
+    assert (mask == is_land(grid.lonlat)).mean() > 0.85  # independent: the Natural Earth polygon
+    rgba = tr._render(np.zeros(90 * 180) + np.where(mask, 500.0, np.nan), (90, 180), "regression", None,
+                      tr._styles["field:elevation"])[1]
+    assert (rgba[~mask.reshape(90, 180)][:, :3] == 200).all() and (rgba[mask.reshape(90, 180)][:, :3] != 200).any()
+
+
+def test_csv_upload_builds_a_task_in_a_temporary_folder(app, monkeypatch):
+    """Upload CSV…: bytes → a task (target chosen from the columns), nothing left on disk;
+    bad files, too large files and non-CSV names are clean alerts."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from geoviz.app import training_tab
+
+    made = []
+    real = tempfile.TemporaryDirectory
+
+    def spy(*a, **k):
+        d = real(*a, **k)
+        made.append(d.name)
+        return d
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", spy)
+    rng = np.random.default_rng(1)
+    n = 200
+    lat = rng.uniform(-60, 60, n)
+    rows = "".join(f"{a:.3f},{b:.3f},{25 * np.cos(np.radians(b)):.3f},{'north' if b > 0 else 'south'}\n"
+                   for a, b in zip(rng.uniform(-180, 180, n), lat))
+    data = ("lon,lat,temp,hemisphere\n" + rows).encode()
+    tr = app.training
+    tr.task.value = training_tab.UPLOAD
+    _run(tr._on_task(SimpleNamespace(new=training_tab.UPLOAD)))
+    assert tr.upload.visible and tr.upload.accept == ".csv"
+    tr.upload.filename = "stations.csv"
+    _run(tr._on_upload(SimpleNamespace(new=data)))
+    assert tr.error == "" and list(tr.target.options) == ["temp", "hemisphere"] and tr.target.value == "temp"
+    task = tr._upload_task
+    assert task.kind == "regression" and len(task.train.y) + len(task.val.y) + len(task.test.y) == n
+    assert tr.flat_view.color_bar.title == "temp" and tr.truth_pane.visible
+    assert len(tr.truth_view.point_sources["data"].data["x"]) == len(task.train.y)
+    tr.target.value = "hemisphere"
+    _run(tr._on_target(SimpleNamespace(new="hemisphere")))
+    assert tr._upload_task.kind == "binary" and tr._upload_task.class_names == ["north", "south"]
+    assert made and not any(os.path.exists(d) for d in made)  # the temporary folders are gone
+    # bad input: the tab's alert line, naming the problem (not the temporary path)
+    tr.upload.filename = "bad.csv"
+    _run(tr._on_upload(SimpleNamespace(new=b"a,b\n1,2\n")))
+    assert tr.message.visible and "longitude" in tr.error and "geoviz-upload" not in tr.error
+    assert tr._upload_task is None
+    _run(tr.train())
+    assert "upload a CSV file" in tr.error
+    with pytest.raises(ValueError, match="MiB"):
+        training_tab.upload_task(data, "big.csv", None, max_bytes=100)
+    with pytest.raises(ValueError, match="not a .csv"):
+        training_tab.upload_task(data, "stations.xlsx", None)
+    tr._show_error("")
+    tr.task.value = "landocean"
+    _run(tr._on_task(SimpleNamespace(new="landocean")))
+    assert not tr.upload.visible
+
+
 # ---------------------------------------------------------------------------- smoothness
 
 
