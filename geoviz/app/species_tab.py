@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SpeciesDemo", "SpeciesTab", "DEMO_SETTINGS", "build_demo", "demo_future", "range_stats",
-           "range_rgba", "truth_outline", "RANGE_COLORS"]
+__all__ = ["SpeciesDemo", "SpeciesTab", "DEMO_SETTINGS", "build_demo", "demo_future", "demo_path", "range_stats",
+           "range_rgba", "probability_rgba", "truth_outline", "RANGE_COLORS"]
 
 DEMO_SETTINGS: dict[str, Any] = {
     "n_species": 12, "n_observations": 6000, "bias": "flickr", "resolution": 1.0, "seed": 1,
@@ -267,7 +267,8 @@ def range_stats(probability: np.ndarray, threshold: float, land: np.ndarray,
         inter, ap, at = (a * (pred & t)).sum(), (a * pred).sum(), (a * t).sum()
         union = (a * (pred | t)).sum()
         out.update(true_fraction=float(at / tot), precision=float(inter / ap) if ap else float("nan"),
-                   recall=float(inter / at) if at else float("nan"), iou=float(inter / union) if union else float("nan"))
+                   recall=float(inter / at) if at else float("nan"),
+                   iou=float(inter / union) if union else float("nan"))
     return out
 
 
@@ -332,7 +333,8 @@ def _metrics_table(demo: SpeciesDemo, s: int) -> str:
     body = "".join(f"<tr><td style='text-align:left'>{r[0]}</td>" + "".join(f"<td>{cell(v)}</td>" for v in r[1:])
                    + "</tr>" for r in rows)
     return ('<table class="geoviz-results" style="border-collapse:collapse">'
-            "<caption style='caption-side:top;text-align:left'>Against the true range (equal-area land points)</caption>"
+            "<caption style='caption-side:top;text-align:left'>Against the true range "
+            "(equal-area land points)</caption>"
             "<thead><tr><th></th><th>AP model</th><th>AP KDE</th><th>AUC model</th><th>AUC KDE</th></tr></thead>"
             f"<tbody>{body}</tbody></table>")
 
@@ -513,7 +515,7 @@ class SpeciesTab:
         self.flat_view.set_lines({"truth": truth_outline(t)})
         self.flat_view.set_title(f"{demo.names[s]}: P(present), {len(obs)} observations (red), "
                                  "true range outlined (pink)")
-        self.globe.set_field(GridFieldRGB(probability_rgba(p, demo.land)))
+        self.globe.set_field(_rgba_field(probability_rgba(p, demo.land)))
         if len(obs):
             c = _mean_direction(obs)
             self.globe.param.update(lon0=c[0], lat0=float(np.clip(c[1], -60, 60)))
@@ -563,7 +565,7 @@ def _mean_direction(lonlat: np.ndarray) -> tuple[float, float]:
     return (float(np.degrees(np.arctan2(v[1], v[0]))), float(np.degrees(np.arcsin(np.clip(v[2], -1, 1)))))
 
 
-def GridFieldRGB(rgba: np.ndarray) -> Any:  # noqa: N802 - a constructor-like helper
+def _rgba_field(rgba: np.ndarray) -> Any:
     """A :class:`~geoviz.viz.GridField` of an RGBA image (bilinear on the globe)."""
     from geoviz.viz import GridField
 
