@@ -109,3 +109,23 @@ def test_tab_species_and_threshold(demo):
     with param.edit_constant(tab.threshold):
         tab.threshold.value_throttled = 0.9
     assert tab.stats == hi
+
+
+def test_tab_loads_the_cached_demo(demo, tmp_path, monkeypatch):
+    """A server's tab reads the demo cached on disk for its settings (no rebuild) and shows it."""
+    import asyncio
+
+    from geoviz.app import species_tab
+
+    monkeypatch.setenv("GEOVIZ_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(species_tab, "_DEMOS", {})
+    settings = dict(TINY)
+    path = species_tab.demo_path(settings)
+    assert str(path).startswith(str(tmp_path))
+    demo.save(path)
+    tab = SpeciesTab(autostart=False)
+    assert tab.demo is None and tab.species.disabled
+    asyncio.run(tab.load(settings))
+    assert tab.error == "" and tab.demo is not None and tab.demo.names == demo.names
+    assert not tab.species.disabled and tab.stats["range_fraction"] >= 0
+    assert species_tab.demo_future(settings).result() is tab.demo  # shared by later sessions

@@ -446,7 +446,7 @@ class SpeciesTab:
 
     async def load(self, settings: dict[str, Any] | None = None) -> None:
         """Wait for the server's demo (built in a child process on first use) and show it."""
-        fut = demo_future(settings)
+        fut = await asyncio.to_thread(demo_future, settings)  # a cached demo is read off the loop
         if not fut.done():
             self.progress.visible = True
             n = (settings or DEMO_SETTINGS)["n_species"]
