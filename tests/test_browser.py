@@ -151,6 +151,26 @@ def _check_species_tab(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "dashboard_species.png"), full_page=True)
 
 
+def _check_compare_tab(page) -> None:
+    """Compare encoders: built when first selected (nothing computed before), controls render,
+    a small comparison (N = 500, the three default encoders) fills the scoreboard with both probes."""
+    page.locator(".bk-tab", has_text="Compare encoders").first.click()
+    wait_until(lambda: _text(page, r"Nothing computed yet"), timeout=120, what="the Compare encoders tab")
+    assert _text(page, r"Encoders \(up to 3\)") and page.get_by_role("button", name="Compare").count() >= 1
+    page.locator("select", has=page.locator("option", has_text="2000")).first.select_option("500")
+    time.sleep(0.5)
+    page.get_by_role("button", name="Compare").first.click()
+    wait_until(lambda: _text(page, r"Done in [\d.]+ s") or _text(page, r"(?i)comparison failed"), timeout=400,
+               what="the comparison")
+    assert _text(page, r"Done in"), _text(page, r"(?i)failed")
+    table = page.locator("table.geoviz-results").last
+    head = table.locator("thead").inner_text()
+    assert "linear probe R²" in head and "mlp probe R²" in head, head
+    assert table.locator("tbody tr").count() == 3
+    assert page.locator("img[src^='data:image/png']").count() >= 3
+    page.screenshot(path=str(ARTIFACTS / "dashboard_compare.png"), full_page=True)
+
+
 def test_dashboard_in_chromium():
     ARTIFACTS.mkdir(exist_ok=True)
     with serve_dashboard() as served, chromium() as browser:
@@ -253,6 +273,9 @@ def test_dashboard_in_chromium():
 
         # --- Species ranges: built when first selected, P(present) map with its colour bar
         _check_species_tab(page)
+
+        # --- Compare encoders: lazy tab, a small comparison with both probes
+        _check_compare_tab(page)
 
         # --- offline: nothing but the local server was contacted
         assert log.urls, "the request logger saw nothing"
