@@ -168,14 +168,15 @@ show(maps_figure(comp, "linear"))
 #
 # A checkerboard of cell size c (90°, 45°, … 1°) is a task with a known scale. For cells of
 # 22.5° and smaller the points are drawn in a box of 16 × 16 cells, so the probe sees about
-# the same number of points per cell at every fine scale. We fit the linear probe on the frozen features and plot test accuracy (chance is
-# 50 %) against cell size. The **resolved scale** is where accuracy falls below halfway
-# between chance and its best. A task whose structure is finer than an encoder's resolved
-# scale needs another encoder (or a non-linear probe, or a model trained on the task).
+# the same number of points per cell at every fine scale. We fit the linear probe on the
+# frozen features and plot test accuracy (chance is 50 %) against cell size. The **resolved
+# scale** is where accuracy falls below halfway between chance and its best. A task whose
+# structure is finer than an encoder's resolved scale needs another encoder (or a non-linear
+# probe, or a model trained on the task).
 
 # %%
-res = [resolution_diagnostics(e, n=600 if SMALL else 1500, regions=1 if SMALL else 3, anchors=100 if SMALL else 300,
-                              siren_L=0, cache=cache) for e in ENCODERS]
+BOARD = dict(n=600, regions=1, anchors=100) if SMALL else dict(n=1500, regions=3, anchors=300)
+res = [resolution_diagnostics(e, siren_L=0, cache=cache, **BOARD) for e in ENCODERS]
 for r in res:
     acc = ", ".join(f"{c:g}° {100 * a:.0f}%" for c, a in zip(r.cells, r.accuracy))
     scale = f"{r.resolved_scale:.0f}°" if np.isfinite(r.resolved_scale) else "nothing (never clearly above chance)"
