@@ -125,6 +125,8 @@ def upload_task(data: bytes, filename: str, target: str | None, *,
         except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
             # the message names the file the user chose, not the temporary copy
             msg = str(exc).replace(f"{path}: ", "").replace(path, base)
+            for c in ("lon", "lat"):  # the loader's hint names command-line options
+                msg = msg.replace(f"name it with --{c} / {c}=", f"rename the column to {c}")
             raise ValueError(msg) from None
     return task, columns, str(target)
 
@@ -449,6 +451,8 @@ class TrainingTab:
             spec = dict(views.colorbar_spec("binary"), title="loading…", ticks=[], labels={})
         elif task is not None:
             spec = views.colorbar_spec("binary" if task.kind == "binary" else "multiclass", task.num_classes)
+        elif task_name == UPLOAD:  # no file yet: no legend to show
+            spec = dict(views.colorbar_spec("binary"), title="upload a CSV file", ticks=[], labels={})
         else:
             spec = views.colorbar_spec("binary" if task_name in ("landocean", UPLOAD) else "multiclass", 16)
         self.flat_view.set_colorbar(**spec)
@@ -471,8 +475,10 @@ class TrainingTab:
             w.visible = upload
         self.target.visible = upload and bool(self.target.options)
         self._flat = self._blank_flat()
-        self._show_flat("Upload a CSV file to train on it" if upload and self._upload_task is None
-                        else f"Press Start to train on {event.new}")
+        blank = await asyncio.to_thread(self._render, None, (90, 180), "binary", None)
+        with batched_updates():  # the old task's map leaves the flat map and the globe
+            self._install_frame(blank, "Upload a CSV file to train on it" if upload and self._upload_task is None
+                                else f"Press Start to train on {self._task_label(event.new)}")
         self._show_error("")
         self._apply_task_look(event.new)
         if upload and self._upload_task is None:

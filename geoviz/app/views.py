@@ -105,9 +105,12 @@ def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, A
     if kind == "regression":
         if style is None:
             raise ValueError("colorbar_spec('regression') needs style=regression_style(task)")
+        from matplotlib.ticker import MaxNLocator
+
         lut = colormap_lut(style["cmap"])
         lo, hi = style["clim"]
-        ticks = [float(v) for v in np.linspace(lo, hi, 5)]
+        # round values inside the range (-40, -20, 0, 20 °C), not its exact ends
+        ticks = [float(v) for v in MaxNLocator(nbins=6).tick_values(lo, hi) if lo <= v <= hi]
         return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": lo, "high": hi,
                 "title": style["label"], "ticks": ticks, "labels": {t: tick_text(t) for t in ticks}}
     if kind == "binary":

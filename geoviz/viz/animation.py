@@ -215,7 +215,8 @@ def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: in
 
     Args:
         kind: ``"continuous"`` (a colourbar from ``clim[0]`` to ``clim[1]`` with ticks at 0,
-            ½ and 1 of the range, titled ``label``) or ``"categorical"`` (one swatch per class,
+            ½ and 1 of the range, or at round values for another range than [0, 1], titled
+            ``label``) or ``"categorical"`` (one swatch per class,
             in :func:`geoviz.viz.colors.categorical_palette` colours).
         width: strip width in pixels (≥ 80).
         label: colourbar title (continuous).
@@ -245,7 +246,12 @@ def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: in
         d.rectangle([x0 - 1, y0 - 1, x1, y1], outline=(0, 0, 0))
         d.text((width / 2, 1), label, fill=(0, 0, 0), font=font, anchor="ma")
         lo, hi = float(clim[0]), float(clim[1])
-        for t in (0.0, 0.5, 1.0):
+        fracs = [0.0, 0.5, 1.0]
+        if (lo, hi) != (0.0, 1.0) and hi > lo:  # a field in units: round values (-40, -20, 0 °C)
+            from matplotlib.ticker import MaxNLocator
+
+            fracs = [(v - lo) / (hi - lo) for v in MaxNLocator(nbins=5).tick_values(lo, hi) if lo <= v <= hi]
+        for t in fracs:
             x = x0 + t * (x1 - x0 - 1)
             d.line([(x, y1), (x, y1 + 3)], fill=(0, 0, 0))
             d.text((x, y1 + 3), tick_text(lo + t * (hi - lo)), fill=(0, 0, 0), font=font, anchor="ma")
