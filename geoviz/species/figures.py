@@ -73,7 +73,8 @@ def probability_on_extent(model: Any, species: Any, extent: tuple[float, float, 
 def species_figure(model: Any, species: Any, *, observations: np.ndarray | None = None,
                    truth: Any = None, panels: Sequence[str] | None = None, threshold: float = 0.5,
                    extent: Any = "auto", resolution: float | None = None, title: str | None = None,
-                   path: str | os.PathLike | None = None, width: float = 4.6, dpi: int = 110) -> Any:
+                   path: str | os.PathLike | None = None, width: float = 4.6, dpi: int = 110,
+                   land_only: bool = True) -> Any:
     """Figure of one species' range model.
 
     Args:
@@ -86,6 +87,8 @@ def species_figure(model: Any, species: Any, *, observations: np.ndarray | None 
         extent: ``"auto"``, ``"global"``, ``(lon0, lon1, lat0, lat1)`` or ``"lon0,lat0,lon1,lat1"``.
         resolution: map cell size in degrees (default by extent).
         path: also write a PNG there.
+        land_only: blank the sea (Natural Earth 1:110m): a model trained with land or
+            target-group background never saw sea points, so its values there mean nothing.
 
     Returns:
         The ``matplotlib.figure.Figure``.
@@ -113,6 +116,14 @@ def species_figure(model: Any, species: Any, *, observations: np.ndarray | None 
         ref_pts = np.vstack([obs, np.column_stack([-180 + (c + 0.5) * truth.resolution, 90 - (r + 0.5) * truth.resolution])])
     ext = _parse_extent(extent, ref_pts)
     prob, _ = probability_on_extent(model, name, ext, resolution)
+    if land_only:
+        from geoviz.data import is_land
+
+        Hp, Wp = prob.shape
+        lons = ext[0] + (np.arange(Wp) + 0.5) * (ext[1] - ext[0]) / Wp
+        lats = ext[3] - (np.arange(Hp) + 0.5) * (ext[3] - ext[2]) / Hp
+        lo, la = np.meshgrid(lons, lats)
+        prob = np.where(is_land(np.column_stack([lo.ravel(), la.ravel()])).reshape(Hp, Wp), prob, np.nan)
     aspect = (ext[3] - ext[2]) / (ext[1] - ext[0])
     fig = Figure(figsize=(width * len(panels), width * aspect + 0.7), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
@@ -135,7 +146,8 @@ def species_figure(model: Any, species: Any, *, observations: np.ndarray | None 
             fig.colorbar(im, ax=ax, shrink=0.8, label="P(present)")
             ax.set_title("predicted probability", fontsize=9)
         elif panel == "range":
-            rng_map = prob >= threshold
+            with np.errstate(invalid="ignore"):
+                rng_map = prob >= threshold
             ax.imshow(np.ma.masked_where(~rng_map, rng_map), extent=imext, origin="upper",
                       cmap=ListedColormap(["#2166ac"]), interpolation="nearest", alpha=0.85)
             if true_map is not None:
