@@ -42,6 +42,8 @@ DEFAULT_TASK = "temperature"
 DEFAULT_POINTS = 1000
 POINT_OPTIONS = (500, 1000, 2000)
 MAX_ENCODERS = 3
+GEOCLIP_MAX_POINTS = 500
+"""With GeoCLIP selected the tab uses at most this many task points (its CPU embedding is slow)."""
 
 RESOLUTION_SETTINGS: dict[str, Any] = {"n": 600, "regions": 1, "anchors": 60, "siren_L": 0}
 """Small checkerboards for the tab (600 points per cell size, one region, no Siren baseline):
@@ -458,7 +460,7 @@ class CompareTab:
         self.curves = pn.pane.PNG(None, width=560)
         self.button.on_click(lambda e: self._schedule())
         self.probe.param.watch(lambda e: self._schedule_maps(), "value")
-        note = ("GeoCLIP (when installed) is slow on a CPU (≈ 13 s per 10,000 points): keep N small."
+        note = (f"GeoCLIP is slow on a CPU (≈ 13 s per 10,000 points): with it, N is at most {GEOCLIP_MAX_POINTS}."
                 if "geoclip" in options else "")
         controls = pn.Column(self.encoders, self.task, self.points, self.button, self.progress, self.status,
                              pn.pane.Markdown("**Maps show the probe**", margin=(10, 10, 0, 10)), self.probe,
@@ -491,6 +493,8 @@ class CompareTab:
         if not specs:
             self._show_error("Pick at least one encoder.")
             return
+        if "geoclip" in specs and n > GEOCLIP_MAX_POINTS:  # ~13 s per 10k points on a CPU
+            n = GEOCLIP_MAX_POINTS
         self._show_error("")
         self.running = True
         self.button.disabled = True
