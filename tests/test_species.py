@@ -207,6 +207,18 @@ def test_ariolimax_utm_to_lonlat_lands_in_california():
     assert set(continent_of(pres[::50])) == {"North America"}
 
 
+def test_slug_block_split_auc_model_and_kde():
+    from geoviz.species.evaluate import evaluate_presence_background
+
+    pres, bg = load_ariolimax()
+    cfg = SpeciesConfig(pe_kwargs={"legendre_polys": 10}, nn_kwargs={"hidden_dim": 64, "num_layers": 2},
+                        epochs=60, batch_size=256, lr=3e-3, loss="an", threads=1)
+    r = evaluate_presence_background(pres, bg, cfg, block_deg=0.5, test_fraction=0.3)
+    assert r["n_test_presence"] + r["n_train_presence"] == 1595
+    assert r["n_test_background"] + r["n_train_background"] == 4990
+    assert r["auc_kde"] > 0.95 and r["auc_model"] > 0.9, r  # measured 0.957 vs KDE 0.971
+
+
 def test_read_observations_gbif_columns_and_bad_input(tmp_path):
     gbif = tmp_path / "occ.csv"
     gbif.write_text("gbifID\tspecies\tdecimalLatitude\tdecimalLongitude\n"
