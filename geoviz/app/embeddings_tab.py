@@ -460,9 +460,12 @@ class EmbeddingsTab:
         def wrap(*objs: Any) -> Any:
             return pn.FlexBox(*objs, flex_wrap="wrap", sizing_mode="stretch_width")
 
+        # the similarity heat map joins its row with the first query (one plot less to build on
+        # the first visit)
+        self.sim_row = wrap(self.sim_pane, self.results_html) if self.clicked is not None else wrap(self.results_html)
         self.plots.objects = [
             wrap(self.flat_pane, self.globe_pane),
-            wrap(self.sim_pane, self.results_html),
+            self.sim_row,
             self.agreement_md,
             wrap(*self.zones_row.objects),
         ]
@@ -740,6 +743,9 @@ class EmbeddingsTab:
             self.results_html.object = self._table_html(res, thumbs)
             if self.colour_by.value == "Similarity":
                 self._redraw()
+            sim_row = getattr(self, "sim_row", None)
+            if sim_row is not None and self.sim_pane not in sim_row.objects:
+                sim_row.objects = [self.sim_pane, self.results_html]
         return res
 
     def _table_html(self, res: Any, thumbs: np.ndarray | None) -> str:
