@@ -185,6 +185,10 @@ def test_dashboard_in_chromium():
         before = _shot(page, box)
         page.screenshot(path=str(ARTIFACTS / "dashboard_training_idle.png"))
         assert page.get_by_text("Training will run on").count() >= 1
+        # the task choice offers the built-in fields (with units) and an upload
+        task_select = page.locator("select").first
+        assert task_select.locator("option", has_text="temperature (°C)").count() == 1
+        assert task_select.locator("option", has_text="Upload CSV").count() == 1
         _assert_colourbar(before)  # the idle map is grey: the ramp's two ends come from the P(land) bar
 
         # --- 900 px wide: no sideways scrolling, the controls stack above the maps
