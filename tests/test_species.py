@@ -11,7 +11,6 @@ import torch
 
 from geoviz.species import (
     KDEBaseline,
-    Observations,
     SpeciesConfig,
     SpeciesModel,
     assume_negative_loss,
@@ -160,6 +159,8 @@ def test_predict_map_matches_dense_and_save_load_roundtrip(tmp_path):
     assert coarse.shape == g.shape and coarse.max() < 1e-3
     with torch.no_grad():
         m.encoder.network.last_layer.bias[1] = 0.0
+        m.encoder.network.layers[0].weight.mul_(1.5)  # cached first-layer blocks must follow the weights
+    np.testing.assert_allclose(m.predict_map("b", 2.0, logits=True), m.logits(g.lonlat, "b").reshape(g.shape), atol=2e-5)
     m.meta["note"] = "x"
     path = m.save(tmp_path / "m.pt")
     m2 = SpeciesModel.load(path)

@@ -212,7 +212,15 @@ class SpeciesModel(nn.Module):
         w = first.weight.detach() * first.w0
         b = None if first.bias is None else first.bias.detach() * first.w0
         J = w.shape[0]
-        a = sh_order_blocks(w, b, L, q).to(dt).reshape(2 * L - 1, H * J)  # per-order latitude blocks
+        # per-order latitude blocks; cached until the weights change (in-place updates bump _version)
+        akey = ("blocks", H, L, id(first.weight), first.weight._version,
+                None if first.bias is None else first.bias._version, dt)
+        a = self._map_cache.get(akey)
+        if a is None:
+            for k in [k for k in self._map_cache if k[0] == "blocks"]:
+                del self._map_cache[k]
+            a = sh_order_blocks(w, b, L, q).to(dt).reshape(2 * L - 1, H * J)
+            self._map_cache[akey] = a
         td = t.to(device=dev, dtype=dt)  # (W, 2L-1)
         hidden = []
         for lay in net.layers[1:]:
