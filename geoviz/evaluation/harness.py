@@ -215,16 +215,14 @@ class EvaluationResult:
 
         Returns the matplotlib ``Figure`` (saved to ``path`` when given).
         """
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        # the object API (no pyplot, no backend switch): safe in notebooks and threads
+        from matplotlib.figure import Figure
 
         probes, splits = self.probes(), self.splits()
         tasks = list(self.tasks)
-        fig, axes = plt.subplots(len(probes), len(splits), figsize=(2.2 + 1.1 * len(self.encoders) * len(splits),
-                                                                     0.9 + 0.42 * len(tasks) * len(probes)),
-                                 squeeze=False, constrained_layout=True)
+        fig = Figure(figsize=(2.2 + 1.1 * len(self.encoders) * len(splits), 0.9 + 0.42 * len(tasks) * len(probes)),
+                     constrained_layout=True)
+        axes = fig.subplots(len(probes), len(splits), squeeze=False)
         im = None
         for i, p in enumerate(probes):
             for j, s in enumerate(splits):
@@ -249,7 +247,6 @@ class EvaluationResult:
             fig.colorbar(im, ax=axes, shrink=0.8, label="R² or accuracy (R² < 0 drawn as 0)")
         if path is not None:
             fig.savefig(path, dpi=110)
-            plt.close(fig)
         return fig
 
     def write(self, out_dir: str | Path, json_path: str | Path | None = None) -> dict[str, Path]:

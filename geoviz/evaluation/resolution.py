@@ -237,12 +237,11 @@ def resolution_diagnostics(
 
 def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> Any:
     """One encoder's figure: (a) checkerboard accuracy vs cell size, (b) similarity vs distance."""
-    import matplotlib
+    # the object API (no pyplot, no backend switch): safe in notebooks and threads
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    fig = Figure(figsize=(10, 3.8), constrained_layout=True)
+    a1, a2 = fig.subplots(1, 2)
     c = np.array(res.cells)
     a1.errorbar(c, 100 * np.array(res.accuracy), yerr=100 * np.array(res.accuracy_std), marker="o",
                 label=f"{res.encoder} + linear probe", capsize=2)
@@ -276,7 +275,6 @@ def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> An
     fig.suptitle(f"Effective resolution of {res.encoder}", fontsize=11)
     if path is not None:
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig
 
 
@@ -293,12 +291,11 @@ def load_resolution(path: str | Path) -> list[ResolutionResult]:
 
 def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | Path | None = None) -> Any:
     """All encoders in one figure: checkerboard curves (with resolved scales) and similarity medians."""
-    import matplotlib
+    # the object API (no pyplot, no backend switch): safe in notebooks and threads
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig = Figure(figsize=(11, 4), constrained_layout=True)
+    a1, a2 = fig.subplots(1, 2)
     sirens_done = set()
     for i, r in enumerate(results):
         col = f"C{i}"
@@ -329,5 +326,4 @@ def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | 
     a2.set_title("(b) embedding similarity vs distance", fontsize=10)
     if path is not None:
         fig.savefig(path, dpi=110)
-        plt.close(fig)
     return fig
