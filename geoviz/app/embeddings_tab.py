@@ -698,11 +698,15 @@ class EmbeddingsTab:
 
     def _on_find(self, event: Any = None) -> Any:
         """Query the typed lon/lat (validated; a message for unreadable or out-of-range input)."""
+        # value_input follows every keystroke; value only changes on blur/Enter, which a fast
+        # click on the button can overtake
+        lon_s = (self.lon_in.value_input or self.lon_in.value or "").strip()
+        lat_s = (self.lat_in.value_input or self.lat_in.value or "").strip()
         try:
-            lon, lat = float(self.lon_in.value.strip()), float(self.lat_in.value.strip())
+            lon, lat = float(lon_s), float(lat_s)
         except ValueError:
             self._show_error(f"Type a longitude and a latitude in degrees (numbers), got "
-                             f"{self.lon_in.value!r} and {self.lat_in.value!r}.")
+                             f"{lon_s!r} and {lat_s!r}.")
             return None
         if not (np.isfinite(lon) and -180.0 <= lon <= 180.0):
             self._show_error(f"Longitude must be between -180 and 180 degrees, got {lon:g}.")
