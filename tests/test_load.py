@@ -66,6 +66,7 @@ def _cycle(browser, served, poller: LivenessPoller, label: str) -> float:
     sessions = [_open(browser, served.url) for _ in range(N_SESSIONS)]
     wait_until(lambda: served.live_sessions() == N_SESSIONS, timeout=60, what="4 server sessions")
     phase("train in 2")
+    others = {p.pid for p in served.training_processes()}  # e.g. the smoothness sweep started by --warm
     for ctx, page in sessions[:N_TRAINING]:
         epochs = page.locator(".bk-input-group", has_text="Epochs").locator("input").first
         epochs.fill("5000")  # long runs: still training when the pages close
@@ -73,7 +74,7 @@ def _cycle(browser, served, poller: LivenessPoller, label: str) -> float:
         page.get_by_role("button", name="Start").click()
     wait_until(lambda: all(_epoch(page) >= 5 for _, page in sessions[:N_TRAINING]), timeout=240,
                what="both training sessions to run 5 epochs")
-    trainers = served.training_processes()
+    trainers = [p for p in served.training_processes() if p.pid not in others]
     assert len(trainers) == N_TRAINING, [_cmdline(p) for p in served.descendants()]
     peak = served.rss_mb()
     phase("close + session clean-up")

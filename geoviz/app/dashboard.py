@@ -8,6 +8,8 @@ failing.
 
 from __future__ import annotations
 
+import concurrent.futures
+
 import gc
 import threading
 import traceback
@@ -195,11 +197,17 @@ class DashboardApp:
                 self.show_deferred()
                 from .embeddings_tab import warm_up as warm_up_embeddings
 
-                warm_up_embeddings()  # the default model's Embeddings views, prepared in the background
+                emb = warm_up_embeddings()  # the default model's Embeddings views, prepared meanwhile
                 warm_up(wait=True)  # the fork server's imports are done before the first visitor
+                # finished before the server serves: computed while pages open, the grid
+                # embeddings, PCA and k-means held the GIL and both cores (0.3-0.5 s loop stalls)
+                emb.join(timeout=300)
                 from .smoothness_tab import prefit_default
 
-                prefit_default()  # the Smoothness tab's default sweep, in niced child processes
+                # the Smoothness tab's default sweep (14 small fits in niced children, ~12 s on
+                # two idle cores), finished before the server serves: running while the first
+                # pages opened it stalled the event loop by 0.3-0.5 s (tests/test_load.py)
+                concurrent.futures.wait(prefit_default(), timeout=300)
         return True
 
     def show_deferred(self) -> None:
