@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._validation import as_lonlat_tensor
+from .data.sampling import EARTH_RADIUS_KM, lonlat_to_unit
 
 __all__ = [
     "EARTH_RADIUS_KM",
@@ -249,15 +250,6 @@ def agreement_with_zones(lonlat: Any, labels: Any, *, land: Any = None) -> dict[
 # nearest-embedding search
 
 
-EARTH_RADIUS_KM = 6371.0088
-"""Mean Earth radius (IUGG, km): the sphere on which great-circle distances are measured."""
-
-
-def _unit(lonlat: np.ndarray) -> np.ndarray:
-    lon, lat = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
-    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
-
-
 def haversine_km(lonlat: Any, points: Any) -> np.ndarray:
     """Great-circle distances (km) from one location to many, by the haversine formula.
 
@@ -371,8 +363,8 @@ class SimilarityIndex:
         if self._tree is None:  # nearest unit vector (chord) = nearest great-circle point
             from scipy.spatial import cKDTree
 
-            self._tree = cKDTree(_unit(self.lonlat))
-        return int(self._tree.query(_unit(q[None]))[1][0])
+            self._tree = cKDTree(lonlat_to_unit(self.lonlat))
+        return int(self._tree.query(lonlat_to_unit(q[None]))[1][0])
 
     def _one_lonlat(self, lonlat: Any) -> np.ndarray:
         a = np.asarray(lonlat.detach().cpu().numpy() if hasattr(lonlat, "detach") else lonlat, dtype=np.float64)
@@ -515,10 +507,10 @@ class SimilarityIndex:
         chosen: list[int] = []
         for start in range(0, order.shape[0], 8192):
             block = order[start : start + 8192]
-            u = _unit(ll[block])
+            u = lonlat_to_unit(ll[block])
             alive = np.ones(block.shape[0], dtype=bool)
             for i in chosen:
-                alive &= ~near(u @ _unit(ll[i][None])[0], block, ll[i])
+                alive &= ~near(u @ lonlat_to_unit(ll[i][None])[0], block, ll[i])
             pos = 0
             while True:
                 nz = np.flatnonzero(alive[pos:])

@@ -271,3 +271,19 @@ def test_cli_fit_and_map(tmp_path, capsys):
     bad.write_text("lon,lat\n1,2\n")
     assert main(["species", "fit", str(bad), "--save", str(tmp_path / "x.pt")]) == 2
     assert "no species column found" in capsys.readouterr().err
+
+
+def test_observation_and_background_files_are_checked_like_point_files(tmp_path):
+    from geoviz.species.background import read_points
+
+    swapped = tmp_path / "swapped.csv"  # latitude values in the longitude-named column
+    swapped.write_text("species,lon,lat\na,45,120\na,40,-150\nb,10,20\nb,11,21\n")
+    with pytest.raises(ValueError, match=r"'lat'.*'lon'.*swapped"):
+        read_observations(swapped)
+    holes = tmp_path / "bias.csv"
+    holes.write_text("decimalLongitude\tdecimalLatitude\n1\t2\n\t4\n5\t6\n")
+    with pytest.raises(ValueError, match="1 row\\(s\\) have missing or non-numeric coordinates"):
+        read_points(holes)  # nothing dropped silently
+    ok = tmp_path / "ok.csv"
+    ok.write_text("LONGITUDE;Latitude\n190;10\n-20;-30\n")
+    np.testing.assert_array_equal(read_points(ok), [[-170.0, 10.0], [-20.0, -30.0]])  # 0..360 wrapped

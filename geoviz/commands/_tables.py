@@ -62,7 +62,7 @@ def lonlat_of(frame: Any, lon: str | None, lat: str | None, where: str) -> tuple
     Rows whose coordinates are missing are flagged in ``ok``; present coordinates must be
     valid degrees (swapped columns and out-of-range values raise ``ValueError``).
     """
-    from geoviz.data.points import _check_coordinates, detect_lonlat_columns
+    from geoviz.data.points import check_coordinates, detect_lonlat_columns
 
     lon_col, lat_col = detect_lonlat_columns(frame.columns, lon, lat)
     lonv = np.asarray(frame[lon_col], dtype=np.float64)
@@ -71,5 +71,5 @@ def lonlat_of(frame: Any, lon: str | None, lat: str | None, where: str) -> tuple
     lonlat = np.full((len(frame), 2), np.nan)
     if ok.any():
         notes: list[str] = []
-        lonlat[ok] = _check_coordinates(lonv[ok], latv[ok], lon_col, lat_col, where, notes)
+        lonlat[ok] = check_coordinates(lonv[ok], latv[ok], lon_col, lat_col, where, notes)
     return lonlat, ok, lon_col, lat_col

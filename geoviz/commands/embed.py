@@ -73,16 +73,16 @@ def resolve_encoder(spec: str, *, download: bool = False) -> tuple[Any, str]:
 
 def _embed_chunk(model: Any, lonv: np.ndarray, latv: np.ndarray, batch_size: int, where: str) -> tuple[np.ndarray, int]:
     """``((n, D) float32 embeddings with NaN rows for missing coordinates, missing count)``."""
-    from geoviz.data.points import _check_coordinates
+    from geoviz.data.points import check_coordinates
     from geoviz.embed import embed_points
 
     lonv = np.asarray(lonv, dtype=np.float64)
     latv = np.asarray(latv, dtype=np.float64)
     ok = np.isfinite(lonv) & np.isfinite(latv)
     if ok.all():
-        lonlat = _check_coordinates(lonv, latv, "lon", "lat", where, [])
+        lonlat = check_coordinates(lonv, latv, "lon", "lat", where, [])
         return embed_points(model, lonlat, batch_size=batch_size, out_dtype=np.float32), 0
-    lonlat = _check_coordinates(lonv[ok], latv[ok], "lon", "lat", where, [])
+    lonlat = check_coordinates(lonv[ok], latv[ok], "lon", "lat", where, [])
     emb = embed_points(model, lonlat, batch_size=batch_size, out_dtype=np.float32) if ok.any() else None
     dim = emb.shape[1] if emb is not None else _out_dim(model)
     full = np.full((len(lonv), dim), np.nan, dtype=np.float32)

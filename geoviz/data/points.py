@@ -29,7 +29,7 @@ import numpy as np
 
 from geoviz.data.sampling import lonlat_to_unit
 
-__all__ = ["PointData", "load_points", "task_from_points", "detect_lonlat_columns", "infer_kind",
+__all__ = ["PointData", "load_points", "read_table", "check_coordinates", "task_from_points", "detect_lonlat_columns", "infer_kind",
            "NearestValue", "LON_NAMES", "LAT_NAMES", "POINT_FORMATS"]
 
 LON_NAMES: tuple[str, ...] = ("lon", "lng", "long", "longitude", "decimallongitude", "x")
@@ -116,6 +116,25 @@ def _read_table(path: Path, kind: str, columns: Sequence[str] | None) -> Any:
         raise ValueError(f"{path} is empty (no header, no rows)") from exc
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path} is not a readable CSV file: {exc}") from exc
+
+
+def read_table(path: str | os.PathLike) -> Any:
+    """A CSV/TSV/TXT (separator sniffed, optionally ``.gz``) or Parquet file as a DataFrame.
+
+    The reader behind :func:`load_points`, for callers that need the raw table (e.g.
+    :func:`geoviz.species.read_observations`, which drops unlabelled rows first).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unknown or geometry file type, empty or unreadable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    kind = _kind_of(path)
+    if kind == "geo":
+        raise ValueError(f"{path}: a table is needed here (CSV, TSV or Parquet), not a point layer")
+    return _read_table(path, kind, None)
 
 
 def _sniff_separator(path: Path) -> str:
@@ -211,9 +230,19 @@ def detect_lonlat_columns(columns: Sequence[str], lon: str | None = None, lat: s
     return lon_col, lat_col
 
 
-def _check_coordinates(lonv: np.ndarray, latv: np.ndarray, lon_col: str, lat_col: str, where: str,
-                       notes: list[str]) -> np.ndarray:
-    """Validate degrees; detect swapped columns; wrap 0..360 longitudes. Returns (N, 2)."""
+def check_coordinates(lonv: np.ndarray, latv: np.ndarray, lon_col: str, lat_col: str, where: str,
+                      notes: list[str]) -> np.ndarray:
+    """Validate degree columns: refuse swapped columns (latitude beyond ±90 while longitude stays
+    within ±90) and values out of range, wrap longitudes in (180, 360] to (-180, 0] (noted in
+    ``notes``).
+
+    Args:
+        lonv, latv: ``(N,)`` float64 column values; lon_col, lat_col: their names (for errors);
+        where: the file or source named in errors; notes: list the remarks are appended to.
+
+    Returns:
+        ``(N, 2)`` float64 (lon, lat) degrees.
+    """
     if (np.abs(latv) > 90).any() and (np.abs(lonv) <= 90).all():
         raise ValueError(f"{where}: column {lat_col!r} (read as latitude) has values beyond ±90 "
                          f"(e.g. {latv[np.argmax(np.abs(latv) > 90)]!r}) while {lon_col!r} (read as longitude) "
@@ -357,7 +386,7 @@ def load_points(path: str | os.PathLike, target: str | Sequence[str] | None = No
     inf = ~np.isfinite(lonv) | ~np.isfinite(latv)
     if inf.any():
         raise ValueError(f"{path}: {int(inf.sum())} coordinate(s) are infinite (first at row {int(np.argmax(inf))})")
-    lonlat = _check_coordinates(lonv, latv, lon_col, lat_col, str(path), notes)
+    lonlat = check_coordinates(lonv, latv, lon_col, lat_col, str(path), notes)
     if kind != "geo" and notes and any(n.startswith("reprojected") or "wrapped" in n for n in notes):
         frame[lon_col], frame[lat_col] = lonlat[:, 0], lonlat[:, 1]
     y = None

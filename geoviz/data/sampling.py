@@ -48,6 +48,10 @@ def _check_count(n: int, name: str = "n") -> int:
     return int(n)
 
 
+EARTH_RADIUS_KM = 6371.0088
+"""Mean Earth radius (IUGG, km): the sphere geoviz measures great-circle distances on."""
+
+
 def lonlat_to_unit(lonlat: np.ndarray) -> np.ndarray:
     """Unit vectors on the sphere for ``(lon, lat)`` degrees.
 

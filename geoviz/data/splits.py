@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from geoviz.data.land import _lonlat_numpy
-from geoviz.data.sampling import lonlat_to_unit
+from geoviz.data.sampling import EARTH_RADIUS_KM, lonlat_to_unit
 
 __all__ = [
     "CONTINENTS",
@@ -42,8 +42,6 @@ __all__ = [
 
 CONTINENTS: tuple[str, ...] = ("Africa", "Antarctica", "Asia", "Europe", "North America", "Oceania", "South America")
 """Continent names accepted by :func:`region_mask` (Natural Earth's ``CONTINENT`` values)."""
-
-EARTH_RADIUS_KM = 6371.0088
 
 
 def _points(lonlat: Any) -> np.ndarray:

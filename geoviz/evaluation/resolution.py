@@ -29,6 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from geoviz.data.sampling import EARTH_RADIUS_KM
+
 from .encoders import EmbeddingCache, FrozenEncoder, get_encoder
 from .probes import linear_probe, score
 
@@ -37,7 +39,6 @@ __all__ = ["CELLS", "DISTANCES_KM", "ResolutionResult", "checkerboard_labels", "
 
 CELLS: tuple[float, ...] = (90.0, 45.0, 22.5, 10.0, 5.0, 2.5, 1.0)
 DISTANCES_KM: tuple[float, ...] = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
-EARTH_RADIUS_KM = 6371.0088
 
 
 def checkerboard_labels(lonlat: np.ndarray, cell_deg: float) -> np.ndarray:

@@ -87,27 +87,17 @@ def flickr_coordinates() -> np.ndarray:
 
 def read_points(path: str | os.PathLike) -> np.ndarray:
     """``(M, 2)`` float64 (lon, lat) from a CSV/TSV/Parquet with recognised lon/lat columns
-    (``decimalLongitude``/``lon``/``longitude``..., see :mod:`geoviz.species.data`)."""
-    import pandas as pd
+    (detected and checked as by :func:`geoviz.data.load_points`; missing coordinates refused)."""
+    from geoviz.data.points import read_table
 
-    from .data import LAT_COLUMNS, LON_COLUMNS, _pick
+    from .data import lonlat_from_table
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"background point file not found: {p}")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        df = pd.read_parquet(p)
-    else:
-        with open(p, encoding="utf-8", errors="replace") as fh:
-            head = fh.readline()
-        df = pd.read_csv(p, sep="\t" if head.count("\t") > head.count(",") else ",")
-    cols = [str(c) for c in df.columns]
-    lon, lat = _pick(cols, None, LON_COLUMNS, "longitude", "a lon column"), _pick(cols, None, LAT_COLUMNS, "latitude", "a lat column")
-    xy = df[[lon, lat]].to_numpy(np.float64)
-    xy = xy[np.isfinite(xy).all(axis=1)]
-    as_lonlat_tensor(xy, f"points in {p.name}")
+    xy, _, _, _ = lonlat_from_table(read_table(p), str(p))
     if xy.shape[0] == 0:
-        raise ValueError(f"no valid points in {p}")
+        raise ValueError(f"no points in {p}")
     return xy
 
 

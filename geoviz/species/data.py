@@ -24,15 +24,9 @@ __all__ = [
     "read_observations",
     "load_ariolimax",
     "utm_to_lonlat",
-    "LON_COLUMNS",
-    "LAT_COLUMNS",
     "SPECIES_COLUMNS",
 ]
 
-LON_COLUMNS = ("decimalLongitude", "longitude", "lon", "lng", "long", "x")
-"""Column names recognised as longitude (case-insensitive, first match wins; GBIF first)."""
-LAT_COLUMNS = ("decimalLatitude", "latitude", "lat", "y")
-"""Column names recognised as latitude."""
 SPECIES_COLUMNS = ("species", "scientificName", "scientific_name", "taxon", "species_name")
 """Column names recognised as the species label."""
 
@@ -161,74 +155,80 @@ def make_observations(lonlat: Any, labels: Any, names: Sequence[str] | None = No
     return Observations(np.ascontiguousarray(xy), idx, list(names), meta)
 
 
-def _pick(columns: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, flag: str) -> str:
+def _species_column(columns: Sequence[str], wanted: str | None) -> str:
+    """The species column: ``wanted`` (exact, then any case) or the first of :data:`SPECIES_COLUMNS`."""
+    cols = [str(c) for c in columns]
+    low = {c.lower(): c for c in reversed(cols)}
     if wanted is not None:
-        if wanted in columns:
-            return wanted
-        raise ValueError(f"{what} column {wanted!r} not in the file; columns: {list(columns)}")
-    low = {c.lower(): c for c in columns}
-    for c in candidates:
+        if wanted in cols or wanted.lower() in low:
+            return wanted if wanted in cols else low[wanted.lower()]
+        raise ValueError(f"species column {wanted!r} not in the file; columns: {cols}")
+    for c in SPECIES_COLUMNS:
         if c.lower() in low:
             return low[c.lower()]
-    raise ValueError(f"no {what} column found (looked for {list(candidates)}); columns: {list(columns)}; "
-                     f"name it with {flag}")
+    raise ValueError(f"no species column found (looked for {list(SPECIES_COLUMNS)}); columns: {cols}; "
+                     "name it with --species-column")
 
 
-def read_observations(path: str | os.PathLike, species_column: str | None = None, *,
-                      lon_column: str | None = None, lat_column: str | None = None,
-                      dropna: bool = False, min_observations: int = 2, drop_rare: bool = False) -> Observations:
-    """Read presence-only observations from a CSV/TSV (delimiter sniffed), Parquet or elapid GPKG.
+def lonlat_from_table(df: Any, where: str, lon_column: str | None = None, lat_column: str | None = None, *,
+                      dropna: bool = False) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """``(lonlat (M, 2) float64, kept (N,) bool, lon_col, lat_col)`` from a table's coordinate columns.
 
-    GBIF occurrence downloads work as they are: ``decimalLongitude``, ``decimalLatitude`` and
-    ``species`` are recognised (see :data:`LON_COLUMNS`, :data:`LAT_COLUMNS`,
-    :data:`SPECIES_COLUMNS`); rows without a species name are dropped (GBIF records not
-    identified to species), and counted in ``meta["rows_without_species"]``.
-
-    Args:
-        path: ``.csv``/``.tsv``/``.txt``/``.csv.gz`` or ``.parquet``/``.pq`` file.
-        species_column, lon_column, lat_column: column names (default: recognised).
-        dropna: drop rows with missing coordinates instead of failing.
-        min_observations, drop_rare: see :func:`make_observations`.
-
-    Raises:
-        FileNotFoundError; ValueError naming the missing column, bad rows or rare species.
+    Columns are detected and checked as by :func:`geoviz.data.load_points` (GBIF names,
+    swapped columns refused, ranges checked, longitudes in (180, 360] wrapped); rows with
+    missing or non-numeric coordinates are refused unless ``dropna`` (then ``kept`` marks the
+    rows used).
     """
     import pandas as pd
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"observation file not found: {p}")
-    suffixes = "".join(p.suffixes).lower()
-    if suffixes.endswith((".parquet", ".pq")):
-        df = pd.read_parquet(p)
-    elif suffixes.endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")):
-        import gzip
+    from geoviz.data.points import check_coordinates, detect_lonlat_columns
 
-        opener = gzip.open if suffixes.endswith(".gz") else open
-        with opener(p, "rt", encoding="utf-8", errors="replace") as fh:
-            head = fh.readline()
-        sep = "\t" if head.count("\t") > head.count(",") else ("," if "," in head else ";" if ";" in head else ",")
-        df = pd.read_csv(p, sep=sep, low_memory=False, on_bad_lines="error")
-    else:
-        raise ValueError(f"unsupported observation file type {p.name!r}: use .csv/.tsv (optionally .gz) or .parquet")
-    cols = [str(c) for c in df.columns]
-    sp = _pick(cols, species_column, SPECIES_COLUMNS, "species", "--species-column")
-    lon = _pick(cols, lon_column, LON_COLUMNS, "longitude", "--lon-column")
-    lat = _pick(cols, lat_column, LAT_COLUMNS, "latitude", "--lat-column")
-    labels = df[sp]
-    no_species = labels.isna() | (labels.astype(str).str.strip() == "")
-    df = df.loc[~no_species]
+    lon, lat = detect_lonlat_columns(df.columns, lon_column, lat_column)
     xy = np.column_stack([pd.to_numeric(df[lon], errors="coerce").to_numpy(np.float64),
                           pd.to_numeric(df[lat], errors="coerce").to_numpy(np.float64)])
     bad = ~np.isfinite(xy).all(axis=1)
     if bad.any() and not dropna:
         i = int(np.argmax(bad))
-        raise ValueError(f"{int(bad.sum())} row(s) have missing or non-numeric coordinates (first: data row "
+        raise ValueError(f"{where}: {int(bad.sum())} row(s) have missing or non-numeric coordinates (first: data row "
                          f"{df.index[i]}); pass dropna=True (CLI --dropna) to drop them")
-    meta = {"source": str(p), "species_column": sp, "lon_column": lon, "lat_column": lat,
-            "rows_without_species": int(no_species.sum()), "rows_without_coordinates": int(bad.sum())}
     keep = ~bad
-    return make_observations(xy[keep], df[sp].to_numpy()[keep], min_observations=min_observations,
+    return check_coordinates(xy[keep, 0], xy[keep, 1], lon, lat, where, []), keep, lon, lat
+
+
+def read_observations(path: str | os.PathLike, species_column: str | None = None, *,
+                      lon_column: str | None = None, lat_column: str | None = None,
+                      dropna: bool = False, min_observations: int = 2, drop_rare: bool = False) -> Observations:
+    """Read presence-only observations from a CSV/TSV (delimiter sniffed) or Parquet file.
+
+    GBIF occurrence downloads work as they are: ``decimalLongitude``, ``decimalLatitude`` and
+    ``species`` are recognised (coordinates as in :func:`geoviz.data.load_points`, species
+    columns :data:`SPECIES_COLUMNS`); rows without a species name are dropped (GBIF records
+    not identified to species), and counted in ``meta["rows_without_species"]``.
+
+    Args:
+        path: ``.csv``/``.tsv``/``.txt`` (optionally ``.gz``) or ``.parquet``/``.pq`` file.
+        species_column, lon_column, lat_column: column names (default: recognised).
+        dropna: drop rows with missing coordinates instead of failing.
+        min_observations, drop_rare: see :func:`make_observations`.
+
+    Raises:
+        FileNotFoundError; ValueError naming the missing column, swapped or out-of-range
+        coordinates, bad rows or rare species.
+    """
+    from geoviz.data.points import read_table
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"observation file not found: {p}")
+    df = read_table(p)
+    sp = _species_column(df.columns, species_column)
+    labels = df[sp]
+    no_species = labels.isna() | (labels.astype(str).str.strip() == "")
+    df = df.loc[~no_species]
+    xy, keep, lon, lat = lonlat_from_table(df, str(p), lon_column, lat_column, dropna=dropna)
+    meta = {"source": str(p), "species_column": sp, "lon_column": lon, "lat_column": lat,
+            "rows_without_species": int(no_species.sum()), "rows_without_coordinates": int((~keep).sum())}
+    return make_observations(xy, df[sp].to_numpy()[keep], min_observations=min_observations,
                              drop_rare=drop_rare, meta=meta)
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from geoviz.data.sampling import EARTH_RADIUS_KM, lonlat_to_unit
+
 from .data import Observations, make_observations
 
 __all__ = ["VirtualSpecies", "make_virtual_species", "observer_effort", "long_tail_counts", "parse_virtual"]
-
-EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass
@@ -164,11 +164,6 @@ def observer_effort(bias: str, resolution: float) -> np.ndarray:
     return dens + 0.02
 
 
-def _unit(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    lo, la = np.radians(lon), np.radians(lat)
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
-
-
 def make_virtual_species(n_species: int, n_observations: int | None = None, *, bias: str = "uniform",
                          resolution: float = 0.5, seed: int = 0, min_cells: int = 40,
                          radius_km: tuple[float, float] = (700.0, 3500.0), alpha: float = 1.0,
@@ -204,7 +199,7 @@ def make_virtual_species(n_species: int, n_observations: int | None = None, *, b
     land = koppen != 32
     lat_c = g.lats
     area = np.broadcast_to(np.cos(np.radians(lat_c))[:, None], (H, W))
-    xyz = _unit(g.lonlat[:, 0], g.lonlat[:, 1]).reshape(H, W, 3)
+    xyz = lonlat_to_unit(g.lonlat).reshape(H, W, 3)
     cand = np.flatnonzero((land & (np.abs(g.lonlat[:, 1].reshape(H, W)) < 72)).ravel())
     pcand = area.ravel()[cand] / area.ravel()[cand].sum()
     bands = [k for k in ("temperature", "precipitation", "elevation") if k in layers]
