@@ -5,6 +5,10 @@ Example::
 
     geoviz train landocean --pe sphericalharmonics --nn siren --legendre-polys 10 --out out/ --gif
     geoviz reproduce landocean --workers 2 --out out/reproduce     (see geoviz.reproduce)
+
+Building the parser imports only the standard library and light geoviz modules (no torch,
+numpy, pandas, ...): ``geoviz --help``, ``geoviz CMD --help`` and argument errors answer at
+once; each command imports what it needs when it runs (``benchmarks/bench_cli_start.py``).
 """
 
 from __future__ import annotations
@@ -13,14 +17,23 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
+from ._names import NETWORKS, PE_ALIASES, POSITIONAL_ENCODINGS, TRAIN_TASKS, pe_choices
+from .commands import name_choice
 
-__all__ = ["main", "probability_image"]
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+__all__ = ["main", "build_parser", "probability_image", "COMMANDS", "PE_HELP"]
+
+PE_HELP = ("positional encoding: " + ", ".join(POSITIONAL_ENCODINGS)
+           + "".join(f" ({a} = {n})" for a, n in PE_ALIASES.items()))
+"""Help text of the ``--pe`` options (the names of :func:`geoviz.list_positional_encodings`)."""
 
 
-def probability_image(values: np.ndarray, shape: tuple[int, int], kind: str = "binary") -> "Image.Image":  # noqa: F821
+def probability_image(values: np.ndarray, shape: tuple[int, int], kind: str = "binary") -> Image.Image:
     """Render a field on a regular lon/lat grid (rows north→south) as an RGB PIL image.
 
     Args:
@@ -31,6 +44,7 @@ def probability_image(values: np.ndarray, shape: tuple[int, int], kind: str = "b
     Returns:
         A ``W × H`` RGB ``PIL.Image``.
     """
+    import numpy as np
     from PIL import Image
 
     v = np.asarray(values).reshape(shape)
@@ -91,25 +105,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-# Subcommands: name -> "module:function". The function receives the argparse
-# sub-parsers object, adds its parser and sets ``func`` (a callable taking the
-# parsed Namespace and returning an exit code). Modules must import heavy
-# dependencies lazily, inside the command function, so `geoviz --help` stays fast.
 COMMANDS: dict[str, str] = {
     "train": "geoviz.cli:register_train",
-    "reproduce": "geoviz.reproduce:register",
-    "download": "geoviz.pretrained.download:register_download",
-    "models": "geoviz.pretrained.download:register_models",
-    "pretrain": "geoviz.pretraining:register_cli",
+    "reproduce": "geoviz.commands.reproduce:register",
+    "download": "geoviz.commands.pretrained:register_download",
+    "models": "geoviz.commands.pretrained:register_models",
+    "pretrain": "geoviz.commands.pretrain:register",
     "fit": "geoviz.commands.fit:register",
     "predict": "geoviz.commands.predict:register",
     "embed": "geoviz.commands.embed:register",
-    "species": "geoviz.species.cli:register",
-    "evaluate": "geoviz.evaluation.cli:register",
+    "species": "geoviz.commands.species:register",
+    "evaluate": "geoviz.commands.evaluate:register",
 }
+"""Subcommands: name → ``"module:function"``. The function receives the argparse sub-parsers
+object, adds its parser and sets ``func`` (a callable taking the parsed Namespace and returning
+an exit code, e.g. a :class:`geoviz.commands.LazyCommand`). The modules must be light (no torch,
+numpy, pandas, ... at import; ``tests/test_cli.py`` checks): heavy dependencies are imported
+inside the command function, so ``geoviz --help`` stays fast."""
 
 
-def _load(spec: str):
+def _load(spec: str) -> Any:
     import importlib
 
     module, _, attr = spec.partition(":")
@@ -117,6 +132,7 @@ def _load(spec: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``geoviz`` parser with every subcommand of :data:`COMMANDS` (imports nothing heavy)."""
     ap = argparse.ArgumentParser(prog="geoviz", description="Implicit neural geo-representations.")
     sub = ap.add_subparsers(dest="command", required=True)
     for spec in COMMANDS.values():
@@ -127,9 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
 def register_train(sub: "argparse._SubParsersAction") -> None:
     """Add ``geoviz train``."""
     t = sub.add_parser("train", help="fit a location encoder to a task and write its map")
-    t.add_argument("task", choices=["landocean", "checkerboard"])
-    t.add_argument("--pe", default="sphericalharmonics")
-    t.add_argument("--nn", default="siren", choices=["linear", "fcnet", "siren"])
+    t.add_argument("task", choices=TRAIN_TASKS)
+    t.add_argument("--pe", default="sphericalharmonics", type=name_choice(POSITIONAL_ENCODINGS, PE_ALIASES),
+                   choices=pe_choices(), metavar="PE", help=PE_HELP + " (default sphericalharmonics)")
+    t.add_argument("--nn", default="siren", choices=NETWORKS)
     t.add_argument("--legendre-polys", type=int, default=10)
     t.add_argument("--frequency-num", type=int, default=16)
     t.add_argument("--min-radius", type=float, default=10.0)
@@ -150,6 +167,12 @@ def register_train(sub: "argparse._SubParsersAction") -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``geoviz`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Argument errors exit through argparse (``SystemExit(2)``); a ``ValueError``, ``TypeError``,
+    ``FileNotFoundError`` or ``KeyError`` from a command is printed as ``geoviz: error: ...``
+    and returns 2.
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -58,7 +58,6 @@ __all__ = [
     "render_landocean_report",
     "render_checkerboard_report",
     "update_doc",
-    "register",
 ]
 
 PES: tuple[str, ...] = (
@@ -793,24 +792,3 @@ def _cmd(args: argparse.Namespace) -> int:
     print(table)
     print(f"{len(recs)} runs ({wall:.0f} s this invocation); results in {results}")
     return 0
-
-
-def register(sub: "argparse._SubParsersAction") -> None:
-    """Add ``geoviz reproduce {landocean,checkerboard}`` to the CLI."""
-    p = sub.add_parser("reproduce", help="reproduce the paper's land-ocean table / checkerboard analysis")
-    p.add_argument("task", choices=["landocean", "checkerboard"])
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="default: 0-4 (landocean), 0-2 (checkerboard)")
-    p.add_argument("--subset", nargs="+", default=None, metavar="PE[:NN]",
-                   help="cells to run, e.g. sh:siren grid :linear (default: all)")
-    p.add_argument("--variant", default="float32", choices=sorted(VARIANTS),
-                   help="default float32: the reference protocol in float32, the same table as the float64 "
-                        "'reference' variant (mean |diff| 0.04 points over the 30 cells, docs/results/landocean.md) "
-                        "in about half the time")
-    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
-                   help="parallel runs, one torch thread each (default: one per CPU core)")
-    p.add_argument("--max-epochs", type=int, default=500)
-    p.add_argument("--out", default="out/reproduce")
-    p.add_argument("--doc", default=None, help="also (re)write the generated block of this markdown file, "
-                   "e.g. docs/results/landocean.md (all records of the results file)")
-    p.add_argument("--no-run", action="store_true", help="only rebuild tables/doc from OUT/TASK.jsonl")
-    p.set_defaults(func=_cmd)

@@ -266,11 +266,39 @@ def test_cli_fit_and_map(tmp_path, capsys):
     with Image.open(png) as im:
         assert im.size[0] > 1000  # four panels side by side
     assert main(["species", "map", str(model), "--species", "nope", "-o", str(png)]) == 2
-    assert "unknown species 'nope'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown species 'nope'" in err and "virtual_000" in err and "3 species" in err
+    by_index = tmp_path / "map1.png"  # the help says "name (or index)": an index works too
+    assert main(["species", "map", str(model), "--species", "1", "-o", str(by_index), "--panels", "probability",
+                 "--resolution", "5", "--no-truth"]) == 0
+    assert by_index.is_file() and "wrote" in capsys.readouterr().out
+    assert main(["species", "map", str(model), "--species", "3", "-o", str(png)]) == 2
+    assert "species index 3 out of range: the model has 3 species (indices 0..2)" in capsys.readouterr().err
+    assert main(["species", "map", str(tmp_path / "none.pt"), "--species", "0", "-o", str(png)]) == 2
+    assert "species model not found" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("lon,lat\n1,2\n")
     assert main(["species", "fit", str(bad), "--save", str(tmp_path / "x.pt")]) == 2
     assert "no species column found" in capsys.readouterr().err
+
+
+def test_cli_species_by_name_or_index():
+    from geoviz.commands.species import species_choice
+
+    names = ["Ariolimax buttoni", "3", "Bufo bufo"]
+    assert species_choice(names, "Bufo bufo") == 2
+    assert species_choice(names, " bufo BUFO ") == 2  # case-insensitive fallback
+    assert species_choice(names, "0") == 0 and species_choice(names, 2) == 2
+    assert species_choice(names, "3") == 1  # a name wins over an index
+    with pytest.raises(ValueError, match=r"species index -1 out of range: the model has 3 species \(indices 0\.\.2\)"):
+        species_choice(names, "-1")
+    with pytest.raises(ValueError, match=r"species index 7 out of range"):
+        species_choice(names, 7)
+    many = [f"s{i}" for i in range(12)]
+    with pytest.raises(ValueError, match=r"unknown species 'x'; the model has 12 species .*s0, s1.*\(12 in all\)"):
+        species_choice(many, "x")
+    with pytest.raises(TypeError, match="name or an int index"):
+        species_choice(names, 1.0)  # type: ignore[arg-type]
 
 
 def test_observation_and_background_files_are_checked_like_point_files(tmp_path):

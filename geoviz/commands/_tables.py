@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
@@ -62,6 +63,8 @@ def lonlat_of(frame: Any, lon: str | None, lat: str | None, where: str) -> tuple
     Rows whose coordinates are missing are flagged in ``ok``; present coordinates must be
     valid degrees (swapped columns and out-of-range values raise ``ValueError``).
     """
+    import numpy as np
+
     from geoviz.data.points import check_coordinates, detect_lonlat_columns
 
     lon_col, lat_col = detect_lonlat_columns(frame.columns, lon, lat)

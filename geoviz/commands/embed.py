@@ -32,9 +32,10 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["register", "run_embed", "resolve_encoder", "embed_table_memory", "embed_table_dask"]
 
@@ -73,6 +74,8 @@ def resolve_encoder(spec: str, *, download: bool = False) -> tuple[Any, str]:
 
 def _embed_chunk(model: Any, lonv: np.ndarray, latv: np.ndarray, batch_size: int, where: str) -> tuple[np.ndarray, int]:
     """``((n, D) float32 embeddings with NaN rows for missing coordinates, missing count)``."""
+    import numpy as np
+
     from geoviz.data.points import check_coordinates
     from geoviz.embed import embed_points
 
@@ -92,6 +95,8 @@ def _embed_chunk(model: Any, lonv: np.ndarray, latv: np.ndarray, batch_size: int
 
 
 def _out_dim(model: Any) -> int:
+    import numpy as np
+
     from geoviz.embed import embed_points
 
     return int(embed_points(model, np.zeros((1, 2))).shape[1])
@@ -133,6 +138,7 @@ def _batches(path: Path, chunk_rows: int) -> Any:
 
 
 def _emb_columns(emb: np.ndarray) -> list[Any]:
+    import numpy as np
     import pyarrow as pa
 
     cols = np.ascontiguousarray(emb.T)
@@ -242,6 +248,7 @@ def embed_table_memory(model: Any, src: str | Path, out: str | Path, *, lon: str
 
 def _embed_partition(df: Any, model: Any, lon_col: str, lat_col: str, batch_size: int, dim: int) -> Any:
     """One dask partition: the input columns + emb_0..emb_{D-1} (runs on a worker)."""
+    import numpy as np
     import pandas as pd
     import torch
 
@@ -272,6 +279,7 @@ def embed_table_dask(model: Any, src: str | Path, out: str | Path, *, lon: str |
     """
     import dask
     import dask.dataframe as dd
+    import numpy as np
     import pandas as pd
 
     from geoviz.data.points import detect_lonlat_columns
@@ -338,7 +346,13 @@ def embed_table_dask(model: Any, src: str | Path, out: str | Path, *, lon: str |
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    """Body of ``geoviz embed``."""
+    """Body of ``geoviz embed`` (an unknown MODEL or a missing POINTS file is refused before torch is imported)."""
+    from geoviz._names import PRETRAINED
+
+    if args.model.strip().lower() not in PRETRAINED and not Path(args.model).expanduser().is_file():
+        raise ValueError(f"MODEL {args.model!r} is neither a pretrained name ({list(PRETRAINED)}) nor an existing file")
+    if not Path(args.points).exists():
+        raise FileNotFoundError(f"no such file: {args.points}")
     import torch
 
     if args.threads:

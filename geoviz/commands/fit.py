@@ -20,11 +20,16 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from geoviz._names import FIELDS, NETWORKS, PE_ALIASES, POSITIONAL_ENCODINGS, pe_choices
 
-__all__ = ["register", "run_fit", "FIT_DEFAULTS", "build_task", "render_map"]
+from . import name_choice
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["register", "run_fit", "FIT_DEFAULTS", "build_task", "check_source", "render_map"]
 
 FIT_DEFAULTS: dict[str, Any] = {
     "pe": "sphericalharmonics", "nn": "siren", "legendre_polys": 10, "hidden_dim": 64, "num_layers": 2,
@@ -88,6 +93,8 @@ def _config(args: argparse.Namespace) -> Any:
 
 def _grid(field: Any, resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(lons (W,), lats (H,) north→south, truth (H, W) or None)."""
+    import numpy as np
+
     if field is not None:
         values, lons, lats = field.grid(resolution)
         return np.asarray(lons, np.float64), np.asarray(lats, np.float64), np.asarray(values, np.float64)
@@ -112,6 +119,7 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
         title: figure title.
     """
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -190,8 +198,26 @@ def _metrics_line(kind: str, m: dict[str, float], units: str) -> str:
     return f"accuracy {100 * m['accuracy']:.2f} %" + (f"  IoU {100 * m['iou']:.2f} %" if "iou" in m else "")
 
 
+def check_source(source: str) -> None:
+    """Refuse a SOURCE that cannot be read, before anything heavy is imported.
+
+    Raises:
+        KeyError: ``field:NAME`` with an unknown NAME (the message lists the built-in fields).
+        FileNotFoundError: a point file that does not exist.
+    """
+    src = str(source)
+    if src.lower().startswith("field:"):
+        name = src.split(":", 1)[1].strip()
+        if name.lower() not in FIELDS:
+            raise KeyError(f"unknown field {name!r}; built-in fields: {list(FIELDS)}")
+    elif not Path(src).expanduser().is_file():
+        raise FileNotFoundError(f"no such file: {src}")
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """Body of ``geoviz fit`` (see the module docstring)."""
+    check_source(args.source)
+    import numpy as np
     import torch
     from tqdm import tqdm
 
@@ -259,7 +285,7 @@ def register(sub: Any) -> None:
                        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("source", help="point file (.csv, .parquet, .geojson, .gpkg) or field:NAME "
-                                  "(field:temperature, field:precipitation, field:elevation, field:geoid, field:magnetic)")
+                                  "(" + ", ".join(f"field:{f}" for f in FIELDS) + ")")
     p.add_argument("--save", required=True, metavar="MODEL", help="where to write the fitted model (e.g. model.gvz)")
     p.add_argument("--target", help="column to model (default: the only non-coordinate column); "
                                     "COL1,COL2,... for a multi-output regression")
@@ -278,8 +304,9 @@ def register(sub: Any) -> None:
     p.add_argument("--units", default=None, help="units of the target, for metrics and the colourbar (e.g. '°C')")
     p.add_argument("--n-train", type=int, default=10_000, help="fields: number of training points")
     p.add_argument("--n-test", type=int, default=None, help="fields: number of held-out test points (field default)")
-    p.add_argument("--pe", default=d["pe"], help="positional encoding (see geoviz.list_positional_encodings())")
-    p.add_argument("--nn", default=d["nn"], choices=["linear", "fcnet", "siren"], help="network")
+    p.add_argument("--pe", default=d["pe"], type=name_choice(POSITIONAL_ENCODINGS, PE_ALIASES), choices=pe_choices(),
+                   metavar="PE", help="positional encoding: " + ", ".join(pe_choices()))
+    p.add_argument("--nn", default=d["nn"], choices=list(NETWORKS), help="network")
     p.add_argument("--legendre-polys", type=int, default=d["legendre_polys"], help="SH degrees 0..L-1 (L² features)")
     p.add_argument("--frequency-num", type=int, default=16, help="frequencies of the multi-scale baselines")
     p.add_argument("--min-radius", type=float, default=10.0, help="smallest scale (degrees) of the multi-scale baselines")

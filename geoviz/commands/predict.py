@@ -16,9 +16,10 @@ Example::
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["register", "run_predict", "predict_frame"]
 
@@ -26,6 +27,7 @@ __all__ = ["register", "run_predict", "predict_frame"]
 def predict_frame(model: Any, meta: dict[str, Any], frame: Any, lon: str | None = None, lat: str | None = None,
                   where: str = "input", batch_size: int = 65536) -> tuple[Any, int]:
     """``(frame with prediction columns added, number of rows without coordinates)``."""
+    import numpy as np
     import pandas as pd
 
     from geoviz.model_io import predict_with
@@ -67,12 +69,18 @@ def predict_frame(model: Any, meta: dict[str, Any], frame: Any, lon: str | None 
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Body of ``geoviz predict``."""
-    from geoviz.model_io import load_model
+    """Body of ``geoviz predict`` (bad file names are refused before torch is imported)."""
+    from pathlib import Path
 
     from ._tables import read_table, table_kind, write_table
 
     table_kind(args.output)  # fail early on a bad output name
+    if not Path(args.model).is_file():
+        raise FileNotFoundError(f"model file not found: {args.model}")
+    if not Path(args.points).is_file():
+        raise FileNotFoundError(f"no such file: {args.points}")
+    from geoviz.model_io import load_model
+
     model, meta = load_model(args.model)
     frame = read_table(args.points)
     if len(frame) == 0:

@@ -8,6 +8,9 @@ The first prints a tasks × encoders table per probe and split and writes ``eval
 ``evaluation.png`` to ``--out`` (and the records to ``--json``); the second writes one
 ``resolution_<encoder>.png`` per encoder, ``resolution_comparison.png`` and
 ``resolution.json`` and prints each encoder's resolved scale.
+
+This module holds the command's body (:func:`run`); the parser is in the light module
+:mod:`geoviz.commands.evaluate`, so that ``geoviz --help`` does not import torch.
 """
 
 from __future__ import annotations
@@ -19,32 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_ENCODERS = "geoviz-bluemarble-l10,geoclip,sh:10,wrap"
+from geoviz.commands.evaluate import DEFAULT_ENCODERS, parse_cells, register
 
-
-def register(sub: "argparse._SubParsersAction") -> None:
-    """Add ``geoviz evaluate`` to the CLI."""
-    p = sub.add_parser("evaluate", help="probe frozen location encoders on downstream tasks (or --resolution)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--encoders", default=DEFAULT_ENCODERS,
-                   help="comma-separated specs: pretrained name, checkpoint path, sh:L, positional-encoding name, raw")
-    p.add_argument("--tasks", default="all", help="comma-separated task names or 'all'")
-    p.add_argument("--probes", default="linear,mlp")
-    p.add_argument("--splits", default="random,blocks,continents")
-    p.add_argument("--n", type=int, default=None, help="points per task (default 2000)")
-    p.add_argument("--seeds", type=int, default=3, help="repetitions of the random and continent splits")
-    p.add_argument("--block-deg", type=float, default=10.0, help="block size of the blocks split (degrees)")
-    p.add_argument("--folds", type=int, default=5, help="K of the spatial-block K-fold")
-    p.add_argument("--epochs", type=int, default=None, help="MLP probe epochs (default 200)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
-    p.add_argument("--cache-dir", default=None, help="keep embeddings on disk here (keyed by encoder fingerprint)")
-    p.add_argument("--json", default=None, help="write the records here")
-    p.add_argument("--out", default=None, help="folder for the markdown and figures")
-    p.add_argument("--resolution", action="store_true", help="effective-resolution diagnostics instead of the suite")
-    p.add_argument("--cells", default="90,45,22.5,10,5,2.5,1", help="--resolution: checkerboard cell sizes (degrees)")
-    p.add_argument("--siren-epochs", type=int, default=300, help="--resolution: epochs of the from-scratch Siren(SH)")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run)
+__all__ = ["DEFAULT_ENCODERS", "register", "run"]
 
 
 def _slug(spec: str) -> str:
@@ -56,9 +36,7 @@ def _resolution(args: argparse.Namespace, say) -> int:
     from .harness import parse_list
     from .resolution import plot_resolution, plot_resolution_comparison, resolution_diagnostics
 
-    cells = [float(c) for c in args.cells.split(",") if c.strip()]
-    if not cells or any(c <= 0 or c > 180 for c in cells):
-        raise ValueError(f"--cells must be sizes in (0, 180] degrees, got {args.cells!r}")
+    cells = parse_cells(args.cells)
     cache = EmbeddingCache(args.cache_dir)
     out = Path(args.out or "evaluation-resolution")
     out.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,6 @@ __all__ = [
     "is_cached",
     "ensure_checkpoint",
     "download_file",
-    "register_download",
-    "register_models",
 ]
 
 DEFAULT_SATCLIP_BASE_URL = "https://satclip.z13.web.core.windows.net/satclip"
@@ -366,23 +364,3 @@ def _cmd_models(args: Any) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     print(f"\ncache directory: {_cache_dir(args.cache_dir)}")
     return 0
-
-
-def register_download(sub: Any) -> None:
-    """Add ``geoviz download NAME [NAME ...]`` (fetch checkpoints into the cache, with consent)."""
-    p = sub.add_parser("download", help="download named pretrained checkpoints (SatCLIP) into the cache")
-    p.add_argument("names", nargs="+", metavar="NAME", help="model name(s), see `geoviz models`")
-    p.add_argument("--cache-dir", default=None, help="checkpoint directory (default: $GEOVIZ_CACHE_DIR/checkpoints "
-                                                     "or ~/.cache/geoviz/checkpoints)")
-    p.add_argument("--base-url", default=None, help="download base URL (default: $GEOVIZ_SATCLIP_BASE_URL or the "
-                                                    "official SatCLIP host)")
-    p.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_download)
-
-
-def register_models(sub: Any) -> None:
-    """Add ``geoviz models`` (list pretrained model names and whether each is available)."""
-    p = sub.add_parser("models", help="list pretrained models and which are cached")
-    p.add_argument("--cache-dir", default=None, help="checkpoint directory to inspect")
-    p.set_defaults(func=_cmd_models)
