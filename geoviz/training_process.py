@@ -36,18 +36,22 @@ The parent sends ``"stop"`` to end the run after the current epoch.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import concurrent.futures.process  # registers its exit hook before ours (see terminate_children)
 import contextlib
 import multiprocessing as mp
 import os
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterator
 
 from .training import EpochRecord, TrainConfig
 
-__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "train_in_process", "warm_up", "device_label"]
+__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "ChildPool", "train_in_process", "terminate_children",
+           "warm_up", "device_label"]
 
 _PRELOAD = ["geoviz._training_preload"]
 _CLOSED = object()  # sentinel: the pipe was closed by close() from another thread
@@ -160,6 +164,85 @@ def _start_warm_up() -> threading.Thread:
     thread = threading.Thread(target=run, name="geoviz-forkserver-warm-up", daemon=True)
     thread.start()
     return thread
+
+
+def _init_child(nice: int) -> None:
+    if nice > 0 and hasattr(os, "nice"):
+        os.nice(nice)
+
+
+_POOLS: "weakref.WeakSet[ChildPool]" = weakref.WeakSet()
+
+
+class ChildPool(concurrent.futures.ProcessPoolExecutor):
+    """A process pool whose workers are children of the training fork server.
+
+    Workers start in well under a second (torch, geoviz and the task data are already
+    imported there), without re-running the parent's ``__main__``, with ``nice`` added to
+    their niceness; they are terminated when the parent's interpreter exits, so a server
+    stopped with SIGTERM while a long job runs exits at once instead of waiting for it
+    (see :func:`terminate_children`).
+
+    Args:
+        workers: number of worker processes (jobs running at once), a positive int.
+        nice: niceness added in each worker, an int in [0, 19] (a server uses 10 so that
+            pages win over background jobs).
+    """
+
+    def __init__(self, workers: int = 1, nice: int = 0) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
+            raise ValueError(f"nice must be an int in [0, 19], got {nice!r}")
+        super().__init__(max_workers=workers, mp_context=_context(), initializer=_init_child, initargs=(nice,))
+        _POOLS.add(self)
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:  # type: ignore[override]
+        with _main_module_hidden():  # workers are started on demand, inside submit
+            return super().submit(fn, *args, **kwargs)
+
+    def terminate(self) -> None:
+        """Cancel pending jobs and terminate the workers now (running jobs fail with
+        ``BrokenProcessPool``). Idempotent."""
+        procs = list((getattr(self, "_processes", None) or {}).values())
+        if not getattr(self, "_pending_work_items", None):  # idle: let workers exit cleanly first
+            for p in procs:
+                with contextlib.suppress(Exception):
+                    p.join(1.0)
+        for p in procs:
+            with contextlib.suppress(Exception):
+                if p.is_alive():
+                    p.terminate()
+        for p in procs:
+            with contextlib.suppress(Exception):
+                p.join(2.0)
+                if p.is_alive():  # pragma: no cover - a worker ignoring SIGTERM
+                    p.kill()
+                    p.join(1.0)
+        with contextlib.suppress(Exception):
+            self.shutdown(wait=False, cancel_futures=True)
+
+
+def terminate_children() -> None:
+    """Terminate the workers of every live :class:`ChildPool` of this process.
+
+    Runs at interpreter exit before ``concurrent.futures`` joins its pools (hooks registered
+    with ``threading._register_atexit`` run last-registered first, and this module registers
+    after ``concurrent.futures.process``): without it a ``panel serve`` stopped by SIGTERM
+    freed its port but stayed alive until a running background job finished.
+    :class:`TrainingProcess` children are daemonic and are terminated by multiprocessing's
+    own exit handler.
+    """
+    for pool in list(_POOLS):
+        pool.terminate()
+
+
+if hasattr(threading, "_register_atexit"):  # CPython >= 3.9
+    threading._register_atexit(terminate_children)
+else:  # pragma: no cover
+    import atexit
+
+    atexit.register(terminate_children)
 
 
 def device_label(device: Any = "auto") -> str:

@@ -150,3 +150,46 @@ def test_records_timeout_is_a_timeout():
             next(proc.records(timeout=1e-4))  # the child cannot have built its trainer yet
     finally:
         proc.close()
+
+
+def _two_thread_reduction() -> tuple[int, bool]:
+    """Runs in a fork-server child: a torch reduction large enough for an OpenMP region."""
+    import torch
+
+    torch.set_num_threads(2)
+    x = torch.randn(4_000_000)
+    return torch.get_num_threads(), bool(torch.isfinite(x).all())
+
+
+def test_fork_server_children_can_run_openmp_regions():
+    """The cold-cache Species tab hung: the fork server had opened an OpenMP pool (task data
+    built with two torch threads), and a forked child's first parallel region waited for ever
+    in ``gomp_team_barrier_wait_end``. A child must finish a two-thread reduction."""
+    from geoviz.viz.lsweep import fit_executor
+
+    ex = fit_executor(1)
+    try:
+        fut = ex.submit(_two_thread_reduction)
+        assert fut.result(timeout=45) == (2, True)
+    finally:
+        for p in list(getattr(ex, "_processes", {}).values()):
+            if p.is_alive():
+                p.kill()
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def test_fork_server_has_no_openmp_threads():
+    """Only the main thread and OpenBLAS's fork-safe pthread server live in the fork server."""
+    from multiprocessing import forkserver
+
+    from geoviz.training_process import warm_up
+
+    warm_up(wait=True)
+    pid = forkserver._forkserver._forkserver_pid
+    assert pid is not None
+    threads = psutil.Process(pid).num_threads()
+    import numpy  # noqa: F401  (the baseline: a process that imported numpy)
+    import threadpoolctl
+
+    blas = sum(max(0, i["num_threads"] - 1) for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+    assert threads <= 1 + blas, f"fork server has {threads} threads"
