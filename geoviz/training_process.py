@@ -166,7 +166,21 @@ def _start_warm_up() -> threading.Thread:
     return thread
 
 
-def _init_child(nice: int) -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    """Start a daemon thread that ends this child when ``parent_pid`` is gone (a parent killed
+    with SIGKILL runs no exit hook; its children must not go on burning CPU)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid and not _alive(parent_pid):
+                os._exit(0)
+
+    threading.Thread(target=watch, name="geoviz-watch-parent", daemon=True).start()
+
+
+def _init_child(nice: int, parent_pid: int) -> None:
+    _exit_with_parent(parent_pid)
     if nice > 0 and hasattr(os, "nice"):
         os.nice(nice)
 
@@ -194,7 +208,8 @@ class ChildPool(concurrent.futures.ProcessPoolExecutor):
             raise ValueError(f"workers must be a positive int, got {workers!r}")
         if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
             raise ValueError(f"nice must be an int in [0, 19], got {nice!r}")
-        super().__init__(max_workers=workers, mp_context=_context(), initializer=_init_child, initargs=(nice,))
+        super().__init__(max_workers=workers, mp_context=_context(), initializer=_init_child,
+                         initargs=(nice, os.getpid()))
         _POOLS.add(self)
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:  # type: ignore[override]
@@ -275,13 +290,7 @@ def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, gr
     from .data import get_task, regular_grid
     from .training import Trainer
 
-    def watch_parent() -> None:  # exit when the parent is gone (no orphans burning CPU)
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent_pid and not _alive(parent_pid):
-                os._exit(0)
-
-    threading.Thread(target=watch_parent, daemon=True).start()
+    _exit_with_parent(parent_pid)
     if nice > 0 and hasattr(os, "nice"):
         os.nice(nice)
     torch.set_num_threads(max(1, int(threads)))

@@ -193,3 +193,46 @@ def test_fork_server_has_no_openmp_threads():
 
     blas = sum(max(0, i["num_threads"] - 1) for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
     assert threads <= 1 + blas, f"fork server has {threads} threads"
+
+
+_SERVER_LIKE = r"""
+import signal, sys, time
+if __name__ == "__main__":
+    from geoviz.training_process import ChildPool
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # like a server's graceful SIGTERM
+    pool = ChildPool(1, nice=5)
+    fut = pool.submit(time.sleep, 300)   # a long background job, like a cold-cache build
+    while not pool._processes:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    print(*pool._processes, flush=True)
+    while True:
+        time.sleep(0.1)
+"""
+
+
+def test_sigterm_exits_promptly_and_takes_the_pool_workers_along(tmp_path):
+    """A ``panel serve`` stopped with SIGTERM freed its port but stayed alive until a running
+    background job finished (concurrent.futures joins its pools at exit)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "server_like.py"
+    script.write_text(_SERVER_LIKE)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        workers = [int(w) for w in proc.stdout.readline().split()]
+        assert workers and all(psutil.pid_exists(w) for w in workers)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        assert took < 10, f"exit took {took:.1f} s"
+        for w in workers:
+            assert _gone(w), f"worker {w} outlived its parent"
+        assert "leaked semaphore" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
