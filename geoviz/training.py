@@ -105,6 +105,9 @@ class EpochRecord:
             ``(M,)`` for binary tasks, class indices ``(M,)`` for multiclass, values in the
             target's units ``(M,)`` (or ``(M, K)``) for regression; else ``None``.
         stopped: ``"early_stopping"``, ``"max_epochs"``, ``"stopped"`` on the last record.
+        restored_epoch: on the last record of a run with ``restore_best``, the epoch whose
+            weights were restored; the record's ``prediction`` shows those weights, while its
+            losses and metrics are the final epoch's (None otherwise).
     """
 
     epoch: int
@@ -114,6 +117,7 @@ class EpochRecord:
     elapsed: float
     prediction: np.ndarray | None = None
     stopped: str | None = None
+    restored_epoch: int | None = None
 
 
 def classification_metrics(logits: torch.Tensor, y: torch.Tensor, kind: str) -> dict[str, float]:
@@ -342,7 +346,7 @@ class Trainer:
         xbuf = xtr.new_empty((min(cfg.batch_size, n), xtr.shape[1]))
         ybuf = ytr.new_empty((min(cfg.batch_size, n),) + tuple(ytr.shape[1:]))
         gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-        best, best_state, since_best = float("inf"), None, 0
+        best, best_state, best_epoch, since_best = float("inf"), None, 0, 0
         t0 = time.perf_counter()
         for epoch in range(1, cfg.max_epochs + 1):
             self.model.train()
@@ -360,7 +364,7 @@ class Trainer:
             val = self.evaluate("val")
             stopped = None
             if val["loss"] < best:
-                best, since_best = val["loss"], 0
+                best, best_epoch, since_best = val["loss"], epoch, 0
                 if cfg.restore_best:
                     best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
@@ -371,8 +375,10 @@ class Trainer:
                 stopped = "max_epochs"
             elif self._stop.is_set():
                 stopped = "stopped"
+            restored = None
             if stopped and cfg.restore_best and best_state is not None:
                 self.model.load_state_dict(best_state)
+                restored = best_epoch
             want_pred = self._has_predict and (stopped or epoch % self.predict_every == 0)
             yield EpochRecord(
                 epoch=epoch,
@@ -382,6 +388,7 @@ class Trainer:
                 elapsed=time.perf_counter() - t0,
                 prediction=self.predict() if want_pred else None,
                 stopped=stopped,
+                restored_epoch=restored,
             )
             if stopped:
                 return

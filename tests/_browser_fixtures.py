@@ -302,3 +302,86 @@ class RequestLog:
             if pr.hostname not in ("127.0.0.1", "localhost"):
                 out.append(u)
         return out
+
+
+def tree_memory_mb(pid: int) -> dict[str, float]:
+    """Memory of a process and all its descendants, MiB: ``rss`` (sum of resident sets; pages
+    shared by forked children are counted once per process) and ``pss`` (proportional set
+    size: each shared page split among its sharers, so the sum is what the tree really holds)."""
+    import psutil
+
+    rss = pss = 0.0
+    root = psutil.Process(pid)
+    for p in [root] + root.children(recursive=True):
+        try:
+            info = p.memory_full_info()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return {"rss": rss / 2**20, "pss": pss / 2**20}
+
+
+def _page_text(page: Any, pattern: str) -> str | None:
+    import re
+
+    loc = page.get_by_text(re.compile(pattern))
+    return loc.first.inner_text() if loc.count() else None
+
+
+def walk_tabs(page: Any, url: str, on_tab: Callable[[str], None] = lambda name: None,
+              timeout: float = 300.0) -> dict[str, float]:
+    """Visit every dashboard tab as a class would and wait until each shows its content.
+
+    Training: Start, wait until the run finishes; Embeddings: the default model's maps, then
+    a click on the globe and the look-alike table; Smoothness: the L = 5 maps; Species
+    ranges: the virtual species; Compare encoders: a 500-point comparison. ``on_tab(name)``
+    is called after each tab (a benchmark records memory there). Returns seconds per tab.
+    """
+    seconds: dict[str, float] = {}
+
+    def step(name: str, action: Callable[[], None]) -> None:
+        t0 = time.monotonic()
+        action()
+        seconds[name] = time.monotonic() - t0
+        on_tab(name)
+
+    def training() -> None:
+        page.goto(url, wait_until="networkidle", timeout=timeout * 1000)
+        page.get_by_role("button", name="Start").wait_for(timeout=timeout * 1000)
+        page.get_by_role("button", name="Start").click()
+        wait_until(lambda: _page_text(page, r"finished \("), timeout=timeout, what="the training run")
+
+    def embeddings() -> None:
+        page.locator(".bk-tab", has_text="Embeddings").first.click()
+        wait_until(lambda: _page_text(page, r"embeddings on a"), timeout=timeout, what="the embeddings")
+        time.sleep(1.0)
+        canvases = page.locator(".bk-Canvas")
+        boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
+        globe = next(b for b in boxes if b and abs(b["width"] - b["height"]) < 40 and b["width"] > 200)
+        page.mouse.click(globe["x"] + globe["width"] / 2, globe["y"] + globe["height"] / 2)
+        page.locator("table.geoviz-results").first.wait_for(timeout=timeout * 1000)
+
+    def smoothness() -> None:
+        page.locator(".bk-tab", has_text="Smoothness").first.click()
+        wait_until(lambda: _page_text(page, r"Siren\(SH\), L = 5 \(f_max.*test accuracy \d"), timeout=timeout,
+                   what="the smoothness maps")
+
+    def species() -> None:
+        page.locator(".bk-tab", has_text="Species ranges").first.click()
+        wait_until(lambda: _page_text(page, r"virtual species, [\d,]+ observations"), timeout=timeout,
+                   what="the species demo")
+
+    def compare() -> None:
+        page.locator(".bk-tab", has_text="Compare encoders").first.click()
+        wait_until(lambda: _page_text(page, r"Nothing computed yet|Done in"), timeout=timeout, what="the Compare tab")
+        page.locator("select", has=page.locator("option", has_text="2000")).first.select_option("500")
+        time.sleep(0.5)
+        page.get_by_role("button", name="Compare").first.click()
+        wait_until(lambda: _page_text(page, r"Done in [\d.]+ s|(?i)comparison failed"), timeout=timeout,
+                   what="the comparison")
+
+    for name, action in [("training", training), ("embeddings", embeddings), ("smoothness", smoothness),
+                         ("species", species), ("compare", compare)]:
+        step(name, action)
+    return seconds

@@ -102,3 +102,24 @@ def test_float32_prediction_path() -> None:
     assert t32.model.training is False or t32.model.training is True  # state restored, no crash
     with pytest.raises(ValueError, match="predict_dtype"):
         Trainer(task, cfg, predict_dtype="float16")
+
+
+def test_restored_weights_are_named_on_the_last_record():
+    """With restore_best the last record's prediction shows the best epoch's weights: the
+    record says which epoch (a notebook frame titled "epoch 74" showed epoch 54's map)."""
+    import numpy as np
+
+    from geoviz.data import get_task, regular_grid
+
+    task = get_task("landocean")
+    cfg = TrainConfig(max_epochs=6, patience=None, restore_best=True, device="cpu", dtype="float32",
+                      pe_kwargs={"legendre_polys": 4}, nn_kwargs={"hidden_dim": 16, "num_layers": 1})
+    tr = Trainer(task, cfg, predict_lonlat=regular_grid(10.0).lonlat, predict_every=100)
+    recs = list(tr.run())
+    best = int(np.argmin([r.val_loss for r in recs])) + 1
+    assert recs[-1].restored_epoch == best
+    assert all(r.restored_epoch is None for r in recs[:-1])
+    # the restored weights' validation loss is the best one
+    assert abs(tr.evaluate("val")["loss"] - recs[best - 1].val_loss) < 1e-5 * max(1.0, recs[best - 1].val_loss)
+    plain = list(Trainer(task, TrainConfig(**{**cfg.__dict__, "restore_best": False})).run())
+    assert plain[-1].restored_epoch is None
