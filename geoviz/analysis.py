@@ -30,14 +30,33 @@ from .data.sampling import EARTH_RADIUS_KM, lonlat_to_unit
 
 __all__ = [
     "EARTH_RADIUS_KM",
+    "MARGIN_CELLS",
+    "MARGIN_FRACTION",
+    "PCA_RGB_EXPLANATION",
     "QueryResult",
     "SimilarityIndex",
     "agreement_with_zones",
     "cluster_agreement",
     "haversine_km",
     "kmeans_clusters",
+    "koppen_cluster_labels",
+    "majority_zones",
     "pca_rgb",
 ]
+
+MARGIN_FRACTION = 0.1
+"""The automatic margin beyond a distance limit is at least this fraction of the limit
+(:meth:`SimilarityIndex.default_margin_km`)."""
+MARGIN_CELLS = 2
+"""... and at least this many grid cells (:attr:`SimilarityIndex.cell_km`)."""
+
+PCA_RGB_EXPLANATION = (
+    "Colours: the three strongest directions of variation of the embeddings (principal components "
+    "1, 2, 3) are shown as red, green and blue. Places with similar colours have similar "
+    "embeddings; the colours themselves mean nothing fixed (no colour stands for forest or "
+    "desert) and change from model to model.")
+"""One-paragraph explanation of a :func:`pca_rgb` map, shown beside it by the dashboard and
+the widgets."""
 
 def _as_2d_float(x: Any, name: str) -> np.ndarray:
     if hasattr(x, "detach") and hasattr(x, "cpu"):
@@ -246,6 +265,61 @@ def agreement_with_zones(lonlat: Any, labels: Any, *, land: Any = None) -> dict[
     }
 
 
+def majority_zones(labels: Any, reference: Any, *, mask: Any = None,
+                   n_clusters: int | None = None) -> list[tuple[int, float]]:
+    """The most common reference class of each cluster, and its share of the cluster.
+
+    Args:
+        labels: ``(N,)`` int cluster labels (negative = unassigned, left out).
+        reference: ``(N,)`` int reference classes (e.g. Köppen codes).
+        mask: optional ``(N,)`` bool, rows to count.
+        n_clusters: number of clusters to report (default ``max(labels) + 1``).
+
+    Returns:
+        One ``(class, share)`` per cluster ``0..n_clusters-1``: the class holding most of
+        the cluster's rows (ties: the smallest class) and the fraction of the cluster's rows
+        in it, in [0, 1]; ``(-1, 0.0)`` for a cluster with no rows.
+    """
+    a = _as_labels(labels, "labels")
+    b = _as_labels(reference, "reference")
+    if a.shape != b.shape:
+        raise ValueError(f"labels and reference must have the same shape, got {a.shape} and {b.shape}")
+    if n_clusters is not None and (isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer))
+                                   or n_clusters < 0):
+        raise ValueError(f"n_clusters must be an integer >= 0, got {n_clusters!r}")
+    m = _as_mask(mask, a.shape[0]) & (a >= 0)
+    if n_clusters is None:
+        n = int(a[m].max()) + 1 if m.any() else 0
+    else:
+        n = int(n_clusters)
+    m &= a < n
+    if m.any() and b[m].min() < 0:
+        raise ValueError("reference classes must be non-negative integers")
+    ncls = int(b[m].max()) + 1 if m.any() else 1
+    counts = np.bincount(a[m] * ncls + b[m], minlength=n * ncls).reshape(n, ncls)
+    totals = counts.sum(axis=1)
+    best = counts.argmax(axis=1)
+    return [(int(best[c]), float(counts[c, best[c]] / totals[c])) if totals[c] else (-1, 0.0) for c in range(n)]
+
+
+def koppen_cluster_labels(labels: Any, koppen: Any, *, mask: Any = None, n_clusters: int | None = None) -> list[str]:
+    """A short label per cluster: its most common Köppen–Geiger class and that class's share,
+    e.g. ``"BWh 71 %"`` (``"–"`` for an empty cluster). Ocean cells are left out.
+
+    Args:
+        labels: ``(N,)`` int cluster labels (negative = unassigned).
+        koppen: ``(N,)`` Köppen codes (:func:`geoviz.data.zones.koppen_zones`).
+        mask, n_clusters: as in :func:`majority_zones`.
+    """
+    from .data.zones import KOPPEN_CODES, KOPPEN_OCEAN
+
+    kg = _as_labels(koppen, "koppen")
+    land = kg != KOPPEN_OCEAN
+    m = land if mask is None else _as_mask(mask, kg.shape[0]) & land
+    return [f"{KOPPEN_CODES.get(c, str(c))} {100 * share:.0f} %" if c >= 0 else "–"
+            for c, share in majority_zones(labels, kg, mask=m, n_clusters=n_clusters)]
+
+
 # --------------------------------------------------------------------------------------
 # nearest-embedding search
 
@@ -280,12 +354,20 @@ class QueryResult(NamedTuple):
         index: ``(k,)`` int64 row indices into the index's point set.
         distance_km: ``(k,)`` float64 great-circle distances (km, :func:`haversine_km`)
             from the query location; NaN for a query given as an embedding.
+        in_margin: ``(k,)`` bool, True for a hit taken from the margin band
+            ``[min_distance_km, min_distance_km + margin_km)`` because fewer than ``k``
+            locations qualified beyond it (see :meth:`SimilarityIndex.query`); all False
+            when the band was not needed.
+        margin_km: the margin (km) that was applied beyond ``min_distance_km`` (0.0 when
+            there was no distance limit).
     """
 
     lonlat: np.ndarray
     similarity: np.ndarray
     index: np.ndarray
     distance_km: np.ndarray
+    in_margin: np.ndarray | None = None
+    margin_km: float = 0.0
 
 
 class SimilarityIndex:
@@ -331,6 +413,7 @@ class SimilarityIndex:
         self.vectors: np.ndarray = np.ascontiguousarray(E / norms[:, None], dtype=np.float32)
         self.model = model
         self._tree: Any = None
+        self._land: np.ndarray | None = None
         if self._grid_shape is not None:
             from .data import regular_grid
 
@@ -416,8 +499,40 @@ class SimilarityIndex:
         """
         return self.vectors @ self._query_vector(query, lonlat=lonlat, embedding=embedding)
 
+    @property
+    def land(self) -> np.ndarray:
+        """``(N,)`` bool: which indexed points are on land (:func:`geoviz.data.is_land`, the
+        shipped Natural Earth 1:110m polygon; points on its boundary count as ocean).
+        Computed on first use and cached (a 0.5° global grid takes a fraction of a second)."""
+        if self._land is None:
+            from .data import is_land
+
+            self._land = np.asarray(is_land(self.lonlat), dtype=bool)
+        return self._land
+
+    @property
+    def cell_km(self) -> float:
+        """Typical spacing (km) of the indexed points: for a standard regular grid of ``H``
+        rows the great-circle size of one cell's side along a meridian, ``π·R/H`` (55.6 km
+        at 0.5°); for any other point set the side of the equal-area cell each point stands
+        for, ``R·sqrt(4π/N)``, with ``R`` = :data:`EARTH_RADIUS_KM`."""
+        if self._grid_shape is not None:
+            return float(np.pi * EARTH_RADIUS_KM / self._grid_shape[0])
+        return float(EARTH_RADIUS_KM * np.sqrt(4.0 * np.pi / max(len(self), 1)))
+
+    def default_margin_km(self, min_distance_km: float) -> float:
+        """The ``margin_km="auto"`` of :meth:`query`: ``max(MARGIN_FRACTION · min_distance_km,
+        MARGIN_CELLS · cell_km)`` = max(10 % of the limit, 2 cells), and 0 without a limit.
+
+        At 0.5° and a 1,000 km limit: max(100, 111.2) = 111.2 km, so hits lie at least
+        1,111 km away unless fewer than ``k`` locations do."""
+        if not min_distance_km > 0:
+            return 0.0
+        return float(max(MARGIN_FRACTION * float(min_distance_km), MARGIN_CELLS * self.cell_km))
+
     def query(self, query: Any = None, k: int = 10, *, lonlat: Any = None, embedding: Any = None,
-              min_distance_km: float = 0.0, min_separation_km: float = 0.0) -> QueryResult:
+              min_distance_km: float = 0.0, min_separation_km: float = 0.0, land_only: bool = False,
+              margin_km: float | str = "auto") -> QueryResult:
         """The ``k`` indexed locations most similar (cosine) to a query, optionally far away.
 
         For a location query the indexed point standing for it (:meth:`nearest_point`, the
@@ -425,6 +540,15 @@ class SimilarityIndex:
         query itself, not a look-alike. Distances are great-circle distances by the
         haversine formula on a sphere of radius :data:`EARTH_RADIUS_KM` = 6371.0088 km
         (:func:`haversine_km`).
+
+        **The margin.** Embeddings change smoothly with location, so the best candidates
+        beyond a distance limit crowd onto its ring (1,002 km, 1,004 km, ... for a 1,000 km
+        limit): neighbours of the query that barely passed, not look-alikes. With a positive
+        ``min_distance_km`` the hits are therefore taken at least ``min_distance_km +
+        margin_km`` away; only when fewer than ``k`` locations qualify there (after
+        ``land_only`` and ``min_separation_km``) is the result filled, best first, from the
+        band ``[min_distance_km, min_distance_km + margin_km)``, and those hits are marked
+        in :attr:`QueryResult.in_margin`. No hit is ever closer than ``min_distance_km``.
 
         Args:
             query: one (lon, lat) pair or one embedding (see :meth:`similarity_map`).
@@ -436,14 +560,21 @@ class SimilarityIndex:
                 greedily, in decreasing similarity, a point closer than this to an
                 already chosen hit is skipped (``0`` = off). Spreads the hits over the
                 different regions that look alike instead of one blob.
+            land_only: only points on land (:attr:`land`, Natural Earth 1:110m). For models
+                learnt from images, where dark dense forest and dark open ocean look alike.
+            margin_km: ``"auto"`` (default: :meth:`default_margin_km`, max(10 % of
+                ``min_distance_km``, 2 grid cells)) or a number of km >= 0 (``0`` = the limit
+                alone, hits may lie right on it). Ignored when ``min_distance_km`` is 0.
 
         Returns:
             :class:`QueryResult` sorted by decreasing similarity (ties by row index), with
-            the hits' distances from the query in ``distance_km``.
+            the hits' distances from the query in ``distance_km``, the band hits marked in
+            ``in_margin`` and the margin used in ``margin_km``.
 
         Raises:
-            ValueError: bad ``k``, negative or non-finite distances, a positive
+            ValueError: bad ``k``, negative or non-finite distances or margin, a positive
                 ``min_distance_km``/``min_separation_km`` with an embedding query (no location).
+            TypeError: ``land_only`` is not a bool; ``margin_km`` neither a number nor ``"auto"``.
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
@@ -451,48 +582,76 @@ class SimilarityIndex:
             if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
                     np.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number of km >= 0, got {v!r}")
+        if not isinstance(land_only, (bool, np.bool_)):
+            raise TypeError(f"land_only must be a bool, got {type(land_only).__name__}")
+        if isinstance(margin_km, str):
+            if margin_km != "auto":
+                raise ValueError(f"margin_km must be 'auto' or a number of km >= 0, got {margin_km!r}")
+            margin = self.default_margin_km(float(min_distance_km))
+        elif isinstance(margin_km, bool) or not isinstance(margin_km, (int, float, np.integer, np.floating)):
+            raise TypeError(f"margin_km must be 'auto' or a number of km >= 0, got {type(margin_km).__name__}")
+        elif not (np.isfinite(margin_km) and margin_km >= 0):
+            raise ValueError(f"margin_km must be 'auto' or a finite number of km >= 0, got {margin_km!r}")
+        else:
+            margin = float(margin_km) if min_distance_km > 0 else 0.0
         s = self.similarity_map(query, lonlat=lonlat, embedding=embedding)
         n = s.shape[0]
         q_ll = self._query_location(query, lonlat)
         if q_ll is None and min_distance_km > 0:
             raise ValueError("min_distance_km needs a location query (lon, lat), not an embedding")
         dist = haversine_km(q_ll, self.lonlat) if q_ll is not None else np.full(n, np.nan)
-        valid = np.ones(n, dtype=bool)
+        valid = self.land.copy() if land_only else np.ones(n, dtype=bool)
         if q_ll is not None:
             valid[self.nearest_point(q_ll)] = False  # the query's own cell/point
             if min_distance_km > 0:
                 valid &= dist >= float(min_distance_km)
-        cand = np.flatnonzero(valid)
-        k = min(int(k), cand.shape[0])
-        if k == 0:
-            empty = np.zeros(0, dtype=np.int64)
-            return QueryResult(self.lonlat[empty], s[empty], empty, dist[empty])
-        sc = s[cand]
-        if min_separation_km <= 0:
-            m = cand.shape[0]
-            top = np.argpartition(sc, m - k)[m - k :] if k < m else np.arange(m)
-            idx = cand[top]
-            idx = idx[np.lexsort((idx, -s[idx]))].astype(np.int64)
-        else:  # greedy over a prefix of the similarity order, grown until it yields k hits
-            m = cand.shape[0]
-            size = min(m, max(4096, 512 * k))
-            while True:
-                if size < m:  # every candidate at least as similar as the size-th best: an exact prefix
-                    cut = np.partition(sc, m - size)[m - size]
-                    pre = np.flatnonzero(sc >= cut)
-                else:
-                    pre = np.arange(m)
-                pre = pre[np.lexsort((cand[pre], -sc[pre]))]
-                idx = self._spread(cand[pre], k, float(min_separation_km))
-                if len(idx) == k or pre.shape[0] == m:
-                    break
-                size = min(m, size * 8)
-        return QueryResult(self.lonlat[idx], s[idx], idx, dist[idx])
+        band = np.zeros(n, dtype=bool)
+        if margin > 0:
+            band = valid & (dist < float(min_distance_km) + margin)
+            valid &= ~band
+        sep = float(min_separation_km)
+        idx = self._select(np.flatnonzero(valid), s, int(k), sep, np.zeros(0, dtype=np.int64))
+        n_main = idx.shape[0]
+        if n_main < k and band.any():  # not enough beyond the margin: fill from the band, marked
+            idx = self._select(np.flatnonzero(band), s, int(k), sep, idx)
+        in_margin = np.arange(idx.shape[0]) >= n_main
+        order = np.lexsort((idx, -s[idx]))
+        idx, in_margin = idx[order].astype(np.int64), in_margin[order]
+        return QueryResult(self.lonlat[idx], s[idx], idx, dist[idx], in_margin, float(margin))
 
-    def _spread(self, order: np.ndarray, k: int, sep_km: float) -> np.ndarray:
+    def _select(self, cand: np.ndarray, s: np.ndarray, k: int, sep_km: float, chosen: np.ndarray) -> np.ndarray:
+        """``chosen`` followed by the best of ``cand`` (decreasing ``s``, ties by row) up to ``k``
+        points in all; with ``sep_km > 0`` each new point lies at least ``sep_km`` from every
+        point kept before it (``chosen`` included)."""
+        want = k - chosen.shape[0]
+        m = cand.shape[0]
+        if want <= 0 or m == 0:
+            return chosen
+        sc = s[cand]
+        if sep_km <= 0:
+            take = min(want, m)
+            top = np.argpartition(sc, m - take)[m - take :] if take < m else np.arange(m)
+            idx = cand[top]
+            return np.concatenate([chosen, idx[np.lexsort((idx, -s[idx]))].astype(np.int64)])
+        # greedy over a prefix of the similarity order, grown until it yields enough hits
+        size = min(m, max(4096, 512 * k))
+        while True:
+            if size < m:  # every candidate at least as similar as the size-th best: an exact prefix
+                cut = np.partition(sc, m - size)[m - size]
+                pre = np.flatnonzero(sc >= cut)
+            else:
+                pre = np.arange(m)
+            pre = pre[np.lexsort((cand[pre], -sc[pre]))]
+            idx = self._spread(cand[pre], k, sep_km, chosen)
+            if len(idx) == k or pre.shape[0] == m:
+                return idx
+            size = min(m, size * 8)
+
+    def _spread(self, order: np.ndarray, k: int, sep_km: float, chosen0: Any = ()) -> np.ndarray:
         """Greedy: walk ``order`` (best first), keep a point unless it lies closer than
-        ``sep_km`` (haversine) to a kept one; at most ``k`` points. Vectorised per block:
-        each kept point removes its neighbours from the block in one product."""
+        ``sep_km`` (haversine) to a kept one (``chosen0``, kept already, included); at most
+        ``k`` points in all. Vectorised per block: each kept point removes its neighbours
+        from the block in one product."""
         ll = self.lonlat
         cos_sep = np.cos(min(sep_km / EARTH_RADIUS_KM, np.pi))
 
@@ -504,7 +663,9 @@ class SimilarityIndex:
                 out[border] = haversine_km(centre, ll[pts[border]]) < sep_km
             return out
 
-        chosen: list[int] = []
+        chosen: list[int] = [int(i) for i in chosen0]
+        if len(chosen) >= k:
+            return np.array(chosen, dtype=np.int64)
         for start in range(0, order.shape[0], 8192):
             block = order[start : start + 8192]
             u = lonlat_to_unit(ll[block])

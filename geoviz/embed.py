@@ -357,6 +357,9 @@ class EmbeddingGrid:
         embeddings: ``(H*W, D)`` float32 numpy array.
         key: cache key (hex digest) of model + grid + dtype.
         from_cache: True when the embeddings were read from the disk cache.
+        model_name: the pretrained model embedded, as :func:`geoviz.pretrained.load_pretrained`
+            tags it (a registry name, or ``"satclip"`` for a SatCLIP checkpoint file); None for
+            any other model. Lets :func:`geoviz.pretrained.is_image_derived` answer for a grid.
     """
 
     lonlat: np.ndarray
@@ -365,6 +368,7 @@ class EmbeddingGrid:
     embeddings: np.ndarray
     key: str = ""
     from_cache: bool = field(default=False, compare=False)
+    model_name: str | None = field(default=None, compare=False)
 
     @property
     def embedding_dim(self) -> int:
@@ -485,7 +489,7 @@ def embed_grid(
                 emb = z["embeddings"]
                 ok = tuple(int(s) for s in z["shape"]) == (H, W) and emb.shape[0] == H * W
             if ok:
-                return EmbeddingGrid(grid.lonlat, (H, W), spacing, emb, key, True)
+                return EmbeddingGrid(grid.lonlat, (H, W), spacing, emb, key, True, _pretrained_name(model))
         except (OSError, ValueError, KeyError, EOFError):
             pass  # corrupt or foreign file: recompute and overwrite
     emb = _embed_grid_separable(model, grid, batch_size, device, dt, max_batch_bytes) if separable is not False else None
@@ -507,4 +511,10 @@ def embed_grid(
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return EmbeddingGrid(grid.lonlat, (H, W), spacing, emb, key, False)
+    return EmbeddingGrid(grid.lonlat, (H, W), spacing, emb, key, False, _pretrained_name(model))
+
+
+def _pretrained_name(model: nn.Module) -> str | None:
+    """The name a pretrained loader tagged ``model`` with (``geoviz.pretrained``), or None."""
+    name = getattr(model, "_geoviz_pretrained", None)
+    return name if isinstance(name, str) else None

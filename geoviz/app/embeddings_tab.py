@@ -16,7 +16,13 @@ grid cells at least ``min distance`` km away from the query and from each other
 (:meth:`geoviz.analysis.SimilarityIndex.query` with ``min_distance_km`` and
 ``min_separation_km``; default 1,000 km: far-away look-alikes, not neighbours), marks them
 with their rank on every map, lists them with their great-circle distance, and draws the
-cosine-similarity heat map with a colour bar.
+cosine-similarity heat map with a colour bar. Hits lie beyond the limit plus a margin
+(``margin_km="auto"``: max(10 % of the limit, 2 grid cells), 1,111 km at the default) unless
+too few do, and on land only for models learnt from images (a check box, on by default for
+them: :func:`geoviz.pretrained.is_image_derived`); a note says what the model can and cannot
+tell apart (:func:`geoviz.pretrained.lookalike_note`). The PCA map carries an explanation of
+its colours and the cluster map a legend (colour → cluster → its most common Köppen class,
+:func:`geoviz.analysis.koppen_cluster_labels`).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import numpy as np
 from . import views
 
 __all__ = ["EmbeddingsTab", "Prepared", "prepare_embeddings", "model_options", "warm_up", "koppen_legend_html",
-           "DEFAULT_MODEL", "SATCLIP_FILE", "GRID_SPACING", "DEFAULT_MIN_DISTANCE_KM"]
+           "cluster_legend_html", "DEFAULT_MODEL", "SATCLIP_FILE", "GRID_SPACING", "DEFAULT_MIN_DISTANCE_KM"]
 
 DEFAULT_MODEL = "geoviz-bluemarble-l10"
 SATCLIP_FILE = "satclip-file"
@@ -72,6 +78,11 @@ class Prepared:
         modis: ``(H*W,)`` MODIS IGBP classes (for the cluster agreement).
         images: ``{"pca", "koppen"}`` → ``(H, W, 4)`` uint8 RGBA images, made once.
         clusters: ``{k: (labels, agreement, rgba)}``, k-means results made so far (shared).
+        cluster_zones: ``{k: [label per cluster]}``, each cluster's most common Köppen class
+            and its share (:func:`geoviz.analysis.koppen_cluster_labels`).
+        image_derived: the model was learnt from images (:func:`geoviz.pretrained.is_image_derived`):
+            look-alikes default to land only.
+        note: what the model can and cannot tell apart (:func:`geoviz.pretrained.lookalike_note`).
     """
 
     label: str
@@ -84,6 +95,9 @@ class Prepared:
     modis: np.ndarray | None = None
     images: dict[str, np.ndarray] = field(default_factory=dict)
     clusters: dict[int, tuple[np.ndarray, dict[str, float], np.ndarray]] = field(default_factory=dict)
+    cluster_zones: dict[int, list[str]] = field(default_factory=dict)
+    image_derived: bool = False
+    note: str = ""
     lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
@@ -182,6 +196,7 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
     from geoviz.analysis import SimilarityIndex, pca_rgb
     from geoviz.data.zones import KOPPEN_OCEAN, koppen_colors, koppen_zones, modis_landcover
     from geoviz.embed import embed_grid
+    from geoviz.pretrained import is_image_derived, lookalike_note
 
     key = _cache_key(spec, path)
     with _PREPARED_LOCK:
@@ -200,7 +215,9 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
         kg = koppen_zones(eg.lonlat)
         H, W = eg.shape
         prep = Prepared(label, model, eg, rgb, kg, kg != KOPPEN_OCEAN, SimilarityIndex(eg, model=model),
-                        modis=modis_landcover(eg.lonlat))
+                        modis=modis_landcover(eg.lonlat), image_derived=is_image_derived(model),
+                        note=lookalike_note(model))
+        _ = prep.index.land  # the land mask of land-only queries, once (not in the first query)
         prep.images["pca"] = views.field_rgba(rgb, eg.shape, "rgb")
         prep.images["koppen"] = np.concatenate([koppen_colors(kg), np.full((H * W, 1), 255, np.uint8)],
                                                axis=1).reshape(H, W, 4)
@@ -217,7 +234,7 @@ def _clusters(prep: Prepared, k: int) -> tuple[np.ndarray, dict[str, float], np.
     image; cached per model and ``k`` (shared by sessions)."""
     import torch
 
-    from geoviz.analysis import cluster_agreement, kmeans_clusters
+    from geoviz.analysis import cluster_agreement, kmeans_clusters, koppen_cluster_labels
 
     k = int(k)
     with prep.lock:
@@ -232,9 +249,11 @@ def _clusters(prep: Prepared, k: int) -> tuple[np.ndarray, dict[str, float], np.
     lab = labels.astype(float)
     lab[lab < 0] = np.nan  # ocean: transparent
     rgba = views.field_rgba(lab, prep.grid.shape, "categorical", n_classes=k)
+    zones = koppen_cluster_labels(labels, prep.koppen, mask=prep.land, n_clusters=k)
     out = (labels, agreement, rgba)
     with prep.lock:
         prep.clusters[k] = out
+        prep.cluster_zones[k] = zones
         while len(prep.clusters) > 12:
             prep.clusters.pop(next(iter(prep.clusters)))
     return out
@@ -293,6 +312,35 @@ def koppen_legend_html(codes: Any = None) -> str:
             'summer, d very cold winter.</div></div>')
 
 
+def cluster_legend_html(k: int, zones: Any = None) -> str:
+    """An HTML legend of the cluster map: for each cluster ``0..k-1`` its colour swatch (the
+    map's palette, :func:`geoviz.viz.colors.categorical_palette`) and, when given, its label
+    (e.g. its most common Köppen class and that class's share)."""
+    from geoviz.viz.colors import categorical_palette
+
+    k = int(k)
+    pal = categorical_palette(k)
+    names = list(zones) if zones is not None else []
+    cells = "".join(
+        f'<div style="white-space:nowrap;margin:1px 0"><span style="display:inline-block;width:11px;height:11px;'
+        f'border:1px solid #555;vertical-align:middle;background:rgb({r},{g},{b})"></span> '
+        f'<b>{i}</b>{(" " + html.escape(str(names[i]))) if i < len(names) else ""}</div>'
+        for i, (r, g, b, _a) in enumerate(pal[:k]))
+    return ('<div class="geoviz-cluster-legend" style="font-size:11px;line-height:1.35;max-width:170px">'
+            f'<div style="font-weight:bold;margin-bottom:2px">Clusters (k = {k})</div>'
+            '<div style="color:#555;margin-bottom:2px">cluster: most common Köppen class, share of its cells'
+            '</div>' + cells + '<div style="color:#555;margin-top:3px">Numbers only name the groups; the '
+            'colours carry no meaning. Ocean cells are not clustered.</div></div>')
+
+
+_MAP_NOTES = {
+    "Clusters": "Colours: k-means clusters of the embeddings on land (see the legend beside the cluster map); "
+                "the colours only tell the groups apart.",
+    "Similarity": "Colours: cosine similarity of every cell's embedding to the query's (colour bar on the "
+                  "heat map below); yellow = most similar.",
+}
+
+
 def _schedule(coro_fn: Any) -> None:
     """Run ``coro_fn()`` on the session's event loop (thread-safe: watchers may run in Panel's
     thread pool); outside a server session run it to completion now."""
@@ -341,6 +389,7 @@ class EmbeddingsTab:
         import holoviews as hv
         import panel as pn
 
+        from geoviz.analysis import PCA_RGB_EXPLANATION
         from geoviz.viz import Globe, GridField, coastlines_element
 
         from .views import ensure_extension
@@ -366,6 +415,9 @@ class EmbeddingsTab:
         self.top_k = pn.widgets.IntSlider(label="Top-k similar locations", start=1, end=20, value=8)
         self.min_km = pn.widgets.IntSlider(label="Far-away look-alikes: at least … km apart", start=0, end=5000,
                                            step=250, value=DEFAULT_MIN_DISTANCE_KM, format="0,0")
+        self.land_only = pn.widgets.Checkbox(label="Land only (on by default for models learnt from images)",
+                                             value=True)
+        self.note_md = pn.pane.Markdown("", styles={"font-size": "12px"}, margin=(0, 10))
         self.lon_in = pn.widgets.TextInput(label="lon (°E)", placeholder="-180…180", width=82)
         self.lat_in = pn.widgets.TextInput(label="lat (°N)", placeholder="-90…90", width=82)
         self.find_button = pn.widgets.Button(label="Find similar", width=105, align="end")
@@ -381,6 +433,9 @@ class EmbeddingsTab:
         self.results_html = pn.pane.HTML("<i>Click the map or the globe, or type a lon/lat, to find the most "
                                          "similar locations.</i>", width=440)
         self.koppen_legend = pn.pane.HTML(koppen_legend_html(), width=240)
+        self.cluster_legend = pn.pane.HTML(cluster_legend_html(DEFAULT_K), width=180)
+        self.map_note = pn.pane.Markdown(PCA_RGB_EXPLANATION, styles={"font-size": "12px"}, margin=(0, 10),
+                                         sizing_mode="stretch_width")
 
         blank = np.full((90, 180, 4), 220, np.uint8)
         self.flat_pipe = hv.streams.Pipe(data=blank)
@@ -419,13 +474,14 @@ class EmbeddingsTab:
                                           * markers(), linked_axes=False)
         self.globe_pane = pn.pane.HoloViews(self.globe.element() * globe_markers, linked_axes=False)
         self.clusters_pane = pn.pane.HoloViews(clusters * coast, linked_axes=False)
-        self.zones_row = pn.Row(self.clusters_pane, pn.pane.HoloViews(koppen * coast, linked_axes=False),
-                                self.koppen_legend)
+        self.zones_row = pn.Row(self.clusters_pane, self.cluster_legend,
+                                pn.pane.HoloViews(koppen * coast, linked_axes=False), self.koppen_legend)
         self.plots = pn.Column(sizing_mode="stretch_width")
 
         self.model.param.watch(self._on_model, "value")
         self.load_button.on_click(self._on_load)
         self.colour_by.param.watch(lambda e: self._redraw(), "value")
+        self.land_only.param.watch(self._requery, "value")
         self.k.param.watch(self._on_k, "value_throttled")
         self.top_k.param.watch(self._requery, "value_throttled")
         self.min_km.param.watch(self._requery, "value_throttled")
@@ -437,8 +493,12 @@ class EmbeddingsTab:
         controls = pn.Column(self.model, self.path, self.load_button, "Colour the map by", self.colour_by, self.k,
                              "#### Most similar locations", self.top_k, self.min_km,
                              pn.pane.Markdown("0 km finds the nearest look-alikes (mostly neighbours); hits also "
-                                              "keep this far from each other.", styles={"font-size": "12px"},
-                                              margin=(0, 10)),
+                                              "keep this far from each other, and lie beyond the limit plus a "
+                                              "margin (max(10 %, 2 grid cells)) unless too few do. Embeddings "
+                                              "change smoothly, so the first hits beyond the limit often "
+                                              "continue the query's own region.",
+                                              styles={"font-size": "12px"}, margin=(0, 10)),
+                             self.land_only, self.note_md,
                              pn.Row(self.lon_in, self.lat_in, self.find_button),
                              "#### Pretrained models", self.models_table, self.download_name,
                              self.consent, self.download_button, width=320)
@@ -465,6 +525,7 @@ class EmbeddingsTab:
         self.sim_row = wrap(self.sim_pane, self.results_html) if self.clicked is not None else wrap(self.results_html)
         self.plots.objects = [
             wrap(self.flat_pane, self.globe_pane),
+            self.map_note,
             self.sim_row,
             self.agreement_md,
             wrap(*self.zones_row.objects),
@@ -606,6 +667,8 @@ class EmbeddingsTab:
                                         "similar locations.</i>")
             self.koppen_pipe.send(prep.images["koppen"])
             self.koppen_legend.object = koppen_legend_html(prep.koppen)
+            self.land_only.value = bool(prep.image_derived)  # no query yet: nothing re-runs
+            self.note_md.object = html.escape(prep.note)
             self._draw_clusters(rgba)
             self._redraw()
             g = prep.grid
@@ -639,11 +702,13 @@ class EmbeddingsTab:
         return (lo, hi if hi > lo else lo + 1e-6)
 
     def _redraw(self) -> None:
+        from geoviz.analysis import PCA_RGB_EXPLANATION
         from geoviz.viz import GridField
 
         if self.prepared is None:
             return
         img = self._image(self.colour_by.value)
+        self.map_note.object = _MAP_NOTES.get(self.colour_by.value, PCA_RGB_EXPLANATION)
         self.flat_pipe.send(img)
         rgb = img[..., :3].astype(np.float64) / 255.0
         rgb[img[..., 3] == 0] = 0.85  # transparent (ocean in cluster view) → light grey on the globe
@@ -654,6 +719,8 @@ class EmbeddingsTab:
         if self.clusters is None or self.prepared is None:
             return
         self.cluster_pipe.send(rgba if rgba is not None else self._image("Clusters"))
+        k = int(self.k.value)
+        self.cluster_legend.object = cluster_legend_html(k, self.prepared.cluster_zones.get(k))
         a = self.agreement or {}
         self.agreement_md.object = (
             f"**Agreement of k = {int(self.k.value)} clusters with reference zones (land, adjusted mutual "
@@ -733,7 +800,8 @@ class EmbeddingsTab:
         self.clicked = (float(lon), float(lat))
         km = float(self.min_km.value)
         idx = self.prepared.index
-        res = idx.query(lonlat=self.clicked, k=int(self.top_k.value), min_distance_km=km, min_separation_km=km)
+        res = idx.query(lonlat=self.clicked, k=int(self.top_k.value), min_distance_km=km, min_separation_km=km,
+                        land_only=bool(self.land_only.value))
         self.result = res
         self.similarity = idx.similarity_map(lonlat=self.clicked)
         try:
@@ -761,20 +829,34 @@ class EmbeddingsTab:
         td = '<td style="padding:2px 8px;text-align:right">'
         lon, lat = self.clicked
         rows = [f"<tr>{td}query</td>{td}{lon:.2f}</td>{td}{lat:.2f}</td>{td}–</td>{td}–</td>{td}{img(0)}</td></tr>"]
-        for r, ((lo, la), d, s) in enumerate(zip(res.lonlat, res.distance_km, res.similarity), start=1):
-            rows.append(f"<tr>{td}{r}</td>{td}{lo:.2f}</td>{td}{la:.2f}</td>{td}{d:,.0f}</td>{td}{s:.3f}</td>"
+        in_margin = res.in_margin if res.in_margin is not None else np.zeros(len(res.index), dtype=bool)
+        for r, ((lo, la), d, s, band) in enumerate(zip(res.lonlat, res.distance_km, res.similarity, in_margin),
+                                                   start=1):
+            mark = ' <span title="within the margin: too few locations lie beyond it">*</span>' if band else ""
+            rows.append(f"<tr>{td}{r}{mark}</td>{td}{lo:.2f}</td>{td}{la:.2f}</td>{td}{d:,.0f}</td>{td}{s:.3f}</td>"
                         f"{td}{img(r)}</td></tr>")
         km = int(self.min_km.value)
-        note = (f"at least {km:,} km from the query and from each other" if km else
-                "nearest in embedding space, any distance (the query's own cell left out)")
+        margin = float(res.margin_km)
+        if km:
+            note = (f"at least {km + margin:,.0f} km from the query (the {km:,} km limit plus a {margin:,.0f} km "
+                    f"margin) and {km:,} km from each other")
+        else:
+            note = "nearest in embedding space, any distance (the query's own cell left out)"
+        if self.land_only.value:
+            note += ", on land only"
         head = "".join(f'<th style="padding:2px 8px">{h}</th>' for h in
                        ("rank", "lon", "lat", "distance (km)", "similarity", "Blue Marble"))
         if len(res.index) < int(self.top_k.value):
             note += f"; only {len(res.index)} such locations exist"
+        foot = ""
+        if in_margin.any():
+            foot = (f'<div style="font-size:11px;color:#555">* between {km:,} and {km + margin:,.0f} km: fewer than '
+                    f'{int(self.top_k.value)} locations qualify beyond the margin, so the best ones inside it '
+                    'fill the list.</div>')
         return (f'<div style="font-size:12px"><b>Most similar locations</b> ({note}; cosine similarity of '
                 f'embeddings; great-circle distance)</div>'
                 '<table class="geoviz-results" style="border-collapse:collapse">'
-                f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+                f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{foot}")
 
     # ------------------------------------------------------------------ download (issue 8)
 

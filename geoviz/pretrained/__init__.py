@@ -40,6 +40,8 @@ __all__ = [
     "get_model_info",
     "load_pretrained",
     "is_available",
+    "is_image_derived",
+    "lookalike_note",
     "load_satclip",
     "load_geoclip",
     "default_cache_dir",
@@ -70,6 +72,8 @@ class ModelInfo:
         alternative_sources: other places to get the same file.
         sha256: expected hex digest of the download, if recorded (verified when set).
         approx_size_mb: approximate download size (informational).
+        imagery: the images the encoder was trained against (contrastively), in words, or
+            ``None`` for a model not learnt from images; see :attr:`image_derived`.
     """
 
     name: str
@@ -88,6 +92,14 @@ class ModelInfo:
     alternative_sources: tuple[str, ...] = ()
     sha256: str | None = None
     approx_size_mb: float | None = None
+    imagery: str | None = None
+
+    @property
+    def image_derived(self) -> bool:
+        """Whether the embeddings were learnt from images (SatCLIP, GeoCLIP, geoviz's Blue
+        Marble models): they encode what places look like in those images, so look-alike
+        searches default to land only (dark forest and dark ocean look alike)."""
+        return self.imagery is not None
 
     @property
     def downloadable(self) -> bool:
@@ -102,6 +114,11 @@ _SATCLIP_SIZES_MB = {  # from the Hugging Face file listings (informational only
     ("resnet50", 40): 130.0,
 }
 _SATCLIP_HF = {"resnet18": "ResNet18", "resnet50": "ResNet50", "vit16": "ViT16"}
+
+
+_SATCLIP_IMAGERY = "Sentinel-2 multispectral satellite images (S2-100K, 256 × 256 pixels at 10 m)"
+_BLUE_MARBLE_IMAGERY = ("NASA Blue Marble true-colour satellite mosaic (RGB, 4 arc-minute ≈ 7 km pixels; "
+                        "2–4° patches of 24 × 24 pixels)")
 
 
 def _satclip_entry(backbone: str, L: int) -> ModelInfo:
@@ -123,6 +140,7 @@ def _satclip_entry(backbone: str, L: int) -> ModelInfo:
         alternative_sources=(f"https://huggingface.co/{hf}/resolve/main/{name}.ckpt",),
         sha256=None,
         approx_size_mb=_SATCLIP_SIZES_MB.get((backbone, L)),
+        imagery=_SATCLIP_IMAGERY,
     )
 
 
@@ -140,6 +158,7 @@ def _geoviz_entry(variant: str, L: int) -> ModelInfo:
         licence="MIT (geoviz); trained on NASA Blue Marble imagery (public domain)",
         loader="geoviz.pretrained.geoviz_model:load_geoviz_model",
         loader_kwargs={"variant": variant},
+        imagery=_BLUE_MARBLE_IMAGERY,
     )
 
 
@@ -158,6 +177,7 @@ MODELS: dict[str, ModelInfo] = {
         licence="MIT (geoclip 1.3.0)",
         loader="geoviz.pretrained.geoclip:load_geoclip",
         alternative_sources=("https://github.com/VicenteVivan/geo-clip",),
+        imagery="geotagged ground-level photos (Flickr, MP-16)",
     ),
     **{e.name: e for e in (_geoviz_entry("l10", 10), _geoviz_entry("l40", 40))},
 }
@@ -276,5 +296,84 @@ def load_pretrained(
     if info.family == "satclip":
         path = ensure_checkpoint(info.name, download=download, cache_dir=cache_dir,
                                  trust_pickle=bool(kw.get("trust_pickle", False)), **dl_kw)
-        return loader(path, **kw)
-    return loader(**info.loader_kwargs, **kw)
+        return _tag(loader(path, **kw), info.name)
+    return _tag(loader(**info.loader_kwargs, **kw), info.name)
+
+
+_TAG = "_geoviz_pretrained"
+"""Attribute a loaded model carries: its registry name, or ``"satclip"`` for a SatCLIP
+checkpoint file (private, so :func:`geoviz.embed.model_fingerprint` ignores it)."""
+
+
+def _tag(model: Any, name: str) -> Any:
+    """Mark ``model`` (or the model in a ``(model, meta)`` tuple) as the pretrained ``name``."""
+    m = model[0] if isinstance(model, tuple) else model
+    try:
+        setattr(m, _TAG, name)
+    except (AttributeError, TypeError):  # pragma: no cover - not a plain module
+        pass
+    return model
+
+
+def _info_of(model: Any) -> ModelInfo | None:
+    """The registry entry of a model name, of a model loaded by :func:`load_pretrained` (a
+    SatCLIP checkpoint file: the SatCLIP entry of its family) or of an
+    :class:`~geoviz.embed.EmbeddingGrid` made from one; None when unknown."""
+    from ..embed import EmbeddingGrid
+
+    name = (model if isinstance(model, str) else model.model_name if isinstance(model, EmbeddingGrid)
+            else getattr(model, _TAG, None))
+    if not isinstance(name, str):
+        return None
+    if name == "satclip":
+        return MODELS["satclip-resnet18-l10"]
+    return get_model_info(name) if isinstance(model, str) else MODELS.get(name)
+
+
+def is_image_derived(model: Any) -> bool:
+    """Whether a model's embeddings were learnt from images (:attr:`ModelInfo.image_derived`).
+
+    Args:
+        model: a registry name (``"geoviz-bluemarble-l10"``), a model returned by
+            :func:`load_pretrained` / :func:`load_satclip` (they are tagged), or an
+            :class:`~geoviz.embed.EmbeddingGrid` of one (``model_name``). Any other model
+            (e.g. a raw spherical-harmonics encoder or one trained here) is not.
+
+    Raises:
+        ValueError: an unknown model name.
+    """
+    info = _info_of(model)
+    return bool(info is not None and info.image_derived)
+
+
+def lookalike_note(model: Any) -> str:
+    """One or two sentences on what a model's look-alike search can and cannot tell apart
+    (shown beside the results by the dashboard and the widgets).
+
+    Args:
+        model: a registry name or a loaded model (see :func:`is_image_derived`).
+
+    Returns:
+        Plain text. For Blue Marble and SatCLIP models it names the imagery and the lessons
+        seen in the shipped model's searches; for other models a general sentence.
+    """
+    info = _info_of(model)
+    if info is None or not info.image_derived:
+        return ("Look-alikes are the places whose embeddings are most similar; what a model can tell "
+                "apart is what it was trained to predict, and nothing else.")
+    if info.family == "geoclip":
+        return (f"This model learnt places from {info.imagery}: it knows what places look like in "
+                "photos, not what they are. Places whose photos look alike are not told apart, and "
+                "what photos do not show it does not know; the open ocean, rarely photographed, is "
+                "poorly known, so look-alikes are searched on land only by default.")
+    if info.family == "satclip":
+        return (f"This model learnt places from {info.imagery} of land only: it sees colour and texture "
+                "in 13 spectral bands, not what places are, and its embeddings over the ocean are "
+                "guesses, so look-alikes are searched on land only by default. It cannot tell apart "
+                "places that look alike from orbit, and it knows nothing the images do not show "
+                "(climate, people, species).")
+    return (f"This model learnt places from the {info.imagery}, so it sees colour and texture at a "
+            "coarse scale, not what places are. Dark dense forest and open ocean are both dark: "
+            "without land only, rainforest finds open ocean (and, on land, dark northern forest). It "
+            "cannot tell apart places that look alike from orbit, such as two sand deserts, and it "
+            "knows nothing the images do not show (climate, people, species).")

@@ -344,4 +344,5 @@ def load_satclip(
     enc = LocationEncoder(pe, net).to(dev).eval()
     enc.pretrained_config = {k: v for k, v in cfg.items()}
     enc.pretrained_config["source"] = str(Path(path))
+    enc._geoviz_pretrained = "satclip"  # image-derived (geoviz.pretrained.is_image_derived)
     return enc
