@@ -373,8 +373,10 @@ class QueryResult(NamedTuple):
 class SimilarityIndex:
     """Exact cosine nearest-embedding search over a grid or a point set.
 
-    Built once: rows are L2-normalised into a C-contiguous float32 matrix ``(N, D)``; a
-    query is one matrix–vector product and an ``argpartition`` (exact, same neighbours as
+    Built once: the index keeps the embeddings as given when they are a C-contiguous float32
+    array (no copy: a 0.5° grid of 256-d embeddings is 253 MiB, which a server would
+    otherwise hold twice) and the reciprocal of each row's L2 norm; a query is one
+    matrix–vector product scaled by those, and an ``argpartition`` (exact, same neighbours as
     ``sklearn.neighbors.NearestNeighbors(metric="cosine", algorithm="brute")``).
 
     A query given as a lon/lat uses the model's embedding of that exact location when a
@@ -410,7 +412,8 @@ class SimilarityIndex:
         norms = np.linalg.norm(E, axis=1)
         if E.shape[0] and not (norms > 0).all():
             raise ValueError(f"embeddings row {int(np.argmin(norms > 0))} has zero norm; cosine similarity is undefined")
-        self.vectors: np.ndarray = np.ascontiguousarray(E / norms[:, None], dtype=np.float32)
+        self._rows: np.ndarray = np.ascontiguousarray(E, dtype=np.float32)  # a view when E is float32
+        self._inv_norms: np.ndarray = (1.0 / norms).astype(np.float32) if E.shape[0] else np.zeros(0, np.float32)
         self.model = model
         self._tree: Any = None
         self._land: np.ndarray | None = None
@@ -422,12 +425,21 @@ class SimilarityIndex:
                 self._grid_shape = None  # not a standard regular grid: use the general search
 
     def __len__(self) -> int:
-        return int(self.vectors.shape[0])
+        return int(self._rows.shape[0])
 
     @property
     def embedding_dim(self) -> int:
         """``D``."""
-        return int(self.vectors.shape[1])
+        return int(self._rows.shape[1])
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """``(N, D)`` float32 L2-normalised rows (computed on access: a new array of the
+        embeddings' size; queries never build it)."""
+        return self._rows * self._inv_norms[:, None]
+
+    def _unit_row(self, i: int) -> np.ndarray:
+        return self._rows[i] * self._inv_norms[i]
 
     def nearest_point(self, lonlat: Any) -> int:
         """Row index of the indexed point that stands for a clicked (lon, lat).
@@ -477,7 +489,7 @@ class SimilarityIndex:
 
                 v = np.asarray(embed_points(self.model, q.reshape(1, 2)), dtype=np.float64)[0]
             else:
-                return self.vectors[self.nearest_point(q)]
+                return self._unit_row(self.nearest_point(q))
         else:
             v = np.asarray(embedding.detach().cpu().numpy() if hasattr(embedding, "detach") else embedding, dtype=np.float64).ravel()
             if v.shape != (self.embedding_dim,):
@@ -497,7 +509,9 @@ class SimilarityIndex:
         Returns:
             ``(N,)`` float32 in [-1, 1].
         """
-        return self.vectors @ self._query_vector(query, lonlat=lonlat, embedding=embedding)
+        sim = self._rows @ self._query_vector(query, lonlat=lonlat, embedding=embedding)
+        sim *= self._inv_norms
+        return np.clip(sim, -1.0, 1.0, out=sim)
 
     @property
     def land(self) -> np.ndarray:

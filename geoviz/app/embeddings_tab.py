@@ -53,7 +53,7 @@ DEFAULT_K = 8
 SIM_CMAP = "viridis"
 
 _PREPARED: "OrderedDict[tuple, Prepared]" = OrderedDict()
-_PREPARED_MAX = 2  # a 0.5° model with its index holds ~0.55 GB (256-d)
+_PREPARED_MAX = 2  # a 0.5° model with its views and index holds ~0.3 GB (256-d float32, one copy)
 _PREPARED_LOCK = threading.Lock()
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _THUMB_PX = 48
