@@ -202,6 +202,10 @@ class LiveTrainer(_Displayable):
         num_threads: if set, ``torch.set_num_threads`` for the training thread's run.
         gif_path: file the GIF button writes.
         max_frames: maps kept per run for replay and GIF.
+        speed: ``"class pace"`` (default: each epoch's map stays up at least
+            :data:`geoviz.viz.pacing.CLASS_PACE` seconds, the training waiting meanwhile, so a
+            class sees the field form) or ``"fast"``; the *speed* toggle changes it, also
+            during a run (a :class:`geoviz.viz.pacing.FramePacer`, as in the dashboard).
 
     Attributes:
         widget: the ``ipywidgets.VBox``; ``records``: EpochRecords received so far;
@@ -215,7 +219,11 @@ class LiveTrainer(_Displayable):
     def __init__(self, task: Any = "landocean", *, resolution: float = 2.0, pe: str = "sphericalharmonics",
                  nn: str = "siren", legendre_polys: int = 10, epochs: int = 100, lr: float = 1e-3,
                  config_kwargs: dict | None = None, num_threads: int | None = None,
-                 gif_path: str = "geoviz_run.gif", max_frames: int = 120) -> None:
+                 gif_path: str = "geoviz_run.gif", max_frames: int = 120, speed: str = "class pace") -> None:
+        from geoviz.viz.pacing import SPEEDS
+
+        if speed not in SPEEDS:
+            raise ValueError(f"speed must be one of {list(SPEEDS)}, got {speed!r}")
         w = _require("ipywidgets", "LiveTrainer")
         from geoviz import list_networks, list_positional_encodings
         from geoviz.data import regular_grid
@@ -256,6 +264,10 @@ class LiveTrainer(_Displayable):
         self.lr = w.FloatLogSlider(value=lr, base=10, min=-5, max=-1, step=0.1, description="lr", readout_format=".1e")
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.speed = w.ToggleButtons(options=list(SPEEDS), value=speed, description="speed")
+        self._pacer: Any = None  # the running run's FramePacer
+        self.speed.observe(lambda change: self._pacer is not None and self._pacer.set_interval(SPEEDS[change["new"]]),
+                           names="value")
         self.status = w.HTML("idle")
         self.map = w.Image(format="png", value=self._blank_png(), layout=w.Layout(width="540px"))
         # regression on a built-in field: the truth beside the prediction (hidden otherwise)
@@ -272,7 +284,8 @@ class LiveTrainer(_Displayable):
         self.pe.observe(self._on_pe, names="value")
         self._on_pe({"new": self.pe.value})
         controls = w.VBox([self.task_select, self.pe, self.nn, self.L, self.epochs, self.lr,
-                           w.HBox([self.start_button, self.stop_button]), self.replay, self.gif_button, self.status])
+                           w.HBox([self.start_button, self.stop_button]), self.speed, self.replay, self.gif_button,
+                           self.status])
         self.widget = w.VBox([w.HBox([controls, self.loss_plot]), w.HBox([self.map, self.truth_map],
                                                                           layout=w.Layout(flex_flow="row wrap"))])
 
@@ -441,6 +454,8 @@ class LiveTrainer(_Displayable):
         self._stop_requested = True
         if self.trainer is not None:
             self.trainer.stop()
+        if self._pacer is not None:  # no more waiting for the display
+            self._pacer.hurry()
         self.status.value = "stopping…"
 
     def join(self, timeout: float | None = None) -> None:
@@ -475,11 +490,18 @@ class LiveTrainer(_Displayable):
             if self._stop_requested:
                 self.trainer.stop()
             self.status.value = "training…"
-            for rec in self.trainer.run():
-                self.records.append(rec)
-                self._update(rec, kind)
-                for fn in list(self._callbacks):
-                    fn(rec)
+            from geoviz.viz.pacing import SPEEDS, FramePacer
+
+            self._pacer = FramePacer(SPEEDS[self.speed.value])
+            if self._stop_requested:
+                self._pacer.hurry()
+            # class pace: each map stays up its time (the trainer, pulled lazily, waits meanwhile)
+            for batch in self._pacer.paced(self.trainer.run()):
+                for rec in batch:
+                    self.records.append(rec)
+                    self._update(rec, kind)
+                    for fn in list(self._callbacks):
+                        fn(rec)
             last = self.records[-1] if self.records else None
             if last is not None:
                 self.test_metrics = self.trainer.evaluate("test")
@@ -504,6 +526,7 @@ class LiveTrainer(_Displayable):
             self.error = exc
             self.status.value = f"<b style='color:#b00'>error:</b> {type(exc).__name__}: {exc}"
         finally:
+            self._pacer = None
             if self.num_threads:
                 torch.set_num_threads(old_threads)
             self.start_button.disabled = False
@@ -597,7 +620,10 @@ class EmbeddingExplorer(_Displayable):
     (:meth:`geoviz.analysis.SimilarityIndex.query`; by default 1,000 km: far-away
     look-alikes rather than the query's neighbours) and lists them with their great-circle
     distance. *Similarity* switches the map to the cosine-similarity heat map of the last
-    query, with a colour bar. Sliders act on release.
+    query, with a colour bar. Sliders act on release. Hits lie beyond the distance limit plus
+    a margin (max(10 % of it, 2 grid cells)) unless too few do (those are starred), and on
+    land only while *land only* is ticked; a note says what the model can and cannot tell
+    apart (:func:`geoviz.pretrained.lookalike_note`) and one what the PCA colours mean.
 
     Args:
         model: a location encoder; its embeddings are computed on a grid with
@@ -613,13 +639,18 @@ class EmbeddingExplorer(_Displayable):
             basemap / TileLayer (needs the internet; the map switches to Web Mercator and the
             overlay is resampled to it).
         spacing: grid spacing for ``model`` (default: embed_grid's choice).
+        land_only: start with *land only* ticked (hits on land, Natural Earth 1:110m);
+            ``None`` (default): ticked for a model learnt from images, or a ``grid`` embedded
+            from one (:func:`geoviz.pretrained.is_image_derived`: SatCLIP, GeoCLIP, the Blue
+            Marble models), unticked otherwise and for ``embeddings=``.
 
     Attributes:
         widget: ``ipywidgets.VBox`` (controls, map, colour bar, result list); ``map``: the
         ``ipyleaflet.Map``; ``index``: the SimilarityIndex; ``rgb``: ``(H*W, 3)`` PCA colours;
         ``last_result``: the last :class:`QueryResult` (or None); ``last_query``: its (lon, lat);
         ``similarity``: its ``(H*W,)`` similarity map; controls ``k_slider``, ``min_km``,
-        ``lon_text``, ``lat_text``, ``find_button``, ``view``.
+        ``lon_text``, ``lat_text``, ``find_button``, ``view``, ``land_only``; ``note``
+        (what the model can tell apart) and ``map_note`` (what the colours mean).
     """
 
     _alt = "geoviz.analysis.SimilarityIndex / pca_rgb with geoviz.viz.flat_map"
@@ -627,10 +658,14 @@ class EmbeddingExplorer(_Displayable):
 
     def __init__(self, model: Any = None, *, grid: Any = None, embeddings: Any = None, shape: Sequence[int] | None = None,
                  k: int = 5, min_distance_km: float = 1000.0, basemap: Any = None, spacing: float | None = None,
-                 center: tuple[float, float] = (20.0, 0.0), zoom: int = 1) -> None:
+                 center: tuple[float, float] = (20.0, 0.0), zoom: int = 1, land_only: bool | None = None) -> None:
+        import html
+        from types import SimpleNamespace
+
         w = _require("ipywidgets", "EmbeddingExplorer")
         L = _require("ipyleaflet", "EmbeddingExplorer")
-        from geoviz.analysis import SimilarityIndex, pca_rgb
+        from geoviz.analysis import PCA_RGB_EXPLANATION, SimilarityIndex, pca_rgb
+        from geoviz.pretrained import is_image_derived, lookalike_note
 
         if sum(x is not None for x in (model, grid, embeddings)) != 1:
             raise ValueError("pass exactly one of model=, grid= or embeddings= (with shape=)")
@@ -639,6 +674,10 @@ class EmbeddingExplorer(_Displayable):
         if isinstance(min_distance_km, bool) or not isinstance(min_distance_km, (int, float, np.integer, np.floating)) \
                 or not (np.isfinite(min_distance_km) and 0 <= min_distance_km <= 20_000):
             raise ValueError(f"min_distance_km must be a number of km in [0, 20000], got {min_distance_km!r}")
+        if land_only is not None and not isinstance(land_only, (bool, np.bool_)):
+            raise TypeError(f"land_only must be True, False or None (automatic), got {type(land_only).__name__}")
+        land_default = bool(land_only) if land_only is not None else is_image_derived(model if model is not None
+                                                                                        else grid)
         if model is not None:
             from geoviz.embed import embed_grid
 
@@ -656,7 +695,8 @@ class EmbeddingExplorer(_Displayable):
         if emb.ndim != 2 or emb.shape[0] != shp[0] * shp[1]:
             raise ValueError(f"embeddings must be (H*W, D) = ({shp[0] * shp[1]}, D), got {emb.shape}")
         self.lonlat, self.shape = lonlat, (int(shp[0]), int(shp[1]))
-        self.index = SimilarityIndex(emb, lonlat, model=model)
+        # as a grid (the tab's cell look-up and cell size) when the rows are a standard regular grid
+        self.index = SimilarityIndex(SimpleNamespace(embeddings=emb, lonlat=lonlat, shape=self.shape), model=model)
         self.rgb = pca_rgb(emb)
         self.last_result: Any = None
         self.last_query: tuple[float, float] | None = None
@@ -694,6 +734,13 @@ class EmbeddingExplorer(_Displayable):
         self.lat_text = w.Text(placeholder="lat °N", description="lat", layout=w.Layout(width="140px"),
                                style={"description_width": "30px"})
         self.find_button = w.Button(description="Find similar", layout=w.Layout(width="110px"))
+        self.land_only = w.Checkbox(value=land_default, description="land only", indent=False,
+                                    tooltip="hits on land only (Natural Earth 1:110m)", layout=w.Layout(width="110px"))
+        self.note = w.HTML(f"<div style='font-size:12px;color:#333;max-width:720px'>"
+                           f"{html.escape(lookalike_note(model if model is not None else grid))}</div>")
+        self._pca_note = PCA_RGB_EXPLANATION
+        self.map_note = w.HTML(f"<div style='font-size:12px;color:#333;max-width:720px'>"
+                               f"{html.escape(PCA_RGB_EXPLANATION)}</div>")
         self.view = w.ToggleButtons(options=["PCA-RGB", "Similarity"], value="PCA-RGB",
                                     style={"button_width": "90px"})
         self.colorbar = w.Image(format="png", layout=w.Layout(display="none"))
@@ -701,11 +748,12 @@ class EmbeddingExplorer(_Displayable):
         self.map.on_interaction(self._on_interaction)
         self.k_slider.observe(self._requery, "value")
         self.min_km.observe(self._requery, "value")
+        self.land_only.observe(self._requery, "value")
         self.find_button.on_click(self._on_find)
         self.view.observe(lambda change: self._show_view(), "value")
-        controls = w.HBox([self.k_slider, self.min_km])
+        controls = w.HBox([self.k_slider, self.min_km, self.land_only])
         typed = w.HBox([self.lon_text, self.lat_text, self.find_button, self.view])
-        self.widget = w.VBox([controls, typed, self.map, self.colorbar, self.results])
+        self.widget = w.VBox([controls, typed, self.map, self.map_note, self.colorbar, self.results, self.note])
 
     @property
     def k(self) -> int:
@@ -736,9 +784,14 @@ class EmbeddingExplorer(_Displayable):
                         clim=self._sim_clim())[..., :3]
 
     def _show_view(self) -> None:
+        import html
+
         sim = self.view.value == "Similarity" and self.similarity is not None
         self.overlay.url = self._overlay_url(self._sim_image() if sim else self._rgb_image())
         self.overlay.name = "cosine similarity" if sim else "PCA RGB"
+        text = ("Colours: cosine similarity of every cell's embedding to the query's (colour bar below); "
+                "yellow = most similar.") if sim else self._pca_note
+        self.map_note.value = f"<div style='font-size:12px;color:#333;max-width:720px'>{html.escape(text)}</div>"
         if sim:
             self.colorbar.value = _similarity_colorbar_png(*self._sim_clim())
         self.colorbar.layout.display = None if sim else "none"
@@ -816,7 +869,8 @@ class EmbeddingExplorer(_Displayable):
         lon = (float(lon) + 180.0) % 360.0 - 180.0
         lat = float(np.clip(lat, -90.0, 90.0))
         km = float(self.min_km.value)
-        res = self.index.query(lonlat=np.array([lon, lat]), k=self.k, min_distance_km=km, min_separation_km=km)
+        res = self.index.query(lonlat=np.array([lon, lat]), k=self.k, min_distance_km=km, min_separation_km=km,
+                               land_only=bool(self.land_only.value))
         self.last_result, self.last_query = res, (lon, lat)
         self.similarity = self.index.similarity_map(lonlat=np.array([lon, lat]))
         layers = [L.CircleMarker(location=(lat, lon), radius=7, color="white", fill_color="red", fill_opacity=1.0,
@@ -829,11 +883,18 @@ class EmbeddingExplorer(_Displayable):
         for layer in layers:
             self.markers.add(layer)
         td = "<td style='padding:1px 8px;text-align:right'>"
-        rows = "".join(f"<tr>{td}{i}</td>{td}{plon:.2f}</td>{td}{plat:.2f}</td>{td}{d:,.0f}</td>{td}{s:.3f}</td></tr>"
-                       for i, ((plon, plat), d, s) in enumerate(zip(res.lonlat, res.distance_km, res.similarity),
-                                                                start=1))
-        where = f"at least {km:,.0f} km from the query and from each other" if km else "any distance"
+        band = res.in_margin if res.in_margin is not None else np.zeros(len(res.index), dtype=bool)
+        rows = "".join(f"<tr>{td}{i}{' *' if b else ''}</td>{td}{plon:.2f}</td>{td}{plat:.2f}</td>{td}{d:,.0f}</td>"
+                       f"{td}{s:.3f}</td></tr>"
+                       for i, ((plon, plat), d, s, b) in enumerate(zip(res.lonlat, res.distance_km, res.similarity,
+                                                                       band), start=1))
+        where = (f"at least {km + res.margin_km:,.0f} km from the query (the {km:,.0f} km limit plus a "
+                 f"{res.margin_km:,.0f} km margin) and {km:,.0f} km from each other" if km else "any distance")
+        if self.land_only.value:
+            where += ", on land only"
         more = f"; only {len(res.index)} qualify" if len(res.index) < self.k else ""
+        if band.any():
+            more += f"; * inside the margin: too few qualify beyond {km + res.margin_km:,.0f} km"
         self.results.value = (f"<b>query</b> lon {lon:.2f}, lat {lat:.2f} — most similar locations ({where}{more})"
                               f"<table class='geoviz-results'><tr><th>#</th><th>lon</th><th>lat</th>"
                               f"<th>distance (km)</th><th>cosine</th></tr>{rows}</table>")

@@ -20,12 +20,19 @@ import torch  # noqa: E402
 
 from geoviz.app import create_app  # noqa: E402
 from geoviz.data import is_land, regular_grid  # noqa: E402
-from geoviz.viz.colors import colorize  # noqa: E402
+from geoviz.viz.colors import PLAND_CMAP, colorize  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def app():
-    return create_app(min_frame_interval=0.0)
+    a = create_app(min_frame_interval=0.0)
+    a.training.frame_seconds = 0.05  # class pace (the default speed), quicker for tests
+    return a
+
+
+def _pland(values):
+    """P(land) coloured as every dashboard view colours it (independent of the tab's code)."""
+    return colorize(values, "continuous", cmap=PLAND_CMAP, clim=(0.0, 1.0))
 
 
 def _run(coro):
@@ -62,7 +69,7 @@ def test_live_training_updates_map_globe_and_curves(app):
     H = 180
     grid = regular_grid(shape=(H, 2 * H))
     flat = tr.flat_view.image  # what the Bokeh figure's source holds, row 0 = north
-    np.testing.assert_array_equal(flat, colorize(pred.reshape(grid.shape), "continuous"))
+    np.testing.assert_array_equal(flat, _pland(pred.reshape(grid.shape)))
     # ... and that prediction is a land/ocean map (independent truth: the Natural Earth polygon)
     truth = is_land(grid.lonlat)
     acc = np.mean((pred > 0.5) == truth)
@@ -218,7 +225,7 @@ def test_run_end_test_accuracy_replay_gif_and_previous_run(app):
     assert not tr.replay.disabled and (tr.replay.start, tr.replay.end, tr.replay.value) == (1, 3, 3)
     _run(tr._on_replay(SimpleNamespace(new=1)))
     first = tr.history.values(0)
-    np.testing.assert_array_equal(tr.flat_view.image, colorize(first.reshape(tr.history.shape), "continuous"))
+    np.testing.assert_array_equal(tr.flat_view.image, _pland(first.reshape(tr.history.shape)))
     assert "Replay: epoch 1" in tr.flat_view.figure.title.text
     np.testing.assert_array_equal(tr.globe.views[0].image, tr.globe.render())
     # the GIF (made when the run ended) has one frame per kept map; the download is enabled
@@ -231,8 +238,7 @@ def test_run_end_test_accuracy_replay_gif_and_previous_run(app):
     _run(tr.train())
     assert list(tr.curves.previous_data["epoch"]) == first_epochs and list(tr.curves.data["epoch"]) == [1, 2]
     assert tr.previous_pane.visible and f"{100 * acc:.1f} %" in tr.previous_view.figure.title.text
-    np.testing.assert_array_equal(tr.previous_view.image,
-                                  colorize(last_first.reshape(tr.history.shape), "continuous"))
+    np.testing.assert_array_equal(tr.previous_view.image, _pland(last_first.reshape(tr.history.shape)))
     # the accuracy axis is in percent, like the status line
     assert tr.curves.accuracy_figure.left[0].formatter.format == "0%"
 
@@ -290,8 +296,9 @@ def test_alert_replaces_the_status_and_disabled_slider_looks_disabled(app):
 
 
 def test_field_task_draws_units_truth_beside_and_r2(app):
-    """field:temperature: colour bar titled in °C over the truth's 1st-99th percentiles, the
-    truth map beside the prediction, R² curve, R²/RMSE in the status and at the end."""
+    """field:temperature: colour bar titled in °C over a range centred on 0 °C that covers the
+    truth's 1st-99th percentiles, the truth map beside the prediction, R² curve, R²/RMSE in
+    the status and at the end."""
     from types import SimpleNamespace
 
     from sklearn.metrics import r2_score
@@ -300,12 +307,15 @@ def test_field_task_draws_units_truth_beside_and_r2(app):
     from geoviz.data import get_field
 
     tr = app.training
-    assert tr.task.options["temperature (°C)"] == "field:temperature" and "Upload CSV…" in tr.task.options
+    assert tr.task.options["Temperature (°C)"] == "field:temperature" and "Upload CSV…" in tr.task.options
+    assert tr.task.options["Land–ocean"] == "landocean"
     tr.task.value = "field:temperature"
     _run(tr._on_task(SimpleNamespace(new="field:temperature")))
     assert tr.error == "" and tr.truth_pane.visible
     truth_grid = np.asarray(get_field("temperature").grid(1.0)[0])
-    lo, hi = np.percentile(truth_grid[np.isfinite(truth_grid)], [1, 99])
+    p1, p99 = np.percentile(truth_grid[np.isfinite(truth_grid)], [1, 99])
+    lo, hi = tr._styles["field:temperature"]["clim"]
+    assert lo == -hi and lo <= p1 and hi >= p99 and hi <= 1.25 * max(abs(p1), abs(p99))  # 0 °C in the middle
     for view in (tr.flat_view, tr.truth_view):
         cb = view.color_bar
         assert cb.title == "temperature (°C)"
@@ -403,6 +413,275 @@ def test_csv_upload_builds_a_task_in_a_temporary_folder(app, monkeypatch):
     assert not tr.upload.visible
 
 
+# ---------------------------------------------------------------------------- pacing
+
+
+class _Rec:
+    """A stand-in for an EpochRecord: an epoch and maybe a map."""
+
+    def __init__(self, epoch, has_map=True):
+        self.epoch = epoch
+        self.prediction = np.zeros(1) if has_map else None
+
+    def __repr__(self):
+        return f"_Rec({self.epoch})"
+
+
+class _FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_frame_pacer_shows_each_map_for_the_minimum_time_fake_clock():
+    """Class pace: records that arrive together come out one map at a time, each map up for at
+    least min_interval (fake clock); records without a map ride with the next map; fast hands
+    out everything at once; hurry() (Stop) too; a long backlog skips its oldest maps."""
+    from geoviz.viz.pacing import FramePacer
+
+    clock = _FakeClock()
+    p = FramePacer(0.2, clock=clock)
+    assert p.due_in() is None and not p.done
+    for e in range(1, 6):  # a fast child: five epochs at once
+        p.push(_Rec(e, has_map=e != 2))
+    shown = []
+    while p.pending:
+        wait = p.due_in()
+        assert wait is not None
+        clock.now += wait  # the driver sleeps this long
+        shown.append((clock.now, [r.epoch for r in p.pop()]))
+    assert [b for _, b in shown] == [[1], [2, 3], [4], [5]]
+    times = [t for t, _ in shown]
+    assert np.all(np.diff(times) >= 0.2 - 1e-9) and times[-1] - times[0] == pytest.approx(0.6)
+    # a map-less record waits for the next map while the source goes on; at the end it comes alone
+    p.push(_Rec(6, has_map=False))
+    assert p.due_in() is None
+    p.finish()
+    assert p.due_in() == 0.0 and [r.epoch for r in p.pop()] == [6] and p.done
+    # fast: everything that has arrived, in one batch (the view draws its newest map)
+    fast = FramePacer(0.0, clock=clock)
+    for e in range(1, 5):
+        fast.push(_Rec(e))
+    assert fast.due_in() == 0.0 and [r.epoch for r in fast.pop()] == [1, 2, 3, 4]
+    # hurry (Stop): the rest at once, without waiting
+    p = FramePacer(0.2, clock=clock)
+    for e in range(1, 5):
+        p.push(_Rec(e))
+    p.pop()
+    assert p.due_in() == pytest.approx(0.2)
+    p.hurry()
+    assert p.due_in() == 0.0 and [r.epoch for r in p.pop()] == [2, 3, 4]
+    # a long fast run: at most max_backlog maps wait; older ones are skipped, not lost
+    p = FramePacer(0.2, max_backlog=3, clock=clock)
+    for e in range(1, 11):
+        p.push(_Rec(e))
+    batch = p.pop()
+    assert [r.epoch for r in batch] == list(range(1, 8)) and p.pending_maps == 3 and p.skipped == 6
+    with pytest.raises(ValueError):
+        FramePacer(-1.0)
+    with pytest.raises(ValueError):
+        FramePacer(0.2, max_backlog=0)
+
+
+def test_frame_pacer_async_buffers_a_fast_source_and_paces_it():
+    """The asyncio driver: a source that finishes at once is shown over n * min_interval (real
+    clock, short interval); set_interval(0) mid-way speeds up; errors come after the records."""
+    import time
+
+    from geoviz.viz.pacing import FramePacer
+
+    async def source(n, fail=False):
+        for e in range(1, n + 1):
+            yield _Rec(e)
+        if fail:
+            raise RuntimeError("child died")
+
+    async def consume(pacer, src, speed_up_after=None):
+        out = []
+        async for batch in pacer.apaced(src):
+            out.append((time.monotonic(), [r.epoch for r in batch], pacer.finished))
+            if speed_up_after is not None and len(out) == speed_up_after:
+                pacer.set_interval(0.0)
+        return out
+
+    dt = 0.05
+    out = _run(consume(FramePacer(dt), source(6)))
+    assert [b for _, b, _ in out] == [[e] for e in range(1, 7)]  # every epoch's map
+    gaps = np.diff([t for t, _, _ in out])
+    assert (gaps >= dt - 0.005).all(), gaps
+    assert out[2][2]  # the source had finished long before the display caught up
+    out = _run(consume(FramePacer(dt), source(6), speed_up_after=2))
+    assert [b for _, b, _ in out] == [[1], [2], [3, 4, 5, 6]]
+    with pytest.raises(RuntimeError, match="child died"):
+        _run(consume(FramePacer(0.0), source(3, fail=True)))
+    # the plain-iterator driver (LiveTrainer): same pacing, pulled lazily
+    pacer = FramePacer(dt)
+    t0 = time.monotonic()
+    batches = [[r.epoch for r in b] for b in pacer.paced(_Rec(e) for e in range(1, 5))]
+    assert batches == [[1], [2], [3], [4]] and time.monotonic() - t0 >= 3 * dt - 0.005
+
+
+def test_class_pace_draws_every_epoch_and_fast_is_fast(app):
+    """The Speed toggle: class pace (default) draws every epoch's map, each up for at least
+    frame_seconds, while the child runs ahead; fast draws only the newest of what has arrived."""
+    import time
+
+    tr = app.training
+    assert tr.speed.value == "class pace" and list(tr.speed.options) == ["class pace", "fast"]
+    tr.task.value, tr.pe.value, tr.nn.value = "landocean", "sphericalharmonics", "siren"
+    tr.legendre_polys.value, tr.hidden_dim.value, tr.epochs.value, tr.lr.value = 6, 16, 8, 1e-2
+    t0 = time.monotonic()
+    _run(tr.train())
+    assert tr.error == "" and [r.epoch for r in tr.records] == list(range(1, 9))
+    assert tr.frames == 8 and time.monotonic() - t0 >= 7 * tr.frame_seconds
+    assert tr.history.epochs == list(range(1, 9)) and tr.pacer is None
+    tr.speed.value = "fast"
+    try:
+        _run(tr.train())
+        assert tr.error == "" and [r.epoch for r in tr.records] == list(range(1, 9)) and 1 <= tr.frames <= 8
+    finally:
+        tr.speed.value = "class pace"
+
+
+# ---------------------------------------------------------------------------- task switching, titles, colours
+
+
+def test_switching_task_clears_status_curves_and_previous_run(app):
+    """After a land-ocean run, choosing temperature leaves nothing of it up: the status, the
+    curves and the dashed previous run are cleared and the metric figure says R²; a previous
+    run is overlaid only when the next run is of the same task and metric."""
+    from types import SimpleNamespace
+
+    tr = app.training
+    tr.task.value = "landocean"
+    _run(tr._on_task(SimpleNamespace(new="landocean")))
+    tr.pe.value, tr.nn.value, tr.legendre_polys.value, tr.hidden_dim.value = "sphericalharmonics", "siren", 4, 16
+    tr.epochs.value, tr.lr.value, tr.speed.value = 2, 1e-2, "fast"
+    try:
+        _run(tr.train())
+        assert "test accuracy" in tr.status.object and len(tr.curves.data["epoch"]) == 2
+        items = tr.curves.legend_items
+        assert items["train"].visible and items["this_run"].visible
+        assert items["previous_loss"].visible == (tr.previous is not None)  # an earlier land-ocean run
+        # temperature chosen: no land-ocean result, curves, previous run, replay or GIF left
+        tr.task.value = "field:temperature"
+        _run(tr._on_task(SimpleNamespace(new="field:temperature")))
+        status = tr.status.object
+        assert "Temperature (°C)" in status and "accuracy" not in status and "field:" not in status
+        assert len(tr.curves.data["epoch"]) == 0 and len(tr.curves.previous_data["epoch"]) == 0
+        assert not tr.previous_pane.visible and tr.previous is None
+        assert tr.curves.accuracy_figure.title.text == "Validation R²"
+        assert tr.replay.disabled and tr.gif_download.disabled
+        # no legend entry without a glyph: nothing drawn, nothing listed
+        assert not any(i.visible for i in tr.curves.legend_items.values())
+        assert not tr.curves.loss_figure.legend[0].visible
+        # the first temperature run: no previous run (the last one was land-ocean)
+        tr.hidden_dim.value, tr.legendre_polys.value = 32, 6
+        _run(tr.train())
+        assert tr.error == "" and tr.previous is None and not tr.previous_pane.visible
+        assert len(tr.curves.previous_data["epoch"]) == 0 and not items["previous_loss"].visible
+        first_r2 = tr.test_metrics["r2"]
+        # a second temperature run: the first one is the previous run (same task and metric)
+        _run(tr.train())
+        assert tr.previous is not None and tr.previous_pane.visible
+        assert list(tr.curves.previous_data["epoch"]) == [1, 2] and items["previous_loss"].visible
+        title = tr.previous_view.figure.title.text
+        assert title.startswith(f"Previous: test R² {first_r2:.3f}") and "field:" not in title, title
+        np.testing.assert_allclose(tr.curves.previous_data["val_r2"], [r.val_metrics["r2"] for r in
+                                                                        tr.previous["records"]])
+        # back to land-ocean: the temperature curves and previous run are gone, and the next run
+        # (the last one was temperature) has no previous run either
+        tr.task.value = "landocean"
+        _run(tr._on_task(SimpleNamespace(new="landocean")))
+        assert tr.curves.accuracy_figure.title.text == "Validation accuracy" and "R²" not in tr.status.object
+        tr.hidden_dim.value, tr.legendre_polys.value = 16, 4
+        _run(tr.train())
+        assert tr.previous is None and len(tr.curves.previous_data["epoch"]) == 0
+    finally:
+        tr.speed.value = "class pace"
+
+
+def test_titles_are_human_fixed_size_and_not_clipped(app):
+    """Titles name tasks for people (no "field:temperature"), keep their size when another tab
+    puts a HoloViews theme on the document, and the previous run's result comes first."""
+    from types import SimpleNamespace
+
+    import holoviews as hv
+
+    from geoviz.viz.live import TITLE_FONT_SIZE
+
+    tr = app.training
+    tr.task.value = "field:temperature"
+    _run(tr._on_task(SimpleNamespace(new="field:temperature")))
+    titles = [tr.flat_view.figure.title.text, tr.truth_view.figure.title.text]
+    assert all("field:" not in t for t in titles) and "Temperature (°C)" in titles[0], titles
+    figs = [tr.flat_view.figure, tr.truth_view.figure, tr.curves.loss_figure, tr.curves.accuracy_figure]
+    doc = bokeh.document.Document()
+    doc.add_root(tr.layout.get_root(doc))
+    before = [f.title.text_font_size for f in figs]
+    assert before == [TITLE_FONT_SIZE] * 4
+    # what a visit to the Smoothness tab does: HoloViews sets its theme (12pt titles) on the document
+    doc.theme = hv.renderer("bokeh").theme
+    assert [f.title.text_font_size for f in figs] == before
+    tr.task.value = "landocean"
+    _run(tr._on_task(SimpleNamespace(new="landocean")))
+    assert "Land–ocean" in tr.flat_view.figure.title.text
+
+
+def test_colour_bars_label_both_ends_and_centre_diverging_fields_on_zero(app):
+    """Temperature: a diverging map whose neutral middle is 0 °C, ticks at both ends and at 0,
+    each labelled; precipitation: a sequential map, both ends labelled."""
+    from types import SimpleNamespace
+
+    from geoviz.app import views
+    from geoviz.data import get_task
+    from geoviz.viz.animation import colorbar_ticks, legend_image, regression_style
+    from geoviz.viz.colors import colormap_lut
+
+    temp = regression_style(get_task("field:temperature"))
+    lo, hi = temp["clim"]
+    assert temp["center"] == 0.0 and lo == -hi
+    # the colour of 0 °C is the colormap's middle (neutral) colour
+    mid = colorize(np.array([0.0]), "continuous", cmap=temp["cmap"], clim=temp["clim"])[0, :3]
+    np.testing.assert_array_equal(mid, colormap_lut(temp["cmap"])[128, :3])
+    spec = views.colorbar_spec("regression", style=temp)
+    assert spec["ticks"][0] == lo and spec["ticks"][-1] == hi and 0.0 in spec["ticks"]
+    assert all(spec["labels"][t] for t in (lo, 0.0, hi)) and spec["labels"][hi] == f"{hi:.3g}"
+    tr = app.training
+    tr.task.value = "field:temperature"
+    _run(tr._on_task(SimpleNamespace(new="field:temperature")))
+    cb = tr.flat_view.color_bar
+    ticks = list(cb.ticker.ticks)
+    assert ticks[0] == cb.color_mapper.low and ticks[-1] == cb.color_mapper.high and 0.0 in ticks
+    precip = regression_style(get_task("field:precipitation"))
+    assert precip["center"] is None and precip["cmap"] == "YlGnBu"
+    t = precip["ticks"]
+    assert (t[0], t[-1]) == precip["clim"] and len(t) >= 3 and np.all(np.diff(t) > 0)
+    assert colorbar_ticks(-37.0, 4325.0)[:2] == [-37.0, 1000.0]  # no "0" crowding the "-37" end
+    # the PNG legend (GIFs, notebooks) has the ticks too: labels under both ends of the ramp
+    img = legend_image("continuous", 400, label="temperature (°C)", cmap=temp["cmap"], clim=temp["clim"])
+    text = (img[-12:, :, :3].min(axis=2) < 100)  # dark label pixels below the ramp
+    cols = np.flatnonzero(text.any(axis=0))
+    assert cols.min() < 50 and cols.max() > 350
+    tr.task.value = "landocean"
+    _run(tr._on_task(SimpleNamespace(new="landocean")))
+
+
+def test_one_p_land_palette_on_the_training_and_smoothness_tabs(app):
+    from geoviz.app import views
+    from geoviz.viz import lsweep
+    from geoviz.viz.colors import colormap_lut, hex_colors
+
+    assert lsweep.SWEEP_CMAP == PLAND_CMAP
+    assert views.colorbar_spec("binary")["palette"] == hex_colors(colormap_lut(PLAND_CMAP))
+    tr = app.training
+    assert tr.flat_view.color_bar.color_mapper.palette == hex_colors(colormap_lut(PLAND_CMAP))
+    values = np.linspace(0, 1, 8).reshape(2, 4)
+    np.testing.assert_array_equal(views.prediction_rgba(values.reshape(-1), (2, 4), "binary"), _pland(values))
+
+
 # ---------------------------------------------------------------------------- smoothness
 
 
@@ -471,16 +750,25 @@ def test_flat_tap_queries_match_brute_force(emb):
         h = np.sin((b[:, 1] - a[1]) / 2) ** 2 + np.cos(a[1]) * np.cos(b[:, 1]) * np.sin((b[:, 0] - a[0]) / 2) ** 2
         return 2 * 6371.0088 * np.arcsin(np.sqrt(h))
 
+    import shapely
+
+    from geoviz.data import land_polygon
+
     d = km(np.array([2.35, 48.86]), ll)
     cell = emb.prepared.index.nearest_point((2.35, 48.86))
+    # the default model is learnt from images: land only, hits beyond 1,000 km + max(100 km, 2 cells)
+    assert emb.land_only.value is True
+    land = shapely.contains_xy(land_polygon(), ll[:, 0], ll[:, 1])
+    beyond = 1000 + max(100.0, 2 * np.pi * 6371.0088 / 360)
     expected: list[int] = []
     for i in np.argsort(-cos, kind="stable"):
-        if i == cell or d[i] < 1000 or (expected and km(ll[i], ll[expected]).min() < 1000):
+        if i == cell or d[i] < beyond or not land[i] or (expected and km(ll[i], ll[expected]).min() < 1000):
             continue
         expected.append(int(i))
         if len(expected) == 6:
             break
     np.testing.assert_array_equal(res.index, expected)
+    assert not res.in_margin.any() and res.margin_km == pytest.approx(beyond - 1000)
     np.testing.assert_allclose(res.similarity, cos[res.index], atol=1e-5)
     np.testing.assert_allclose(res.distance_km, d[res.index], rtol=1e-9)
     html = emb.results_html.object
@@ -492,7 +780,7 @@ def test_flat_tap_queries_match_brute_force(emb):
     # 0 km: the nearest look-alikes at any distance, never the clicked cell itself
     _release(emb.min_km, 0)
     top = emb.result.index
-    np.testing.assert_array_equal(top, [i for i in np.argsort(-cos, kind="stable") if i != cell][:6])
+    np.testing.assert_array_equal(top, [i for i in np.argsort(-cos, kind="stable") if i != cell and land[i]][:6])
     _release(emb.min_km, 1000)
 
 
@@ -507,6 +795,63 @@ def test_typed_coordinates_query(emb):
     emb.lon_in.value, emb.lat_in.value = "-62", "-4"
     emb.find_button.clicks += 1
     assert emb.error == "" and emb.clicked == (-62.0, -4.0)
+
+
+def test_look_alikes_teach_land_only_margin_note_and_legends(emb):
+    """The teacher's walk: Amazon (-62, -4) found open Pacific and Sahara hits sat on the
+    1,000 km ring. Land only is on for the image-derived default model (a check box turns it
+    off), hits lie beyond the limit plus the margin, a note says what the model can and cannot
+    tell apart, the PCA colours are explained and the cluster map has a legend."""
+    import shapely
+
+    from geoviz.analysis import PCA_RGB_EXPLANATION
+    from geoviz.app.embeddings_tab import _release
+    from geoviz.data import land_polygon
+    from geoviz.viz.colors import categorical_palette
+
+    assert emb.prepared.image_derived and emb.land_only.value is True
+    assert emb.land_only in emb.layout.objects[0].objects and emb.note_md in emb.layout.objects[0].objects
+    assert "open ocean" in emb.note_md.object and "deserts" in emb.note_md.object
+    _release(emb.top_k, 8)
+    beyond = 1000 + emb.prepared.index.default_margin_km(1000)
+
+    def on_land(ll):
+        return shapely.contains_xy(land_polygon(), ll[:, 0], ll[:, 1])
+
+    for q in ((-62.0, -4.0), (10.0, 23.0)):
+        res = emb.query(*q)
+        assert len(res.index) == 8 and on_land(res.lonlat).all(), res.lonlat
+        assert (res.distance_km >= beyond).all(), res.distance_km
+        assert "on land only" in emb.results_html.object and "margin" in emb.results_html.object
+    emb.query(-62.0, -4.0)
+    emb.land_only.value = False  # unticking re-runs the query: rainforest finds the open ocean
+    assert (~on_land(emb.result.lonlat)).sum() >= 3 and "on land only" not in emb.results_html.object
+    emb.land_only.value = True
+    assert on_land(emb.result.lonlat).all()
+    # the colours of the main map explained, per mode
+    assert emb.map_note in emb.plots.objects and emb.map_note.object == PCA_RGB_EXPLANATION
+    assert "red, green and blue" in PCA_RGB_EXPLANATION and "mean nothing fixed" in PCA_RGB_EXPLANATION
+    emb.colour_by.value = "Clusters"
+    assert "legend" in emb.map_note.object
+    emb.colour_by.value = "PCA-RGB"
+    assert emb.map_note.object == PCA_RGB_EXPLANATION
+    # the cluster legend: one swatch per cluster in the map's colours, each with its Köppen class
+    k = int(emb.k.value)
+    legend = emb.cluster_legend.object
+    assert emb.cluster_legend in emb.zones_row.objects and f"k = {k}" in legend
+    for i, (r, g, b, _) in enumerate(categorical_palette(k)[:k]):
+        assert f"background:rgb({r},{g},{b})" in legend and f"<b>{i}</b>" in legend
+    assert legend.count(" %</div>") == k and any(f" {c} " in legend for c in ("Af", "BWh", "ET", "Dfc"))
+    assert all(f"<b>{i}</b> {z}</div>" in legend for i, z in enumerate(emb.prepared.cluster_zones[k]))
+    # hits filled from the margin band are starred and explained under the table
+    from geoviz.analysis import QueryResult
+
+    emb.clicked = (-62.0, -4.0)
+    res = QueryResult(np.array([[10.0, 0.0], [20.0, 0.0]]), np.array([0.9, 0.8], np.float32), np.array([1, 2]),
+                      np.array([1500.0, 1050.0]), np.array([False, True]), 111.2)
+    table = emb._table_html(res, None)
+    assert table.count("*</span>") == 1 and "between 1,000 and 1,111 km" in table
+    assert "*</span>" not in emb._table_html(res._replace(in_margin=np.array([False, False])), None)
 
 
 def test_globe_tap_maps_screen_centre_to_projection_centre(emb):

@@ -38,20 +38,29 @@ def _km(a, b):
     return 2 * 6371.0088 * np.arcsin(np.sqrt(h))
 
 
-def _reference_hits(g, click, k, km):
+def _margin(g, km):
+    """The automatic margin: max(10 % of the limit, 2 grid cells of pi*R/H km), 0 without a limit."""
+    return max(0.1 * km, 2 * np.pi * 6371.0088 / g.shape[0]) if km else 0.0
+
+
+def _reference_hits(g, click, k, km, land=None):
     """Brute force: cosine to the clicked cell's vector, the cell itself left out, hits at least
-    ``km`` from the click and from each other (greedy in similarity order)."""
+    ``km`` + the margin from the click and ``km`` from each other (greedy in similarity order),
+    then from the margin band if fewer than k; optionally land cells only."""
     cells = _unit(g.lonlat)
     cell = int(np.argmin(_km(click, g.lonlat)))
     sim = cells @ cells[cell]
     d = _km(click, g.lonlat)
     out = []
-    for i in np.argsort(-sim, kind="stable"):
-        if i == cell or d[i] < km or (out and _km(g.lonlat[i], g.lonlat[out]).min() < km):
-            continue
-        out.append(int(i))
-        if len(out) == k:
-            break
+    for lo in (km + _margin(g, km), km):
+        for i in np.argsort(-sim, kind="stable"):
+            if len(out) == k:
+                break
+            if i == cell or d[i] < lo or i in out or (land is not None and not land[i]) or (
+                    out and _km(g.lonlat[i], g.lonlat[out]).min() < km):
+                continue
+            out.append(int(i))
+    out.sort(key=lambda i: (-sim[i], i))
     return np.array(out), sim, d
 
 
@@ -68,7 +77,8 @@ def test_explorer_click_places_numbered_far_away_markers(xyz_explorer):
     np.testing.assert_array_equal(res.index, ref)
     np.testing.assert_allclose(res.similarity, sim[ref], atol=1e-6)
     np.testing.assert_allclose(res.distance_km, d[ref], rtol=1e-9)
-    assert (res.distance_km >= 1000).all()
+    assert (res.distance_km >= 1000 + _margin(g, 1000)).all() and not res.in_margin.any()
+    assert "margin" in ex.results.value and not ex.land_only.value  # plain embeddings: land only is off
     markers = ex.markers.layers
     assert len(markers) == 5  # query + k
     for rank, m in enumerate(markers[1:], start=1):  # numbered, at (lat, lon)
@@ -122,6 +132,54 @@ def test_explorer_typed_coordinates_heat_map_and_static_png(xyz_explorer):
         hx, hy = int((lo + 180) * 2), int((90 - la) * 2)
         patch = img[max(hy - 7, 0):hy + 8, max(hx - 7, 0):hx + 8]
         assert ((patch == [255, 212, 0]).all(axis=-1)).sum() > 20, (lo, la)
+
+
+def test_explorer_land_only_notes_and_defaults(monkeypatch, tmp_path):
+    """The *land only* box (off for plain embeddings, on for a model learnt from images), hits on
+    land while ticked (checked with the Natural Earth polygon directly), the model note and the
+    PCA colour explanation under the map."""
+    import shapely
+
+    from geoviz.analysis import PCA_RGB_EXPLANATION
+    from geoviz.data import land_polygon
+    from geoviz.pretrained import load_pretrained
+
+    g = regular_grid(5.0)
+    land = shapely.contains_xy(land_polygon(), g.lonlat[:, 0], g.lonlat[:, 1])
+    emb = np.concatenate([_unit(g.lonlat), np.zeros((len(g.lonlat), 2))], axis=1)
+    ex = EmbeddingExplorer(embeddings=emb, shape=g.shape, k=4, land_only=True)
+    assert ex.land_only.value is True and ex.land_only in ex.widget.children[0].children
+    res = ex.query(-31.0, 1.0)  # mid-Atlantic: its nearest look-alikes are ocean
+    assert land[res.index].all() and len(res.index) == 4
+    np.testing.assert_array_equal(res.index, _reference_hits(g, (-31.0, 1.0), 4, 1000.0, land)[0])
+    assert "on land only" in ex.results.value
+    ex.land_only.value = False  # unticking re-runs the query
+    assert not land[ex.last_result.index].all()
+    np.testing.assert_array_equal(ex.last_result.index, _reference_hits(g, (-31.0, 1.0), 4, 1000.0)[0])
+    # the colours explained under the map, per view
+    assert PCA_RGB_EXPLANATION.split(":")[0] in ex.map_note.value and "red, green and blue" in ex.map_note.value
+    ex.view.value = "Similarity"
+    assert "cosine similarity" in ex.map_note.value
+    ex.view.value = "PCA-RGB"
+    assert "red, green and blue" in ex.map_note.value
+    assert ex.map_note in ex.widget.children and ex.note in ex.widget.children
+    with pytest.raises(TypeError, match="land_only"):
+        EmbeddingExplorer(embeddings=emb, shape=g.shape, land_only="yes")
+    # hits filled from the margin band (fewer than k beyond it) are starred in the list
+    res = ex.index.query((-31.0, 1.0), k=4, min_distance_km=1000.0, min_separation_km=1000.0)
+    monkeypatch.setattr(ex.index, "query", lambda *a, **kw: res._replace(in_margin=np.array([0, 0, 1, 1], bool)))
+    ex.query(-31.0, 1.0)
+    assert ex.results.value.count(" *</td>") == 2 and "inside the margin" in ex.results.value
+    # the shipped Blue Marble model: learnt from images, so land only starts ticked, and its note
+    monkeypatch.setenv("GEOVIZ_CACHE_DIR", str(tmp_path))
+    model = load_pretrained("geoviz-bluemarble-l10")
+    bm = EmbeddingExplorer(model, spacing=10.0, k=3)
+    assert bm.land_only.value is True
+    assert "Blue Marble" in bm.note.value and "open ocean" in bm.note.value
+    assert EmbeddingExplorer(model, spacing=10.0, land_only=False).land_only.value is False
+    from geoviz.embed import embed_grid
+
+    assert EmbeddingExplorer(grid=embed_grid(model, 10.0)).land_only.value is True  # a grid of that model too
 
 
 def test_explorer_offline_overlay(xyz_explorer):
@@ -202,6 +260,30 @@ def test_live_trainer_stop_button():
     lt.join(120)
     assert not lt.running
     assert lt.records[-1].stopped == "stopped" and lt.records[-1].epoch == 3
+
+
+def test_live_trainer_class_pace_and_fast():
+    """Class pace (the default): each epoch's map stays up at least CLASS_PACE seconds; fast: no waiting."""
+    import time
+
+    from geoviz.viz.pacing import CLASS_PACE
+
+    kw = dict(resolution=20.0, epochs=4, config_kwargs={"nn_kwargs": {"hidden_dim": 8, "num_layers": 1},
+                                                        "batch_size": 400})
+    lt = LiveTrainer(small_task(), **kw)
+    assert lt.speed.value == "class pace" and list(lt.speed.options) == ["class pace", "fast"]
+    shown = []
+    lt.on_epoch(lambda rec: shown.append(time.monotonic()))
+    lt.start()
+    lt.join(120)
+    assert lt.error is None and len(shown) == 4
+    assert (np.diff(shown) >= CLASS_PACE - 0.01).all(), np.diff(shown)
+    with pytest.raises(ValueError, match="speed"):
+        LiveTrainer(small_task(), speed="slow")
+    fast = LiveTrainer(small_task(), speed="fast", **kw)
+    fast.start()
+    fast.join(120)
+    assert fast.error is None and [r.epoch for r in fast.records] == [1, 2, 3, 4]
 
 
 def test_live_trainer_controls_and_errors():
@@ -305,10 +387,12 @@ def test_live_trainer_field_regression_units_truth_and_r2(tmp_path):
     assert lt.error is None, lt.error
     m = lt.test_metrics
     assert f"test R² {m['r2']:.3f}, RMSE {m['rmse']:.4g} °C" in lt.status.value and "5,000-point" in lt.status.value
-    # fixed range = the truth's 1st-99th percentiles (independent: numpy on the field's 1° grid)
+    # fixed range: centred on 0 °C (a diverging map's neutral middle), covering the truth's
+    # 1st-99th percentiles (independent: numpy on the field's 1° grid), out to a round value
     truth_grid = get_field("temperature").grid(1.0)[0]
-    lo, hi = np.percentile(truth_grid[np.isfinite(truth_grid)], [1, 99])
-    np.testing.assert_allclose(lt.history.clim, (lo, hi))
+    p1, p99 = np.percentile(truth_grid[np.isfinite(truth_grid)], [1, 99])
+    lo, hi = lt.history.clim
+    assert lo == -hi and lo <= p1 and hi >= p99 and hi <= 1.25 * max(abs(p1), abs(p99)) and hi % 5 == 0
     assert lt._look["label"] == "temperature (°C)" and lt._look["cmap"] == "RdYlBu_r"
     # the map is in units: the last prediction explains the truth on the map grid
     truth = get_field("temperature").sample(lt.grid.lonlat)

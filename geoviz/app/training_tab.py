@@ -3,8 +3,17 @@
 Training runs in a child process per run (:class:`geoviz.training_process.TrainingProcess`,
 one torch thread), so the training loop never competes with the server for the GIL: the
 event loop only receives finished epochs and stays responsive for every other session.
-Map predictions are rate-limited to one every ``min_frame_interval`` seconds (the first
-and the last epoch always carry one); the loss and accuracy curves receive every epoch.
+The display is paced by a :class:`geoviz.viz.pacing.FramePacer` (the *Speed* toggle): at
+*class pace* (the default) the child sends a map every epoch and each map stays up at least
+``frame_seconds`` (0.2 s), the records waiting in a buffer while the child runs ahead, so a
+class sees the field form over a 50-epoch run in about 10 s; *fast* draws the newest map of
+whatever has arrived, the child's maps rate-limited to one every ``min_frame_interval``
+seconds (the first and the last epoch always carry one). The loss and accuracy curves and the
+status line follow the displayed map. Stop shows the end of the run at once.
+
+Choosing another task clears the status line, the curves, the previous run and the replay:
+a previous run is kept (small map, dashed curves) only when the next run is of the same task
+and metric. Titles use human task names (:func:`geoviz.viz.animation.task_title`).
 
 Every map frame of a run is kept (:class:`geoviz.viz.animation.FrameHistory`, at most
 ``max_replay_frames`` maps, spread over the run) for the epoch scrubber and the GIF
@@ -30,7 +39,9 @@ import numpy as np
 
 from geoviz.training_process import device_label
 from geoviz.viz import GridField, render_globe
-from geoviz.viz.animation import SYNTHETIC_TASKS
+from geoviz.viz.animation import SYNTHETIC_TASKS, task_title
+from geoviz.viz.colors import PLAND_CMAP
+from geoviz.viz.pacing import CLASS_PACE, SPEEDS, FramePacer
 
 from . import views
 from .views import batched_updates
@@ -57,13 +68,14 @@ _STATUS_CSS = ":host { min-height: 56px; }"
 
 
 def task_options() -> dict[str, str]:
-    """The task selector's ``{label: value}``: the classification tasks, the built-in fields
-    (``"temperature (°C)": "field:temperature"``, …; no field data is loaded) and ``"Upload CSV…"``."""
+    """The task selector's ``{label: value}`` with human labels: the classification tasks
+    (``"Land–ocean": "landocean"``), the built-in fields (``"Temperature (°C)":
+    "field:temperature"``, …; no field data is loaded) and ``"Upload CSV…"``."""
     from geoviz.data import get_field, list_fields, list_tasks
 
-    opts = {name: name for name in list_tasks()}
+    opts = {task_title(name): name for name in list_tasks()}
     for name in list_fields():
-        opts[f"{name} ({get_field(name).units})"] = f"field:{name}"
+        opts[task_title(f"field:{name}", get_field(name).units)] = f"field:{name}"
     opts["Upload CSV…"] = UPLOAD
     return opts
 
@@ -158,13 +170,19 @@ class TrainingTab:
             (or :meth:`build_plots`) adds them; the dashboard adds them step by step.
         max_replay_frames: map frames kept per run for replay and GIF export (bounded memory:
             a 1° map is 64 KB).
+        frame_seconds: seconds each map stays up at *class pace* (the Speed toggle's default).
+        max_backlog: maps waiting for display at class pace before the oldest are skipped
+            (bounds memory and the display's lag behind a long run).
 
     Attributes:
         records: every :class:`geoviz.training.EpochRecord` of the latest run.
         frames: number of map frames drawn in the latest run.
         last_prediction: ``(H*W,)`` latest map prediction (probabilities or classes), or None.
         history: :class:`geoviz.viz.animation.FrameHistory` of the latest run's maps (or None).
-        previous: ``{"label", "history", "records"}`` of the run before the latest, or None.
+        previous: ``{"label", "history", "records", "key"}`` of the run shown as the previous
+            one (same task and metric as the latest), or None.
+        speed: the *Speed* toggle (``"class pace"`` or ``"fast"``); ``pacer`` the running
+            run's :class:`geoviz.viz.pacing.FramePacer` (None when idle).
         test_metrics: the latest finished run's ``{"loss", "accuracy", ...}`` on the test split.
         gif: bytes of the latest run's GIF (made when the run ends), or None.
         error: the message shown for bad input, or ``""``.
@@ -172,7 +190,8 @@ class TrainingTab:
     """
 
     def __init__(self, *, device: str = "auto", globe_size: int = 300, min_frame_interval: float = 0.5,
-                 dtype: str = "float32", defer_plots: bool = False, max_replay_frames: int = 120) -> None:
+                 dtype: str = "float32", defer_plots: bool = False, max_replay_frames: int = 120,
+                 frame_seconds: float = CLASS_PACE, max_backlog: int = 60) -> None:
         import panel as pn
 
         from .views import ensure_extension
@@ -186,6 +205,9 @@ class TrainingTab:
         self.dtype = dtype
         self.globe_size = int(globe_size)
         self.min_frame_interval = float(min_frame_interval)
+        self.frame_seconds = float(frame_seconds)
+        self.max_backlog = int(max_backlog)
+        self.pacer: FramePacer | None = None
         self.records: list[Any] = []
         self.frames = 0
         self.last_prediction: np.ndarray | None = None
@@ -201,6 +223,7 @@ class TrainingTab:
         self.test_metrics: dict[str, float] | None = None
         self.gif: bytes | None = None
         self._run_label = ""
+        self._run_config = ""
         self._run_task: Any = None
         self._run_task_name = ""
         self._flat_title = "Prediction (flat, equirectangular)"
@@ -227,6 +250,7 @@ class TrainingTab:
         self.hidden_dim = pn.widgets.Select(label="Hidden size", options=[16, 32, 64, 128, 256], value=64)
         self.epochs = pn.widgets.IntInput(label="Epochs", value=50, start=1, end=5000)
         self.lr = pn.widgets.FloatInput(label="Learning rate", value=1e-3, step=1e-4, format="0.00000")
+        self.speed = pn.widgets.RadioButtonGroup(label="Speed", options=list(SPEEDS), value="class pace")
         self.start_button = pn.widgets.Button(label="Start", color="primary")
         self.stop_button = pn.widgets.Button(label="Stop", disabled=True)
         self.message = pn.pane.Alert("", alert_type="danger", visible=False, margin=(0, 10),
@@ -275,6 +299,7 @@ class TrainingTab:
         self.map_mode.param.watch(self._on_map_mode, "value")
         self.show_points.param.watch(self._on_points, "value")
         self.replay.param.watch(self._on_replay, "value_throttled")
+        self.speed.param.watch(self._on_speed, "value")
         self.start_button.on_click(self._on_start)
         self.stop_button.on_click(lambda event: self.stop())
         self._sync_enabled()
@@ -282,7 +307,10 @@ class TrainingTab:
         # with defer_plots the controls enter the page in these groups, one per build step
         self._control_groups = [[self.task, self.upload_note, self.upload, self.target, self.pe, self.nn],
                                 [self.legendre_polys, self.hidden_dim, self.epochs, self.lr],
-                                [pn.Row(self.start_button, self.stop_button), self.lon0, self.lat0],
+                                [pn.Row(self.start_button, self.stop_button),
+                                 pn.pane.Markdown(f"**Speed** (class pace: each epoch's map stays up "
+                                                  f"{self.frame_seconds:g} s)", margin=(5, 10, 0, 10)),
+                                 self.speed, self.lon0, self.lat0],
                                 [pn.pane.Markdown("**Map shows**", margin=(5, 10, 0, 10)), self.map_mode,
                                  self.show_points, self.replay, self.gif_download]]
         # one column of control groups beside the plots; stacked above them (narrow screens)
@@ -350,7 +378,8 @@ class TrainingTab:
                 self._globe_figure = self.globe.figure()
             if self.previous_view is None:
                 self.previous_view = ImageView(self._blank_flat(), views.FLAT_BOUNDS, width=300, height=180,
-                                               title="Previous run", axes=False, responsive=True)
+                                               title="Previous run", axes=False, responsive=True,
+                                               title_font_size="9pt")
 
     def _make_curves(self) -> None:
         from geoviz.viz.live import CurvesView
@@ -358,6 +387,7 @@ class TrainingTab:
         with self._figures_lock:
             if self.curves is None:
                 self.curves = CurvesView(width=340, height=230, save_tool=True, responsive=True)
+                self.curves.set_metric(self._metric(self.task.value))
 
     def build_steps(self) -> list[Callable[[], None]]:
         """Callables that each add one small part of the tab to the page: the four control
@@ -464,10 +494,31 @@ class TrainingTab:
         if self.globe.coastlines != geographic:
             self.globe.coastlines = geographic
 
+    def _metric(self, task_name: str) -> str:
+        """The curves' metric of selector value ``task_name``: ``"r2"`` (regression) or ``"accuracy"``."""
+        task = self._task_cache.get(task_name) if task_name != UPLOAD else self._upload_task
+        regression = _is_regression_name(task_name) or (task is not None and task.kind == "regression")
+        return "r2" if regression else "accuracy"
+
+    def _clear_run_context(self, task_name: str) -> None:
+        """Another task was chosen: nothing of the last run stays up (status line, curves,
+        previous run, replay, GIF); the curves get the new task's metric."""
+        self.status.object = (f"Ready: **{self._task_label(task_name)}**. Press Start to train on "
+                              f"**{device_label(self.device)}**.")
+        if self.curves is not None:
+            self.curves.reset()
+            self.curves.set_metric(self._metric(task_name))
+        self.previous = None
+        self.previous_pane.visible = False
+        self._set_replay(None)
+        self.gif_download.disabled = True
+
     async def _on_task(self, event: Any) -> None:
-        """A new task: its legend and coastlines, and the old task's map cleared (not left up)."""
+        """A new task: its legend and coastlines, and the old task's map cleared (not left up),
+        with the last run's status, curves, previous run and replay."""
         if self.running:
-            return
+            return  # the run keeps its task; its end applies the new choice
+        self._clear_run_context(event.new)
         self.show_points.value = False
         self.map_mode.value = "prediction"
         upload = event.new == UPLOAD
@@ -492,6 +543,8 @@ class TrainingTab:
             return
         if self.task.value == event.new:
             self._apply_task_look(event.new)
+            if self.curves is not None:  # the kind of an upload is known now
+                self.curves.set_metric(self._metric(event.new))
             await self._show_truth(event.new)
 
     async def _show_truth(self, task_name: str) -> None:
@@ -504,10 +557,10 @@ class TrainingTab:
         self.truth_view.update(rgba)
         if field is None:  # points: no truth grid, the data themselves
             self.truth_view.set_points("data", lonlat, colors)
-            self.truth_view.set_title(f"Data: {len(task.train.y):,} training points ({task.name})")
+            self.truth_view.set_title(f"Data: {len(task.train.y):,} training points ({task_title(task.name)})")
         else:
             self.truth_view.set_points("data", np.zeros((0, 2)), [])
-            self.truth_view.set_title(f"Truth: {field} (1°)")
+            self.truth_view.set_title(f"Truth: {self._task_label(task_name)}, 1° grid")
         self.truth_view.set_visible("data", field is None)
 
     async def _on_upload(self, event: Any) -> None:
@@ -594,11 +647,12 @@ class TrainingTab:
         return self._task_cache[name]
 
     def _task_label(self, name: str) -> str:
-        """Readable task name: a field with its units, the uploaded file's name."""
-        if name == UPLOAD and self._upload_task is not None:
-            return self._upload_task.name
+        """Human task name (:func:`task_title`): ``"Land–ocean"``, a field with its units
+        (``"Temperature (°C)"``), the uploaded file's name."""
+        if name == UPLOAD:
+            return task_title(self._upload_task.name) if self._upload_task is not None else "Upload CSV"
         style = self._styles.get(name)
-        return style["label"] if style and style.get("field") else name
+        return task_title(name, style["units"] if style else None)
 
     def _mask(self, task_name: str, shape: tuple[int, int]) -> Any:
         """Worker thread: ``(H*W,)`` bool, True where a land-only field has a value on the
@@ -633,8 +687,8 @@ class TrainingTab:
                                                  clim=style["clim"])[0])
         elif task.kind == "binary":
             truth = np.asarray(task.label_fn(grid.lonlat))
-            rgba = views.field_rgba(truth.astype(np.float64), grid.shape, "continuous")
-            lut = colormap_lut("landocean")
+            rgba = views.prediction_rgba(truth.astype(np.float64), grid.shape, "binary")
+            lut = colormap_lut(PLAND_CMAP)
             colors = hex_colors(lut[np.where(task.train.y > 0.5, len(lut) - 1, 0)])
         else:
             truth = np.asarray(task.label_fn(grid.lonlat))
@@ -695,6 +749,7 @@ class TrainingTab:
             return sub.gif(fps=8, label=style["label"], cmap=style["cmap"],
                            coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
         return sub.gif(fps=8, n_classes=task.num_classes if task.kind != "binary" else None,
+                       cmap=PLAND_CMAP if task.kind == "binary" else None,
                        class_names=task.class_names if task.kind != "binary" else None,
                        coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
 
@@ -740,15 +795,27 @@ class TrainingTab:
         await self.train()
 
     def stop(self) -> None:
-        """Ask the running training to stop after the current epoch (no-op when idle)."""
+        """Ask the running training to stop after the current epoch and show its end at once,
+        without the rest of a paced display (no-op when idle)."""
         self._stop_requested.set()
         if self.process is not None:
             self.process.stop()
+        if self.pacer is not None:
+            self.pacer.hurry()
+
+    def _frame_seconds(self) -> float:
+        """Seconds each map stays up at the chosen speed (0: fast)."""
+        return self.frame_seconds if self.speed.value == "class pace" else SPEEDS.get(self.speed.value, 0.0)
+
+    def _on_speed(self, event: Any) -> None:
+        """The Speed toggle: the running display changes pace from its next map on."""
+        if self.pacer is not None:
+            self.pacer.set_interval(self._frame_seconds())
 
     def close(self) -> None:
         """Stop the run and make sure its child process ends (session closed)."""
         self._closed = True  # no GIF for a closed page
-        self.stop()
+        self.stop()  # also ends a paced display at once
         proc = self.process
         if proc is not None:  # the child ends within an epoch; terminate it if it does not
             threading.Thread(target=proc.close, kwargs={"timeout": 5.0}, daemon=True).start()
@@ -765,14 +832,7 @@ class TrainingTab:
         """Worker thread: colour one prediction for the flat map and render the globe image
         (``pred=None``: a blank grey map, while a run prepares). Regression maps use
         ``style`` (:func:`views.regression_style`: units, fixed range; NaN grey)."""
-        if pred is None:
-            flat = self._blank_flat()
-        elif kind == "regression":
-            flat = views.regression_rgba(pred, shape, style)
-        elif kind == "binary":
-            flat = views.field_rgba(pred, shape, "continuous")
-        else:
-            flat = views.field_rgba(pred, shape, "categorical", n_classes=n_classes)
+        flat = self._blank_flat() if pred is None else views.prediction_rgba(pred, shape, kind, n_classes, style)
         globe = GridField(flat[..., :3], kind="rgb",
                           interpolation="bilinear" if kind in ("binary", "regression") else "nearest")
         g = self.globe
@@ -788,14 +848,24 @@ class TrainingTab:
         for v in self.globe.views:
             v.update(globe_img)
 
-    def _show_frame(self, frame: tuple, rec: Any, pending: list, cfg: Any, dev: str,
-                    grid_shape: tuple[int, int], n_test: int = 0) -> None:
-        self.last_prediction = frame[0]
-        self._install_frame(frame, f"Prediction at epoch {rec.epoch} (flat, equirectangular)")
+    def _show_frame(self, frame: tuple | None, rec: Any, pending: list, cfg: Any, dev: str,
+                    grid_shape: tuple[int, int], n_test: int = 0, catching_up: bool = False) -> None:
+        """Show a display batch: ``frame`` (None: no new map), the curves' ``pending`` rows and
+        the status of its last record ``rec``; ``catching_up``: the run has finished and the
+        display is still showing it at class pace."""
+        label = self._task_label(self._run_task_name)
+        if frame is not None:
+            self.last_prediction = frame[0]
+            self._install_frame(frame, f"{label}: prediction at epoch {rec.epoch}")
+            self.frames += 1
         self.curves.stream(pending)
-        self.frames += 1
         rate = rec.epoch / rec.elapsed if rec.elapsed > 0 else float("nan")
-        state = f"finished ({rec.stopped})" if rec.stopped else "training"
+        if rec.stopped:
+            state = f"finished ({rec.stopped})"
+        elif catching_up:
+            state = "showing the finished run at class pace (Stop: its end now)"
+        else:
+            state = "training"
         style = self._run_style
         test = ""
         if style is not None:  # regression: R² and RMSE in the target's units
@@ -811,7 +881,7 @@ class TrainingTab:
                 test = (f" · **test accuracy {100 * self.test_metrics['accuracy']:.1f} %** "
                         f"on the {n_test:,}-point test set")
         self.status.object = (
-            f"**{state}** · epoch {rec.epoch}/{cfg.max_epochs} · train loss {rec.train_loss:.4f} · "
+            f"**{state}** · {label} · epoch {rec.epoch}/{cfg.max_epochs} · train loss {rec.train_loss:.4f} · "
             f"val loss {rec.val_loss:.4f} · {val} · "
             f"**{rate:.1f} epochs/s** on **{dev}** · map {grid_shape[1]}×{grid_shape[0]}{test}")
 
@@ -820,10 +890,11 @@ class TrainingTab:
 
         The run happens in a child process (:class:`geoviz.training_process.TrainingProcess`,
         one torch thread); this coroutine only waits on its pipe, so the server's event loop
-        and the other sessions are not slowed by the training loop. When several epochs
-        arrive at once only the newest map is drawn. Returns when the run ends (max epochs,
-        Stop, or an error shown in the app); a second call while a run is active returns
-        immediately.
+        and the other sessions are not slowed by the training loop. The display is paced by a
+        :class:`~geoviz.viz.pacing.FramePacer` (Speed: class pace shows every epoch's map for
+        ``frame_seconds``, with asyncio waits; fast draws only the newest map when epochs
+        pile up). Returns when the run has ended and been shown (max epochs, Stop, or an
+        error shown in the app); a second call while a run is active returns immediately.
         """
         from geoviz.training_process import TrainingError, TrainingProcess
         from geoviz.viz.animation import FrameHistory
@@ -858,9 +929,9 @@ class TrainingTab:
         self.gif_download.disabled = True
         dev = device_label(cfg.device)
         label = self._task_label(task_name)
-        self.status.object = f"Preparing **{cfg.pe} + {cfg.nn}** on {label} (caching features) on **{dev}**…"
-        self._keep_previous()
+        self.status.object = f"Preparing **{_config_label(cfg)}** on {label} (caching features) on **{dev}**…"
         regression = task.kind == "regression"
+        self._keep_previous(task_name, task)
         self._run_style = self._styles.get(task_name) if regression else None
         self.curves.set_metric("r2" if regression else "accuracy")
         self._apply_task_look(task_name)
@@ -871,27 +942,33 @@ class TrainingTab:
         with batched_updates():
             self._install_frame(blank, f"Preparing {label}…")
         self._run_task, self._run_task_name = task, task_name
-        self._run_label = _run_label(cfg, task.name if task_name == UPLOAD else task_name)
+        self._run_label = _run_label(cfg, self._task_label(task_name))
+        self._run_config = _config_label(cfg)
         self.test_metrics = None
         self.gif = None
         self.history = None
+        seconds = self._frame_seconds()
+        pacer = FramePacer(seconds, max_backlog=self.max_backlog)
+        # class pace: a map every epoch (buffered here while the child runs ahead); fast: maps
+        # rate-limited in the child, only the newest drawn
         # registered names are built in the child (a field's Task holds an unpicklable lock);
         # an upload's Task is sent as it is
-        proc = TrainingProcess(task if task_name == UPLOAD else task_name, cfg, grid_resolution=res, min_frame_interval=self.min_frame_interval,
+        proc = TrainingProcess(task if task_name == UPLOAD else task_name, cfg, grid_resolution=res,
+                               min_frame_interval=0.0 if seconds > 0 else self.min_frame_interval,
                                threads=1, nice=10, evaluate_test=True)
         self.process = proc
+        self.pacer = pacer
         try:
             await asyncio.to_thread(proc.start)  # the first start also launches the fork server
             if self._stop_requested.is_set():
                 proc.stop()
+                pacer.hurry()
             self.records = []
             self.frames = 0
-            pending: list[dict[str, float]] = []
-            newest: Any = None  # latest record with a map not drawn yet
             grid_shape = None
             mask = None
             try:
-                async for rec in proc.arecords():
+                async for batch in pacer.apaced(proc.arecords()):
                     if grid_shape is None and proc.info is not None:
                         grid_shape = proc.info.grid_shape
                         dev = proc.info.device_label
@@ -899,26 +976,26 @@ class TrainingTab:
                                                     max_frames=self.max_replay_frames,
                                                     clim=self._run_style["clim"] if regression else None)
                         mask = await asyncio.to_thread(self._mask, task_name, grid_shape) if regression else None
-                    if mask is not None and rec.prediction is not None:  # land-only field: no value at sea
-                        rec.prediction = np.where(mask, np.asarray(rec.prediction, dtype=np.float64).reshape(-1),
-                                                  np.nan)
-                    self.records.append(rec)
-                    if rec.prediction is not None:
-                        self.history.add(rec.epoch, rec.prediction)
-                    if rec.stopped:
-                        self.test_metrics = proc.test_metrics
-                    pending.append({"epoch": rec.epoch, "train_loss": rec.train_loss, "val_loss": rec.val_loss,
-                                    "val_accuracy": rec.val_metrics.get("accuracy", np.nan),
-                                    "val_r2": rec.val_metrics.get("r2", np.nan)})
-                    if rec.prediction is not None:
-                        newest = rec
-                    if newest is None or (proc.has_pending() and not rec.stopped):
-                        continue  # more epochs are waiting: draw only the newest map
-                    frame = await asyncio.to_thread(self._render, newest.prediction, grid_shape, task.kind,
-                                                    task.num_classes, self._run_style)
+                    pending: list[dict[str, float]] = []
+                    newest: Any = None  # the batch's newest record with a map: the one drawn
+                    for rec in batch:
+                        if mask is not None and rec.prediction is not None:  # land-only field: no value at sea
+                            rec.prediction = np.where(mask, np.asarray(rec.prediction, dtype=np.float64).reshape(-1),
+                                                      np.nan)
+                        self.records.append(rec)
+                        if rec.prediction is not None:
+                            self.history.add(rec.epoch, rec.prediction)
+                            newest = rec
+                        if rec.stopped:
+                            self.test_metrics = proc.test_metrics
+                        pending.append(_curve_row(rec))
+                    frame = None
+                    if newest is not None:
+                        frame = await asyncio.to_thread(self._render, newest.prediction, grid_shape, task.kind,
+                                                        task.num_classes, self._run_style)
                     with batched_updates():
-                        self._show_frame(frame, rec, pending, cfg, dev, grid_shape, len(task.test.y))
-                    pending, newest = [], None
+                        self._show_frame(frame, batch[-1], pending, cfg, dev, grid_shape, len(task.test.y),
+                                         catching_up=pacer.finished and pacer.pending > 0)
             except TrainingError as exc:
                 if self.records:
                     self._show_error(f"Training failed: {exc}")
@@ -927,10 +1004,16 @@ class TrainingTab:
                     self.status.object = "Idle."
         finally:
             self.process = None
+            self.pacer = None
             await asyncio.to_thread(proc.close)
             self.running = False
             self.start_button.disabled = False
             self.stop_button.disabled = True
+        if self.task.value != task_name and not self._closed:  # chosen while the run was shown
+            from types import SimpleNamespace
+
+            await self._on_task(SimpleNamespace(new=self.task.value))
+            return
         history = self.history
         if history is not None and len(history) and not self._closed:
             self._set_replay(history)
@@ -958,30 +1041,50 @@ class TrainingTab:
         self.replay.param.update(start=e[0], end=e[-1], value=e[-1], disabled=False)
         _set_disabled_look(self.replay, False)
 
-    def _keep_previous(self) -> None:
-        """The latest run becomes the previous one: a small map of its last frame, dashed curves."""
-        if not self.records or self.history is None or not len(self.history):
-            self.curves.clear()
+    def _run_key(self, task_name: str, task: Any) -> tuple:
+        """What makes two runs comparable: the same task (an upload: the same file and target)
+        and so the same loss and metric."""
+        return (task_name, getattr(task, "name", task_name), getattr(task, "kind", None))
+
+    def _keep_previous(self, task_name: str, task: Any) -> None:
+        """A run of ``task_name`` starts: the latest run becomes the previous one (a small map
+        of its last frame, dashed curves) if it is of the same task and metric; otherwise no
+        previous run is shown (a land–ocean BCE curve on a temperature loss axis compares
+        nothing)."""
+        key = self._run_key(task_name, task)
+        same = (self.records and self.history is not None and len(self.history) and self._run_task is not None
+                and self._run_key(self._run_task_name, self._run_task) == key)
+        if not same:
+            self.previous = None
+            self.curves.reset()
+            self.previous_pane.visible = False
             return
         h, task = self.history, self._run_task
         last = h.values(len(h) - 1)
         which = "test" if self.test_metrics else "val"
         metrics = self.test_metrics or self.records[-1].val_metrics
+        config = self._run_config
         if task.kind == "regression" and self._run_style is not None:
-            rgba = views.regression_rgba(last, h.shape, self._run_style)
             r2 = metrics.get("r2")
-            label = f"Previous: {self._run_label}, {which} R² {r2:.3f}" if r2 is not None else self._run_label
+            result = f"{which} R² {r2:.3f}" if r2 is not None else ""
         else:
-            rgba = (views.field_rgba(last, h.shape, "continuous") if h.kind == "continuous"
-                    else views.field_rgba(last, h.shape, "categorical", n_classes=task.num_classes))
             acc = metrics.get("accuracy")
-            label = f"Previous: {self._run_label}, {which} {100 * acc:.1f} %" if acc is not None else self._run_label
-        self.previous = {"label": label, "history": h, "records": self.records}
-        self.curves.keep_as_previous()
+            result = f"{which} {100 * acc:.1f} %" if acc is not None else ""
+        # the result first: a narrow figure clips the end of its title, not the number
+        label = f"Previous: {result} · {config}" if result else f"Previous: {config}"
+        rgba = views.prediction_rgba(last, h.shape, task.kind, task.num_classes, self._run_style)
+        self.previous = {"label": label, "history": h, "records": self.records, "key": key}
+        self.curves.keep_as_previous([_curve_row(r) for r in self.records])
         if self.previous_view is not None:
             self.previous_view.update(rgba)
             self.previous_view.set_title(label)
             self.previous_pane.visible = True
+
+
+def _curve_row(rec: Any) -> dict[str, float]:
+    """The curves' row of one record (:class:`geoviz.viz.live.CurvesView` columns)."""
+    return {"epoch": rec.epoch, "train_loss": rec.train_loss, "val_loss": rec.val_loss,
+            "val_accuracy": rec.val_metrics.get("accuracy", np.nan), "val_r2": rec.val_metrics.get("r2", np.nan)}
 
 
 def _is_regression_name(task_name: str) -> bool:
@@ -989,12 +1092,18 @@ def _is_regression_name(task_name: str) -> bool:
     return str(task_name).startswith("field:")
 
 
-def _run_label(cfg: Any, task_name: str) -> str:
-    """Short description of a run, e.g. ``"SH L=10 + siren, landocean"``."""
+def _config_label(cfg: Any) -> str:
+    """Short description of a run's model, e.g. ``"SH L=10 + siren"``."""
     L = cfg.pe_kwargs.get("legendre_polys")
     short = {"sphericalharmonics": "SH"}.get(cfg.pe, cfg.pe)
     pe = f"{short} L={L}" if L is not None else short
-    return f"{pe} + {cfg.nn}, {task_name}"
+    return f"{pe} + {cfg.nn}"
+
+
+def _run_label(cfg: Any, task_name: str) -> str:
+    """Short description of a run, e.g. ``"SH L=10 + siren, Land–ocean"`` (``task_name``: the
+    human task name)."""
+    return f"{_config_label(cfg)}, {task_name}"
 
 
 def _set_disabled_look(widget: Any, disabled: bool) -> None:

@@ -11,9 +11,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from geoviz.viz.animation import FIELD_CMAPS, NAN_GREY, regression_style  # re-exported for the tabs
+from geoviz.viz.animation import FIELD_CMAPS, NAN_GREY, regression_style, task_title  # re-exported for the tabs
+from geoviz.viz.colors import PLAND_CMAP
 
-__all__ = ["FIELD_CMAPS", "FLAT_BOUNDS", "NAN_GREY", "STACK_BELOW_CSS", "regression_rgba", "regression_style", "TABLE_CSS", "WRAP_ITEMS_CSS", "batched_updates", "colorbar_spec",
+__all__ = ["FIELD_CMAPS", "FLAT_BOUNDS", "NAN_GREY", "PLAND_CMAP", "STACK_BELOW_CSS", "prediction_rgba", "regression_rgba",
+           "task_title", "regression_style", "TABLE_CSS", "WRAP_ITEMS_CSS", "batched_updates", "colorbar_spec",
            "configure_session", "ensure_extension",
            "field_rgba", "rgb_element", "png_data_url"]
 
@@ -89,33 +91,45 @@ def regression_rgba(values: Any, shape: tuple[int, int], style: dict[str, Any]) 
     return rgba
 
 
+def prediction_rgba(values: Any, shape: tuple[int, int], kind: str, n_classes: int | None = None,
+                    style: dict[str, Any] | None = None) -> np.ndarray:
+    """Colour a map of a task of ``kind`` the one way every view of it does: ``"binary"``
+    P(land) in :data:`PLAND_CMAP` over [0, 1], ``"multiclass"`` class colours (``n_classes``
+    fixed), ``"regression"`` :func:`regression_rgba` with ``style``. ``(H, W, 4)`` uint8."""
+    if kind == "regression":
+        if style is None:
+            raise ValueError("prediction_rgba('regression') needs style=regression_style(task)")
+        return regression_rgba(values, shape, style)
+    if kind == "binary":
+        return field_rgba(values, shape, "continuous", cmap=PLAND_CMAP, clim=(0.0, 1.0))
+    return field_rgba(values, shape, "categorical", n_classes=n_classes)
+
+
 def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, Any] | None = None) -> dict[str, Any]:
     """Colour bar settings (:meth:`geoviz.viz.live.ImageView.set_colorbar`) matching :func:`field_rgba`.
 
     Args:
-        kind: ``"binary"`` (land probability, the ``landocean`` colormap from 0 to 1),
+        kind: ``"binary"`` (land probability, :data:`PLAND_CMAP` from 0 to 1),
             ``"multiclass"`` (one colour per class index ``0..n_classes-1``) or
             ``"regression"`` (``style``'s colormap over its range, titled in units).
         n_classes: number of classes (multiclass).
         style: :func:`regression_style` of the task (regression).
     """
-    from geoviz.viz.animation import tick_text
+    from geoviz.viz.animation import colorbar_ticks, tick_text
     from geoviz.viz.colors import categorical_palette, colormap_lut, hex_colors
 
     if kind == "regression":
         if style is None:
             raise ValueError("colorbar_spec('regression') needs style=regression_style(task)")
-        from matplotlib.ticker import MaxNLocator
-
         lut = colormap_lut(style["cmap"])
         lo, hi = style["clim"]
-        # round values inside the range (-40, -20, 0, 20 °C), not its exact ends
-        ticks = [float(v) for v in MaxNLocator(nbins=6).tick_values(lo, hi) if lo <= v <= hi]
-        return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": lo, "high": hi,
+        # both ends labelled with their values, round values between, 0 on a diverging scale
+        ticks = list(style.get("ticks") or colorbar_ticks(lo, hi, center=style.get("center")))
+        return {"palette": hex_colors(lut), "low": lo, "high": hi,
                 "title": style["label"], "ticks": ticks, "labels": {t: tick_text(t) for t in ticks}}
     if kind == "binary":
-        lut = colormap_lut("landocean")
-        return {"palette": hex_colors(lut[:: max(1, len(lut) // 64)]), "low": 0.0, "high": 1.0,
+        lut = colormap_lut(PLAND_CMAP)
+        return {"palette": hex_colors(lut), "low": 0.0, "high": 1.0,
                 "title": "P(land)   (0 = ocean, 1 = land)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0], "labels": {}}
     if kind != "multiclass" or not n_classes or n_classes < 1:
         raise ValueError(f"colorbar_spec needs kind 'binary' or 'multiclass' with n_classes, got {kind!r}, {n_classes!r}")

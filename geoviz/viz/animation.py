@@ -19,19 +19,95 @@ from .coastlines import coastline_paths
 from .colors import colorize
 
 __all__ = ["training_frames", "training_holomap", "training_gif", "draw_coastlines", "legend_image", "map_image",
-           "FrameHistory", "gif_bytes", "gif_palette", "tick_text", "regression_style", "FIELD_CMAPS", "NAN_GREY",
-           "SYNTHETIC_TASKS"]
+           "FrameHistory", "gif_bytes", "gif_palette", "tick_text", "colorbar_ticks", "nice_ceil", "regression_style",
+           "FIELD_CMAPS", "CENTRED_FIELDS", "NAN_GREY", "SYNTHETIC_TASKS", "TASK_TITLES", "task_title"]
 
 SYNTHETIC_TASKS = frozenset({"checkerboard"})
 """Task names whose labels are not geography: their maps are drawn without coastlines."""
 
 
-FIELD_CMAPS = {"temperature": "RdYlBu_r", "precipitation": "YlGnBu", "elevation": "viridis", "geoid": "viridis",
+TASK_TITLES = {"landocean": "Land–ocean", "checkerboard": "Checkerboard"}
+"""Human names of the classification tasks (titles and selectors; fields: :func:`task_title`)."""
+
+
+def task_title(name: str, units: str | None = None) -> str:
+    """A task's name for people: ``"landocean"`` → ``"Land–ocean"``, ``"field:temperature"`` →
+    ``"Temperature (°C)"`` (``units`` given, else the built-in field's own), ``"upload:x.csv"``
+    → ``"x.csv"``; other names as they are."""
+    name = str(name)
+    if name in TASK_TITLES:
+        return TASK_TITLES[name]
+    if name.startswith("field:"):
+        field = name.split(":", 1)[1]
+        if units is None:
+            try:
+                from geoviz.data import get_field
+
+                units = get_field(field).units
+            except (KeyError, ValueError):
+                units = ""
+        title = field[:1].upper() + field[1:]
+        return f"{title} ({units})" if units else title
+    if name.startswith("upload:"):
+        return name.split(":", 1)[1]
+    return name
+
+
+FIELD_CMAPS = {"temperature": "RdYlBu_r", "precipitation": "YlGnBu", "elevation": "viridis", "geoid": "RdBu_r",
                "magnetic": "viridis"}
-"""Colormap of each built-in field's maps (others: ``"viridis"``)."""
+"""Colormap of each built-in field's maps (others: ``"viridis"``): diverging only where 0
+means something (:data:`CENTRED_FIELDS`), sequential otherwise."""
+
+CENTRED_FIELDS = frozenset({"temperature", "geoid"})
+"""Fields whose 0 means something (0 °C, the reference ellipsoid): a diverging colormap with
+its neutral middle at 0 (a colour range symmetric about 0, see :func:`regression_style`)."""
 
 NAN_GREY = (200, 200, 200, 255)
 """Colour of cells without a value (the ocean of a land-only field; :func:`map_image` draws them so too)."""
+
+
+def nice_ceil(x: float) -> float:
+    """The smallest of 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k that is ≥ ``x`` (> 0)."""
+    x = float(x)
+    if not x > 0 or not np.isfinite(x):
+        raise ValueError(f"nice_ceil needs a finite x > 0, got {x!r}")
+    k = 10.0 ** np.floor(np.log10(x))
+    for m in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * k >= x * (1 - 1e-12):
+            return float(m * k)
+    return float(10 * k)  # pragma: no cover - 10 always qualifies
+
+
+def colorbar_ticks(lo: float, hi: float, *, center: float | None = None, nbins: int = 5,
+                   min_gap: float = 0.1) -> list[float]:
+    """Tick values for a colour bar over ``[lo, hi]``: both ends always, round values between.
+
+    Round values (``MaxNLocator``) are used when some choice of at most ``nbins`` intervals
+    puts ticks exactly at both ends (``-50, -25, 0, 25, 50``); otherwise the round values
+    inside the range, less those closer than ``min_gap`` of the range to an end, plus the
+    two ends themselves (``-37, 1000, 2000, 3000, 4000, 4325``). ``center`` (e.g. 0 on a
+    diverging scale) is always a tick when it lies inside.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise ValueError(f"colorbar_ticks needs finite lo < hi, got {lo!r}, {hi!r}")
+    span = hi - lo
+    tol = 1e-9 * max(span, abs(lo), abs(hi))
+    ticks: list[float] | None = None
+    for n in sorted({nbins, 4, 5, 6, 3}, key=lambda b: (abs(b - nbins), -b)):
+        vals = [float(v) for v in MaxNLocator(nbins=n).tick_values(lo, hi) if lo - tol <= v <= hi + tol]
+        if vals and abs(vals[0] - lo) <= tol and abs(vals[-1] - hi) <= tol and len(vals) >= 3:
+            ticks = [lo] + vals[1:-1] + [hi]
+            break
+    if ticks is None:
+        inner = [float(v) for v in MaxNLocator(nbins=nbins).tick_values(lo, hi)
+                 if lo + min_gap * span <= v <= hi - min_gap * span]
+        ticks = [lo] + inner + [hi]
+    if center is not None and lo < center < hi and not any(abs(t - center) <= tol for t in ticks):
+        ticks = sorted([t for t in ticks if abs(t - center) >= min_gap * span or t in (lo, hi)] + [float(center)])
+    return [t if t in (lo, hi) else float(f"{t:.12g}") for t in ticks]  # 0.6, not 0.6000000000000001
 
 
 def regression_style(task: Any) -> dict[str, Any]:
@@ -42,10 +118,15 @@ def regression_style(task: Any) -> dict[str, Any]:
             carries its 1° truth grid in ``meta["grid"]``, a task from points does not.
 
     Returns:
-        ``{"cmap", "clim", "units", "label", "field", "land_only"}``: ``clim`` = the 1st and
-        99th percentiles of the truth (the field's 1° grid, else the training targets), so
-        frames are comparable and a few extremes do not wash out the map; ``label`` the
-        colour-bar title, e.g. ``"temperature (°C)"``; ``field`` the built-in field's name or None.
+        ``{"cmap", "clim", "center", "ticks", "units", "label", "field", "land_only"}``:
+        ``clim`` = the 1st and 99th percentiles of the truth (the field's 1° grid, else the
+        training targets), so frames are comparable and a few extremes do not wash out the map;
+        for a field whose 0 means something (:data:`CENTRED_FIELDS`, e.g. temperature in °C)
+        the range is symmetric about ``center`` = 0, out to a round value covering both
+        percentiles (temperature: −50 … 50 °C), so the diverging colormap's neutral middle is
+        at 0; ``ticks`` the colour-bar ticks (:func:`colorbar_ticks`: both ends labelled);
+        ``label`` the colour-bar title, e.g. ``"temperature (°C)"``; ``field`` the built-in
+        field's name or None.
     """
     meta = dict(task.meta or {})
     units = str(meta.get("units") or "")
@@ -57,7 +138,13 @@ def regression_style(task: Any) -> dict[str, Any]:
     lo, hi = (np.percentile(vals, [1.0, 99.0]) if vals.size else (0.0, 1.0))
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
-    return {"cmap": FIELD_CMAPS.get(field, "viridis"), "clim": (float(lo), float(hi)), "units": units,
+    center = 0.0 if field in CENTRED_FIELDS else None
+    if center is not None:
+        m = nice_ceil(max(abs(lo - center), abs(hi - center)))
+        lo, hi = center - m, center + m
+    lo, hi = float(lo), float(hi)
+    return {"cmap": FIELD_CMAPS.get(field, "viridis"), "clim": (lo, hi), "center": center,
+            "ticks": colorbar_ticks(lo, hi, center=center), "units": units,
             "label": f"{name} ({units})" if units else str(name), "field": field,
             "land_only": bool(meta.get("land_only", False))}
 
@@ -247,10 +334,8 @@ def legend_image(kind: str, width: int, *, label: str = "P(land)", n_classes: in
         d.text((width / 2, 1), label, fill=(0, 0, 0), font=font, anchor="ma")
         lo, hi = float(clim[0]), float(clim[1])
         fracs = [0.0, 0.5, 1.0]
-        if (lo, hi) != (0.0, 1.0) and hi > lo:  # a field in units: round values (-40, -20, 0 °C)
-            from matplotlib.ticker import MaxNLocator
-
-            fracs = [(v - lo) / (hi - lo) for v in MaxNLocator(nbins=5).tick_values(lo, hi) if lo <= v <= hi]
+        if (lo, hi) != (0.0, 1.0) and hi > lo:  # a field in units: both ends and round values between
+            fracs = [(v - lo) / (hi - lo) for v in colorbar_ticks(lo, hi, center=0.0 if lo < 0 < hi else None)]
         for t in fracs:
             x = x0 + t * (x1 - x0 - 1)
             d.line([(x, y1), (x, y1 + 3)], fill=(0, 0, 0))

@@ -11,13 +11,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["KINDS", "OCEAN_RGB", "LAND_RGB", "colormap_lut", "categorical_palette", "colorize", "hex_colors"]
+__all__ = ["KINDS", "OCEAN_RGB", "LAND_RGB", "PLAND_CMAP", "colormap_lut", "categorical_palette", "colorize", "hex_colors"]
 
 KINDS: tuple[str, ...] = ("continuous", "categorical", "rgb")
 """Accepted field kinds."""
 
 OCEAN_RGB = (30, 70, 160)
 LAND_RGB = (60, 150, 60)
+
+PLAND_CMAP = "BrBG_r"
+"""The one colormap of P(land) in the dashboard (the Training and the Smoothness tabs, their
+colour bars, globes, training points and GIFs): ocean teal (0), white at the 0.5 decision
+boundary, land brown (1). Diverging, because 0.5 means something: where the model is unsure;
+it also shows Linear(SH)'s low-amplitude ripples (ringing), which the two-tone
+``"landocean"`` ramp (the CLI's and the notebook widgets' colours) hides."""
 
 
 @lru_cache(maxsize=32)

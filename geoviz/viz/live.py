@@ -24,7 +24,20 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["pack_rgba", "ImageView", "CurvesView", "apply_to_document"]
+__all__ = ["pack_rgba", "ImageView", "CurvesView", "apply_to_document", "TITLE_FONT_SIZE"]
+
+TITLE_FONT_SIZE = "10pt"
+"""Font size of the titles of these views (about Bokeh's default 13px), set explicitly: see :func:`_title`."""
+
+
+def _title(text: str, font_size: str = TITLE_FONT_SIZE) -> Any:
+    """A Bokeh ``Title`` whose font size is set explicitly. A theme changes only properties that
+    were not set: HoloViews puts a theme with 12pt titles on the document whenever a HoloViews
+    plot is shown (the Smoothness tab), and titles left at the default grew after a visit there.
+    (Bokeh does not record a value equal to the default as set, so the size is not ``"13px"``.)"""
+    from bokeh.models import Title
+
+    return Title(text=str(text), text_font_size=font_size, text_font_style="bold")
 
 
 def apply_to_document(model: Any, fn: Callable[[], None]) -> None:
@@ -74,6 +87,9 @@ class ImageView:
         responsive: the figure takes its container's width (at least 200 px) and, in the
             browser, sets its frame height so that both axes keep the same scale: a
             360° × 180° map stays a true 2:1 at any width (``height`` is then unused).
+        title_font_size: the title's CSS font size, set explicitly: a document theme (HoloViews
+            sets 12pt titles on the whole document when another tab shows a HoloViews plot)
+            then leaves it alone.
 
     Attributes:
         figure: the Bokeh ``Plot``; ``source`` its image ``ColumnDataSource``; ``renderers``
@@ -86,8 +102,8 @@ class ImageView:
                  x_label: str = "lon", y_label: str = "lat",
                  frame: Sequence[float] | None = None, points: Sequence[str] = (),
                  colorbar: Mapping[str, Any] | None = None, save_tool: bool = False,
-                 responsive: bool = False) -> None:
-        from bokeh.models import ColumnDataSource, ImageRGBA, Line, LinearAxis, Plot, Range1d, SaveTool, Scatter, Title
+                 responsive: bool = False, title_font_size: str = TITLE_FONT_SIZE) -> None:
+        from bokeh.models import ColumnDataSource, ImageRGBA, Line, LinearAxis, Plot, Range1d, SaveTool, Scatter
 
         left, bottom, right, top = (float(v) for v in bounds)
         self.bounds = (left, bottom, right, top)
@@ -113,8 +129,9 @@ class ImageView:
         if save_tool:
             fig.add_tools(SaveTool())
             fig.toolbar.logo = None
+        self.title_font_size = str(title_font_size)
         if title:
-            fig.title = Title(text=title)
+            fig.title = _title(title, self.title_font_size)
         if axes:
             fig.add_layout(LinearAxis(axis_label=x_label), "below")
             fig.add_layout(LinearAxis(axis_label=y_label), "left")
@@ -192,12 +209,11 @@ class ImageView:
         fig = self.figure
 
         def apply() -> None:
-            from bokeh.models import Title
-
             if fig.title is None:
-                fig.title = Title(text=text)
+                fig.title = _title(text, self.title_font_size)
             else:
                 fig.title.text = text
+                fig.title.text_font_size = self.title_font_size
 
         apply_to_document(fig, apply)
 
@@ -230,8 +246,12 @@ class ImageView:
 
 
 class CurvesView:
-    """Training curves: a loss figure (train and validation) and a validation-accuracy figure,
-    with the previous run's curves dashed for comparison.
+    """Training curves: a loss figure (train and validation) and a validation-metric figure
+    (accuracy, or R² for regression), with the previous run's curves dashed for comparison.
+
+    The legend lists only lines that are drawn: Bokeh draws no sample glyph for a renderer
+    without data, so an entry for an empty line (no run yet, no previous run) would be a
+    label without a glyph; those entries are hidden until their line has points.
 
     Args:
         width, height: size of each figure in pixels (``responsive``: the minimum width;
@@ -243,15 +263,18 @@ class CurvesView:
             ``ColumnDataSource`` with columns ``epoch, train_loss, val_loss, val_accuracy,
             val_r2`` (accuracy as a fraction, shown in percent; R² of regression runs);
             ``previous`` the same for the previous run (see :meth:`keep_as_previous`);
-            ``metric``: the column the second figure draws (:meth:`set_metric`).
+            ``metric``: the column the second figure draws (:meth:`set_metric`);
+            ``legend_items``: ``{"train", "val", "previous_loss", "this_run",
+            "previous_metric"}`` → the Bokeh ``LegendItem``.
     """
 
     COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_r2")
+    TITLES = {"accuracy": "Validation accuracy", "r2": "Validation R²"}
 
     def __init__(self, *, width: int = 460, height: int = 220, save_tool: bool = False,
                  responsive: bool = False) -> None:
         from bokeh.models import (ColumnDataSource, DataRange1d, Legend, LegendItem, Line, LinearAxis,
-                                  NumeralTickFormatter, Plot, SaveTool, Title)
+                                  NumeralTickFormatter, Plot, SaveTool)
 
         self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
         self.previous = ColumnDataSource({c: [] for c in self.COLUMNS})
@@ -263,7 +286,7 @@ class CurvesView:
             if save_tool:
                 p.add_tools(SaveTool())
                 p.toolbar.logo = None
-            p.title = Title(text=title)
+            p.title = _title(title)
             p.add_layout(LinearAxis(axis_label="epoch"), "below")
             p.add_layout(LinearAxis(axis_label=ylabel), "left")
             return p
@@ -279,28 +302,48 @@ class CurvesView:
         r2 = line(self.loss_figure, "val_loss", "#ff7f0e")
         p1 = line(self.loss_figure, "train_loss", "#1f77b4", previous=True)
         p2 = line(self.loss_figure, "val_loss", "#ff7f0e", previous=True)
-        self.loss_figure.add_layout(Legend(items=[LegendItem(label="train loss", renderers=[r1]),
-                                                  LegendItem(label="val loss", renderers=[r2]),
-                                                  LegendItem(label="previous run (dashed)", renderers=[p1, p2])],
-                                           location="top_right", background_fill_alpha=0.6))
-        self.accuracy_figure = plot("Validation accuracy", "accuracy")
+        self.legend_items = {"train": LegendItem(label="train loss", renderers=[r1], visible=False),
+                             "val": LegendItem(label="val loss", renderers=[r2], visible=False),
+                             "previous_loss": LegendItem(label="previous run (dashed)", renderers=[p1, p2],
+                                                         visible=False)}
+        self._loss_legend = Legend(items=[self.legend_items[k] for k in ("train", "val", "previous_loss")],
+                                   location="top_right", background_fill_alpha=0.6, visible=False)
+        self.loss_figure.add_layout(self._loss_legend)
+        self.accuracy_figure = plot(self.TITLES["accuracy"], "accuracy")
         # accuracy is a fraction in the data and shown in percent, as in the status line
         self.accuracy_figure.left[0].formatter = NumeralTickFormatter(format="0%")
         a1 = line(self.accuracy_figure, "val_accuracy", "#22aa77")
         a2 = line(self.accuracy_figure, "val_accuracy", "#22aa77", previous=True)
         self._metric_renderers = (a1, a2)
         self.metric = "accuracy"
-        self.accuracy_figure.add_layout(Legend(items=[LegendItem(label="this run", renderers=[a1]),
-                                                      LegendItem(label="previous run", renderers=[a2])],
-                                               location="bottom_right", background_fill_alpha=0.6))
+        self.legend_items["this_run"] = LegendItem(label="this run", renderers=[a1], visible=False)
+        self.legend_items["previous_metric"] = LegendItem(label="previous run", renderers=[a2], visible=False)
+        self._metric_legend = Legend(items=[self.legend_items["this_run"], self.legend_items["previous_metric"]],
+                                     location="bottom_right", background_fill_alpha=0.6, visible=False)
+        self.accuracy_figure.add_layout(self._metric_legend)
+
+    def _sync_legends(self) -> None:
+        """Show the legend entries whose lines have points (document lock held)."""
+        now = len(self.source.data["epoch"]) > 0
+        before = len(self.previous.data["epoch"]) > 0
+        items = self.legend_items
+        for key, shown in (("train", now), ("val", now), ("this_run", now), ("previous_loss", before),
+                           ("previous_metric", before)):
+            if items[key].visible != shown:
+                items[key].visible = shown
+        for legend, keys in ((self._loss_legend, ("train", "val", "previous_loss")),
+                             (self._metric_legend, ("this_run", "previous_metric"))):
+            shown = any(items[k].visible for k in keys)
+            if legend.visible != shown:
+                legend.visible = shown
 
     def set_metric(self, metric: str) -> None:
         """Draw ``"accuracy"`` (classification, in percent) or ``"r2"`` (regression, R² of the
-        validation split) in the second figure; safe from any thread. A previous run of the
-        other kind has no dashed line there (its column is NaN)."""
+        validation split) in the second figure, titled ``"Validation accuracy"`` or
+        ``"Validation R²"``; safe from any thread."""
         from bokeh.models import BasicTickFormatter, NumeralTickFormatter
 
-        if metric not in ("accuracy", "r2"):
+        if metric not in self.TITLES:
             raise ValueError(f"metric must be 'accuracy' or 'r2', got {metric!r}")
         self.metric = metric
         fig = self.accuracy_figure
@@ -308,8 +351,9 @@ class CurvesView:
 
         def apply() -> None:
             for r in self._metric_renderers:
-                r.glyph.y = column
-            fig.title.text = "Validation accuracy" if metric == "accuracy" else "Validation R²"
+                if r.glyph.y != column:
+                    r.glyph.y = column
+            fig.title.text = self.TITLES[metric]
             fig.left[0].axis_label = "accuracy" if metric == "accuracy" else "R²"
             fig.left[0].formatter = (NumeralTickFormatter(format="0%") if metric == "accuracy"
                                      else BasicTickFormatter())
@@ -320,19 +364,52 @@ class CurvesView:
         """Append ``rows`` (dicts with the columns; missing ones are NaN) to both figures; safe from any thread."""
         if rows:
             new = {c: [float(r.get(c, np.nan)) for r in rows] for c in self.COLUMNS}
-            apply_to_document(self.source, lambda: self.source.stream(new))
+
+            def apply() -> None:
+                self.source.stream(new)
+                self._sync_legends()
+
+            apply_to_document(self.source, apply)
 
     def clear(self) -> None:
-        """Remove every point (a new run starts); safe from any thread."""
-        apply_to_document(self.source, lambda: setattr(self.source, "data", {c: [] for c in self.COLUMNS}))
-
-    def keep_as_previous(self) -> None:
-        """Move the current curves to the dashed "previous run" lines and clear them (a new
-        run starts; the run before the previous one is dropped); safe from any thread."""
+        """Remove every point of the current run (a new run starts); safe from any thread."""
 
         def apply() -> None:
-            self.previous.data = {c: list(self.source.data[c]) for c in self.COLUMNS}
             self.source.data = {c: [] for c in self.COLUMNS}
+            self._sync_legends()
+
+        apply_to_document(self.source, apply)
+
+    def clear_previous(self) -> None:
+        """Remove the dashed previous run (another task or metric: not comparable); safe from any thread."""
+
+        def apply() -> None:
+            self.previous.data = {c: [] for c in self.COLUMNS}
+            self._sync_legends()
+
+        apply_to_document(self.source, apply)
+
+    def reset(self) -> None:
+        """Remove both the current and the previous run (the task changed); safe from any thread."""
+
+        def apply() -> None:
+            self.source.data = {c: [] for c in self.COLUMNS}
+            self.previous.data = {c: [] for c in self.COLUMNS}
+            self._sync_legends()
+
+        apply_to_document(self.source, apply)
+
+    def keep_as_previous(self, rows: Sequence[Mapping[str, float]] | None = None) -> None:
+        """Move the current curves to the dashed "previous run" lines and clear them (a new
+        run of the same task and metric starts; the run before the previous one is dropped);
+        ``rows``: the previous run's rows instead (its curves were cleared meanwhile, e.g. by
+        a visit to another task); safe from any thread."""
+        prev = None if rows is None else {c: [float(r.get(c, np.nan)) for r in rows] for c in self.COLUMNS}
+
+        def apply() -> None:
+            self.previous.data = prev if prev is not None else {c: list(self.source.data[c]) for c in self.COLUMNS}
+            self.source.data = {c: [] for c in self.COLUMNS}
+            self._sync_legends()
 
         apply_to_document(self.source, apply)
 

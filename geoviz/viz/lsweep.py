@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ._hv import hv as _hv
+from .colors import PLAND_CMAP
 
 __all__ = [
     "DEFAULT_LS",
@@ -65,10 +66,11 @@ SWEEP_LS: tuple[int, ...] = (1, 2, 3, 5, 10, 20, 40)
 SWEEP_NETWORKS: tuple[str, ...] = ("linear", "siren")
 """Networks compared, Linear(SH) first: it is the one f_max bounds."""
 
-SWEEP_CMAP = "BrBG_r"
-"""Colormap of the P(land) maps: ocean teal (0), white at the 0.5 decision boundary, land brown
-(1). A diverging map makes Linear(SH)'s low-amplitude ripples (ringing) visible, which the
-two-tone ``landocean`` ramp hides."""
+SWEEP_CMAP = PLAND_CMAP
+"""Colormap of the P(land) maps: :data:`geoviz.viz.colors.PLAND_CMAP` (ocean teal (0), white at
+the 0.5 decision boundary, land brown (1)), as on the dashboard's Training tab. A diverging map
+makes Linear(SH)'s low-amplitude ripples (ringing) visible, which the two-tone ``landocean``
+ramp hides."""
 
 NETWORK_LABELS: dict[str, str] = {"linear": "Linear(SH)", "siren": "Siren(SH)", "fcnet": "FCNet(SH)"}
 
@@ -249,40 +251,22 @@ def _fit_in_child(spec: LFitSpec) -> LFit:
     return fit_l(spec, threads=1)
 
 
-def _init_child(nice: int) -> None:
-    if nice > 0 and hasattr(os, "nice"):
-        os.nice(nice)
-
-
-class _Executor(concurrent.futures.ProcessPoolExecutor):
-    """A process pool whose workers start without re-running the parent's ``__main__``."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:  # type: ignore[override]
-        from geoviz.training_process import _main_module_hidden
-
-        with _main_module_hidden():  # workers are started on demand, inside submit
-            return super().submit(fn, *args, **kwargs)
-
-
 def fit_executor(workers: int = 1, nice: int = 0) -> concurrent.futures.ProcessPoolExecutor:
     """A process pool for :func:`fit_l` in child processes (one torch thread each).
 
-    Children come from the training fork server of :mod:`geoviz.training_process` (torch,
-    geoviz and the task data already imported, so a child starts in well under a second).
-    Submit fits with ``executor.submit(fit_in_child, spec)`` where ``fit_in_child`` is
+    A :class:`geoviz.training_process.ChildPool`: children come from the training fork
+    server (torch, geoviz and the task data already imported, so a child starts in well
+    under a second) and are terminated when this process exits. Submit fits with
+    ``executor.submit(fit_in_child, spec)`` where ``fit_in_child`` is
     ``geoviz.viz.lsweep._fit_in_child``, or use :func:`compare_l_sweep` with ``workers``.
 
     Args:
         workers: number of child processes (fits running at once).
         nice: niceness added in each child (a server uses 10 so that pages win over fits).
     """
-    from geoviz.training_process import _context
+    from geoviz.training_process import ChildPool
 
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
-    if isinstance(nice, bool) or not isinstance(nice, int) or not 0 <= nice <= 19:
-        raise ValueError(f"nice must be an int in [0, 19], got {nice!r}")
-    return _Executor(max_workers=workers, mp_context=_context(), initializer=_init_child, initargs=(nice,))
+    return ChildPool(workers, nice)
 
 
 # ----------------------------------------------------------------------------- the sweep
