@@ -378,7 +378,7 @@ def walk_tabs(page: Any, url: str, on_tab: Callable[[str], None] = lambda name: 
         page.locator("select", has=page.locator("option", has_text="2000")).first.select_option("500")
         time.sleep(0.5)
         page.get_by_role("button", name="Compare").first.click()
-        wait_until(lambda: _page_text(page, r"Done in [\d.]+ s|(?i)comparison failed"), timeout=timeout,
+        wait_until(lambda: _page_text(page, r"Done in [\d.]+ s|[Cc]omparison failed"), timeout=timeout,
                    what="the comparison")
 
     for name, action in [("training", training), ("embeddings", embeddings), ("smoothness", smoothness),

