@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,8 +37,12 @@ __all__ = [
     "PCA_RGB_EXPLANATION",
     "QueryResult",
     "SimilarityIndex",
+    "GridViews",
     "agreement_with_zones",
     "cluster_agreement",
+    "cluster_views",
+    "grid_clusters",
+    "grid_views",
     "haversine_km",
     "kmeans_clusters",
     "koppen_cluster_labels",
@@ -160,6 +166,125 @@ def pca_rgb(
     if fill is not None:
         out[~m] = float(fill)
     return out
+
+
+# --------------------------------------------------------------------------------------
+# the views of a model's grid embeddings (computed in a child process by the dashboard)
+
+
+@dataclass
+class GridViews:
+    """What the embedding maps show, computed from a model's grid embeddings.
+
+    Attributes:
+        shape: ``(H, W)`` of the grid (rows north to south).
+        rgb: ``(H*W, 3)`` float32 PCA colours in [0, 1] (:func:`pca_rgb`).
+        koppen: ``(H*W,)`` int64 Köppen–Geiger codes (32 = ocean).
+        modis: ``(H*W,)`` int64 MODIS IGBP classes, or None when the data is not installed.
+        clusters: ``{k: (labels, agreement, zones)}`` from :func:`cluster_views`.
+        cached: the embeddings are in the disk cache (:func:`geoviz.embed.embed_grid` reads
+            them back at once); False where the cache could not be written.
+    """
+
+    shape: tuple[int, int]
+    rgb: np.ndarray
+    koppen: np.ndarray
+    modis: np.ndarray | None
+    clusters: dict[int, tuple[np.ndarray, dict[str, float], list[str]]]
+    cached: bool = True
+
+
+def cluster_views(embeddings: Any, koppen: Any, modis: Any, k: int, *, max_fit_rows: int | None = 10_000,
+                  seed: int = 0) -> tuple[np.ndarray, dict[str, float], list[str]]:
+    """k-means clusters of the land cells and what they agree with.
+
+    Args:
+        embeddings: ``(N, D)`` float embeddings of grid cells.
+        koppen: ``(N,)`` Köppen codes of the cells (ocean = 32 is left out).
+        modis: ``(N,)`` MODIS IGBP classes, or None.
+        k: number of clusters (>= 2).
+        max_fit_rows, seed: as in :func:`kmeans_clusters`.
+
+    Returns:
+        ``(labels, agreement, zones)``: ``(N,)`` int labels (-1 on ocean); adjusted mutual
+        information with Köppen (``"koppen"``) and MODIS (``"modis"``, NaN without it) and
+        the number of land cells compared (``"n_points"``); one label per cluster from
+        :func:`koppen_cluster_labels`.
+    """
+    from .data.zones import KOPPEN_OCEAN
+
+    kg = _as_labels(koppen, "koppen")
+    land = kg != KOPPEN_OCEAN
+    labels = kmeans_clusters(embeddings, int(k), mask=land, max_fit_rows=max_fit_rows, seed=seed)
+    mask = land & (labels >= 0)
+    agreement = {"koppen": cluster_agreement(labels, kg, mask),
+                 "modis": cluster_agreement(labels, modis, mask) if modis is not None else float("nan"),
+                 "n_points": int(mask.sum())}
+    return labels, agreement, koppen_cluster_labels(labels, kg, mask=land, n_clusters=int(k))
+
+
+def grid_views(model: Any, spacing: float, *, k: int | None = None, pca_fit_rows: int | None = 50_000,
+               kmeans_fit_rows: int | None = 10_000, threads: int | None = 1) -> GridViews:
+    """Embed a global grid (cached on disk) and compute what the maps show: PCA colours,
+    Köppen and MODIS classes, and optionally k-means clusters.
+
+    A server runs this in a child process (:class:`geoviz.training_process.ChildPool`): the
+    grid's forward pass, the PCA and scikit-learn's import leave a few hundred MB behind in
+    the process that ran them, while the server only needs the small results and reads the
+    embeddings back from the disk cache.
+
+    Args:
+        model: location encoder (:func:`geoviz.embed.embed_grid`).
+        spacing: grid cell size in degrees (divides 180).
+        k: also cluster into ``k`` groups (:func:`cluster_views`); None: no clusters.
+        pca_fit_rows, kmeans_fit_rows: row samples of the PCA and k-means fits.
+        threads: torch threads for the forward pass (None: leave as is).
+
+    Returns:
+        :class:`GridViews`.
+    """
+    from .data.zones import koppen_zones, modis_landcover
+    from .embed import default_cache_dir, embed_grid
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    eg = embed_grid(model, spacing)
+    rgb = pca_rgb(eg.embeddings, max_fit_rows=pca_fit_rows).astype(np.float32)
+    kg = koppen_zones(eg.lonlat)
+    try:
+        modis: np.ndarray | None = modis_landcover(eg.lonlat)
+    except FileNotFoundError:
+        modis = None
+    clusters = {} if k is None else {int(k): cluster_views(eg.embeddings, kg, modis, int(k),
+                                                          max_fit_rows=kmeans_fit_rows)}
+    cached = (Path(default_cache_dir()) / f"{eg.key}.npz").is_file()  # False where the cache is not writable
+    return GridViews(tuple(eg.shape), rgb, kg, modis, clusters, cached)
+
+
+def grid_clusters(model: Any, spacing: float, k: int, *, max_fit_rows: int | None = 10_000,
+                  threads: int | None = 1) -> tuple[np.ndarray, dict[str, float], list[str]]:
+    """:func:`cluster_views` of a model's grid embeddings (read from the disk cache where
+    :func:`grid_views` left them; a server runs this in a child process, as :func:`grid_views`).
+
+    Args:
+        model, spacing, threads: as in :func:`grid_views`.
+        k, max_fit_rows: as in :func:`cluster_views`.
+    """
+    from .data.zones import koppen_zones, modis_landcover
+    from .embed import embed_grid
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    eg = embed_grid(model, spacing)
+    try:
+        modis: np.ndarray | None = modis_landcover(eg.lonlat)
+    except FileNotFoundError:
+        modis = None
+    return cluster_views(eg.embeddings, koppen_zones(eg.lonlat), modis, int(k), max_fit_rows=max_fit_rows)
 
 
 # --------------------------------------------------------------------------------------

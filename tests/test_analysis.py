@@ -566,3 +566,28 @@ def test_koppen_legend_lists_the_classes_present():
     assert [t.get_text() for t in leg.get_texts()] == ["Af", "BWh", "EF"]
     np.testing.assert_allclose([h.get_facecolor()[:3] for h in leg.legend_handles],
                                koppen_colors(np.array([1, 7, 30])) / 255.0)
+
+
+def test_grid_views_equal_the_direct_computations(tmp_path, monkeypatch):
+    """grid_views (run by the dashboard in a child process) = embed_grid + pca_rgb + zones +
+    kmeans on the land cells; its clusters equal grid_clusters' (which reads the disk cache)."""
+    from geoviz.analysis import cluster_views, grid_clusters, grid_views, kmeans_clusters, pca_rgb
+    from geoviz.data.zones import KOPPEN_OCEAN, koppen_zones
+    from geoviz.embed import embed_grid
+    from geoviz.pretrained import load_pretrained
+
+    monkeypatch.setenv("GEOVIZ_CACHE_DIR", str(tmp_path))
+    model = load_pretrained("geoviz-bluemarble-l10")
+    gv = grid_views(model, 3.0, k=4, pca_fit_rows=None, kmeans_fit_rows=2000)
+    eg = embed_grid(model, 3.0)
+    assert gv.cached and eg.from_cache and gv.shape == eg.shape == (60, 120)
+    np.testing.assert_allclose(gv.rgb, pca_rgb(eg.embeddings), atol=1e-6)
+    kg = koppen_zones(eg.lonlat)
+    np.testing.assert_array_equal(gv.koppen, kg)
+    labels, agreement, zones = gv.clusters[4]
+    np.testing.assert_array_equal(labels, kmeans_clusters(eg.embeddings, 4, mask=kg != KOPPEN_OCEAN, max_fit_rows=2000))
+    assert (labels[kg == KOPPEN_OCEAN] < 0).all() and 0 < agreement["koppen"] <= 1 and len(zones) == 4
+    again = grid_clusters(model, 3.0, 4, max_fit_rows=2000)
+    np.testing.assert_array_equal(again[0], labels)
+    assert again[1]["koppen"] == agreement["koppen"]
+    assert np.isnan(cluster_views(eg.embeddings, kg, None, 4, max_fit_rows=2000)[1]["modis"])

@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -57,6 +57,7 @@ _PREPARED_MAX = 2  # a 0.5° model with its views and index holds ~0.3 GB (256-d
 _PREPARED_LOCK = threading.Lock()
 _KEY_LOCKS: dict[tuple, threading.Lock] = {}
 _THUMB_PX = 48
+_NICE = 10  # niceness of the child that computes a model's views: pages win over it
 _PCA_FIT_ROWS = 50_000
 _KMEANS_FIT_ROWS = 10_000
 _FRAME = dict(frame_width=520, frame_height=260, toolbar="above")  # plot area exactly 2:1 (equirectangular)
@@ -191,10 +192,8 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
     Raises:
         ValueError: a user-facing message (missing/unloadable checkpoint, model not installed).
     """
-    import torch
-
-    from geoviz.analysis import SimilarityIndex, pca_rgb
-    from geoviz.data.zones import KOPPEN_OCEAN, koppen_colors, koppen_zones, modis_landcover
+    from geoviz.analysis import SimilarityIndex, grid_views
+    from geoviz.data.zones import KOPPEN_OCEAN, koppen_colors
     from geoviz.embed import embed_grid
     from geoviz.pretrained import is_image_derived, lookalike_note
 
@@ -208,17 +207,21 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
         with _PREPARED_LOCK:
             if key in _PREPARED:
                 return _PREPARED[key]
-        torch.set_num_threads(1)
         model, label = _load_model(spec, path)
-        eg = embed_grid(model, _spacing_for(model))
-        rgb = pca_rgb(eg.embeddings, max_fit_rows=_PCA_FIT_ROWS)
-        kg = koppen_zones(eg.lonlat)
+        spacing = _spacing_for(model)
+        # the forward pass, PCA and k-means run in a child: they leave ~0.5 GB behind in the
+        # process that runs them (scikit-learn's import, allocator high-water marks)
+        gv = _in_child(grid_views, model, spacing, k=DEFAULT_K, pca_fit_rows=_PCA_FIT_ROWS,
+                       kmeans_fit_rows=_KMEANS_FIT_ROWS)
+        eg = embed_grid(model, spacing, cache=gv.cached)  # a disk-cache hit (computed here only without a cache)
+        kg = gv.koppen
         H, W = eg.shape
-        prep = Prepared(label, model, eg, rgb, kg, kg != KOPPEN_OCEAN, SimilarityIndex(eg, model=model),
-                        modis=modis_landcover(eg.lonlat), image_derived=is_image_derived(model),
-                        note=lookalike_note(model))
+        prep = Prepared(label, model, eg, gv.rgb, kg, kg != KOPPEN_OCEAN, SimilarityIndex(eg, model=model),
+                        modis=gv.modis, image_derived=is_image_derived(model), note=lookalike_note(model))
+        for k, (labels, agreement, zones) in gv.clusters.items():
+            _store_clusters(prep, k, labels, agreement, zones)
         _ = prep.index.land  # the land mask of land-only queries, once (not in the first query)
-        prep.images["pca"] = views.field_rgba(rgb, eg.shape, "rgb")
+        prep.images["pca"] = views.field_rgba(gv.rgb, eg.shape, "rgb")
         prep.images["koppen"] = np.concatenate([koppen_colors(kg), np.full((H * W, 1), 255, np.uint8)],
                                                axis=1).reshape(H, W, 4)
         with _PREPARED_LOCK:
@@ -229,34 +232,54 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
     return prep
 
 
-def _clusters(prep: Prepared, k: int) -> tuple[np.ndarray, dict[str, float], np.ndarray]:
-    """Worker: k-means on land cells, its agreement with Köppen zones / MODIS classes, and its
-    image; cached per model and ``k`` (shared by sessions)."""
-    import torch
+def _in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in a niced child of the training fork server and return
+    its result (exceptions are re-raised here)."""
+    from geoviz.training_process import ChildPool
 
-    from geoviz.analysis import cluster_agreement, kmeans_clusters, koppen_cluster_labels
+    pool = ChildPool(1, nice=_NICE)
+    try:
+        return pool.submit(fn, *args, **kwargs).result()
+    finally:
+        pool.shutdown(wait=False)
 
-    k = int(k)
-    with prep.lock:
-        if k in prep.clusters:
-            return prep.clusters[k]
-    torch.set_num_threads(1)
-    labels = kmeans_clusters(prep.grid.embeddings, k, mask=prep.land, max_fit_rows=_KMEANS_FIT_ROWS)
-    mask = prep.land & (labels >= 0)
-    agreement = {"koppen": cluster_agreement(labels, prep.koppen, mask),
-                 "modis": cluster_agreement(labels, prep.modis, mask) if prep.modis is not None else float("nan"),
-                 "n_points": int(mask.sum())}
+
+def _store_clusters(prep: Prepared, k: int, labels: np.ndarray, agreement: dict[str, float],
+                    zones: list[str]) -> tuple[np.ndarray, dict[str, float], np.ndarray]:
     lab = labels.astype(float)
     lab[lab < 0] = np.nan  # ocean: transparent
-    rgba = views.field_rgba(lab, prep.grid.shape, "categorical", n_classes=k)
-    zones = koppen_cluster_labels(labels, prep.koppen, mask=prep.land, n_clusters=k)
-    out = (labels, agreement, rgba)
+    out = (labels, agreement, views.field_rgba(lab, prep.grid.shape, "categorical", n_classes=k))
     with prep.lock:
         prep.clusters[k] = out
         prep.cluster_zones[k] = zones
         while len(prep.clusters) > 12:
             prep.clusters.pop(next(iter(prep.clusters)))
     return out
+
+
+def _clusters(prep: Prepared, k: int) -> tuple[np.ndarray, dict[str, float], np.ndarray]:
+    """Worker: k-means on land cells (in a child process, :func:`geoviz.analysis.grid_clusters`),
+    its agreement with Köppen zones / MODIS classes, and its image; cached per model and ``k``
+    (shared by sessions)."""
+    from geoviz.analysis import cluster_views, grid_clusters
+
+    k = int(k)
+    with prep.lock:
+        if k in prep.clusters:
+            return prep.clusters[k]
+    if prep.grid.from_cache or _grid_cached(prep.grid):
+        labels, agreement, zones = _in_child(grid_clusters, prep.model, prep.grid.spacing, k,
+                                             max_fit_rows=_KMEANS_FIT_ROWS)
+    else:  # no disk cache to read them from in a child
+        labels, agreement, zones = cluster_views(prep.grid.embeddings, prep.koppen, prep.modis, k,
+                                                 max_fit_rows=_KMEANS_FIT_ROWS)
+    return _store_clusters(prep, k, labels, agreement, zones)
+
+
+def _grid_cached(grid: Any) -> bool:
+    from geoviz.embed import default_cache_dir
+
+    return (Path(default_cache_dir()) / f"{grid.key}.npz").is_file()
 
 
 def warm_up(spec: str = DEFAULT_MODEL, k: int = DEFAULT_K) -> threading.Thread:
