@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from geoviz.app.compare_tab import (MAX_ENCODERS, CompareTab, Comparison, available_encoders, compare_encoders,
-                                    figure_png, maps_figure, resolution_figure, scoreboard_html, truth_figure)
+from geoviz.app.compare_tab import CompareTab
+from geoviz.evaluation.compare import (MAX_ENCODERS, Comparison, available_encoders, compare_encoders, figure_png,
+                                       maps_figure, resolution_figure, scoreboard_html, truth_figure)
 from geoviz.evaluation import EvalTask
 from geoviz.data import uniform_sphere
 
