@@ -129,26 +129,30 @@ class CompareTab:
         self.button.disabled = True
         self.progress.max, self.progress.value, self.progress.visible = 2 * len(specs) + 2, 0, True
         t_start = time.perf_counter()
+        from geoviz.training_process import ChildPool
+
+        pool = ChildPool(1, nice=NICE)  # one child for every step: its imports are paid once
         try:
             self.status.object = f"Sampling **{task_name}** ({n} points)…"
-            task = await _in_child(build_task, task_name, n)
+            task = await _in_child(build_task, task_name, n, pool=pool)
             train, test = split_halves(task, 0)
             comp = Comparison(task, train, test)
             self.progress.value += 1
             for s in specs:
                 self.status.object = f"Embedding and probing with **{s}**…"
-                run = await _in_child(one_thread, run_encoder, s, task, train, test, resolution=False)
+                run = await _in_child(one_thread, run_encoder, s, task, train, test, resolution=False, pool=pool)
                 self.progress.value += 1
                 self.status.object = f"Checkerboards for **{s}**…"
                 from geoviz.evaluation.resolution import resolution_diagnostics
 
                 t0 = time.perf_counter()
-                run.resolution = await _in_child(one_thread, resolution_diagnostics, s, **RESOLUTION_SETTINGS)
+                run.resolution = await _in_child(one_thread, resolution_diagnostics, s, pool=pool,
+                                                 **RESOLUTION_SETTINGS)
                 run.seconds["resolution"] = time.perf_counter() - t0
                 comp.runs.append(run)
                 self.progress.value += 1
             self.status.object = "Drawing…"
-            pngs = await _in_child(draw_all, comp, self.probe.value)
+            pngs = await _in_child(draw_all, comp, self.probe.value, pool=pool)
         except (ValueError, FileNotFoundError) as exc:
             self._show_error(str(exc))
             self.status.object = "Comparison failed."
@@ -158,6 +162,7 @@ class CompareTab:
             self.status.object = "Comparison failed."
             return
         finally:
+            pool.shutdown(wait=False)
             self.running = False
             self.button.disabled = False
             self.progress.visible = False
@@ -195,14 +200,17 @@ def _schedule(coro_fn: Any) -> None:
         pn.state.execute(coro_fn)
 
 
-async def _in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def _in_child(fn: Callable[..., Any], *args: Any, pool: Any = None, **kwargs: Any) -> Any:
     """Await ``fn(*args, **kwargs)`` run in a niced child of the training fork server: the
     probes, checkerboards and Matplotlib figures of a comparison never hold the server's GIL
-    or leave scikit-learn and Matplotlib in its memory (exceptions are re-raised here)."""
+    or leave scikit-learn and Matplotlib in its memory (exceptions are re-raised here).
+    ``pool``: a :class:`~geoviz.training_process.ChildPool` to reuse (else one for this call)."""
     from geoviz.training_process import ChildPool
 
-    pool = ChildPool(1, nice=NICE)
+    own = pool is None
+    pool = ChildPool(1, nice=NICE) if own else pool
     try:
         return await asyncio.wrap_future(pool.submit(fn, *args, **kwargs))
     finally:
-        pool.shutdown(wait=False)
+        if own:
+            pool.shutdown(wait=False)
