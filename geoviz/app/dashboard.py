@@ -171,6 +171,9 @@ class DashboardApp:
         for tab in list(self._tab_objects.values()):
             if tab is not None and hasattr(tab, "close"):
                 tab.close()
+        from .server import release_memory
+
+        release_memory()
 
     def register_cleanup(self) -> bool:
         """Call :meth:`close` when the current Bokeh session ends; False outside a server session."""
