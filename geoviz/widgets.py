@@ -369,7 +369,10 @@ class LiveTrainer(_Displayable):
         return self._png(np.full(self.grid.shape, np.nan), "no run yet")  # light grey: no prediction
 
     def _static_png(self) -> bytes | None:
-        """The current map as PNG, legend included (the static fallback shown in a saved notebook)."""
+        """The current map as PNG, legend included (the static fallback shown in a saved
+        notebook); None before a run has drawn one (a blank map would only repeat the live one)."""
+        if self.history is None or not len(self.history):
+            return None
         return self.map.value or None
 
     def save_gif(self, path: Any = None, fps: float = 5.0) -> Any:
@@ -743,7 +746,8 @@ class EmbeddingExplorer(_Displayable):
                                f"{html.escape(PCA_RGB_EXPLANATION)}</div>")
         self.view = w.ToggleButtons(options=["PCA-RGB", "Similarity"], value="PCA-RGB",
                                     style={"button_width": "90px"})
-        self.colorbar = w.Image(format="png", layout=w.Layout(display="none"))
+        # fixed width (the PNG's 420 px): an Image without one is stretched to the page width
+        self.colorbar = w.Image(format="png", width=420, layout=w.Layout(display="none", width="420px"))
         self.results = w.HTML("click the map (or type a lon/lat) to find the most similar far-away locations")
         self.map.on_interaction(self._on_interaction)
         self.k_slider.observe(self._requery, "value")

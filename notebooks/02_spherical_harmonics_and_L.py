@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -32,13 +32,16 @@
 #    recognise the progression constant → continents → ringing as $L$ grows.
 #
 # **Prerequisites.** Notebook 01 (training a location encoder on land–ocean); Fourier series
-# in one dimension help but are not required. About 4 minutes on a laptop CPU.
+# in one dimension help but are not required.
+#
+# **Run time.** Run All at full size: ½ to 1½ minutes on a 2-core CPU from a cold cache (the
+# upper end with other programs competing for the cores).
 
 # %% tags=["parameters"]
 import os
 
 # The test suite sets GEOVIZ_NOTEBOOK_SMALL=1: fewer epochs, coarser grids, smaller samples.
-# Leave it unset for the full-size run (a few minutes on a laptop CPU).
+# Leave it unset for the full-size run (see the run time above).
 SMALL = os.environ.get("GEOVIZ_NOTEBOOK_SMALL", "0") == "1"
 
 # %%

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -38,13 +38,15 @@
 # 3. look at accuracy near the poles, in numbers and on a polar view.
 #
 # **Prerequisites.** Notebooks 01 and 02 (a location encoder, spherical harmonics and $L$).
-# About 10 minutes on a laptop CPU (20 short trainings).
+#
+# **Run time.** Run All at full size: ½ to 1 minute (20 short trainings) on a 2-core CPU from
+# a cold cache (the upper end with other programs competing for the cores).
 
 # %% tags=["parameters"]
 import os
 
 # The test suite sets GEOVIZ_NOTEBOOK_SMALL=1: fewer epochs, coarser grids, smaller samples.
-# Leave it unset for the full-size run (a few minutes on a laptop CPU).
+# Leave it unset for the full-size run (see the run time above).
 SMALL = os.environ.get("GEOVIZ_NOTEBOOK_SMALL", "0") == "1"
 
 # %%

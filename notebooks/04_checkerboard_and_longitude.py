@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -37,13 +37,15 @@
 # 3. spot the seams and star-shaped artefacts of rectangular encodings on a polar view.
 #
 # **Prerequisites.** Notebooks 02 (spherical harmonics, $f_{\max}$) and 03 (positional
-# encodings). About 3 minutes on a laptop CPU.
+# encodings).
+#
+# **Run time.** Run All at full size: about half a minute on a 2-core CPU from a cold cache.
 
 # %% tags=["parameters"]
 import os
 
 # The test suite sets GEOVIZ_NOTEBOOK_SMALL=1: fewer epochs, coarser grids, smaller samples.
-# Leave it unset for the full-size run (a few minutes on a laptop CPU).
+# Leave it unset for the full-size run (see the run time above).
 SMALL = os.environ.get("GEOVIZ_NOTEBOOK_SMALL", "0") == "1"
 
 # %%

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -42,13 +42,16 @@
 #    that make these embeddings useful and sometimes misleading.
 #
 # **Prerequisites.** Notebooks 01–02 (location encoders, spherical harmonics); what PCA and
-# k-means do. About 2 minutes on a laptop CPU (the embeddings are cached on disk).
+# k-means do.
+#
+# **Run time.** Run All at full size: under a minute on a 2-core CPU from a cold cache (later
+# runs read the embeddings from the disk cache).
 
 # %% tags=["parameters"]
 import os
 
 # The test suite sets GEOVIZ_NOTEBOOK_SMALL=1: fewer epochs, coarser grids, smaller samples.
-# Leave it unset for the full-size run (a few minutes on a laptop CPU).
+# Leave it unset for the full-size run (see the run time above).
 SMALL = os.environ.get("GEOVIZ_NOTEBOOK_SMALL", "0") == "1"
 
 # Which pretrained location encoder to study: the embedded geoviz model by default;

@@ -316,6 +316,7 @@ def test_live_trainer_legend_replay_gif_and_static_png(tmp_path):
     lt = LiveTrainer(small_task(), resolution=10.0, epochs=4, lr=1e-2, gif_path=str(tmp_path / "run.gif"),
                      config_kwargs={"nn_kwargs": {"hidden_dim": 8, "num_layers": 1}, "batch_size": 200})
     assert lt.gif_button.disabled and lt.replay.disabled
+    assert lt._static_png() is None  # before Start: no second, identical grey map below the widget
     with pytest.raises(ValueError, match="no run"):
         lt.save_gif()
     lt.start()
