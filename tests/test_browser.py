@@ -229,6 +229,7 @@ def test_dashboard_in_chromium(tmp_path):
         others = {p.pid for p in served.training_processes()}  # e.g. the smoothness tab's pool
         page.get_by_role("button", name="Start").click()
         wait_until(lambda: _epoch(page) >= 3, timeout=180, what="3 training epochs in the status line")
+        page.screenshot(path=str(ARTIFACTS / "dashboard_training_paced.png"))  # mid-run, at class pace
         # the run lives in its own process
         assert len([p for p in served.training_processes() if p.pid not in others]) == 1
         page.get_by_role("button", name="Stop").click()
