@@ -1,13 +1,4 @@
-"""``geoviz evaluate``: which location encoder for which task, and at what scale does it work?
-
-    geoviz evaluate --encoders geoviz-bluemarble-l10,geoclip,sh:10,wrap --tasks all \\
-        --probes linear,mlp --splits random,blocks,continents --json out/eval.json --out out/eval
-    geoviz evaluate --resolution --encoders geoviz-bluemarble-l10,geoviz-bluemarble-l40,geoclip --out out/res
-
-The first prints a tasks × encoders table per probe and split and writes ``evaluation.md`` and
-``evaluation.png`` to ``--out`` (and the records to ``--json``); the second writes one
-``resolution_<encoder>.png`` per encoder, ``resolution_comparison.png`` and
-``resolution.json`` and prints each encoder's resolved scale.
+"""Body of ``geoviz evaluate`` (usage and the parser: :mod:`geoviz.commands.evaluate`).
 
 This module holds the command's body (:func:`run`); the parser is in the light module
 :mod:`geoviz.commands.evaluate`, so that ``geoviz --help`` does not import torch.
