@@ -1006,3 +1006,13 @@ def test_warm_start_session_builds_the_whole_page(monkeypatch):
     finally:
         app.close()
         session.destroy()
+
+
+def test_live_curves_tick_whole_epochs():
+    """Early in a run the epoch axis showed 1.5, 2.5: its ticker must step by whole epochs."""
+    from geoviz.viz.live import CurvesView
+
+    v = CurvesView()
+    for fig in (v.loss_figure, v.accuracy_figure):
+        ticker = fig.below[0].ticker
+        assert ticker.min_interval == 1

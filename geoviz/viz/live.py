@@ -273,7 +273,7 @@ class CurvesView:
 
     def __init__(self, *, width: int = 460, height: int = 220, save_tool: bool = False,
                  responsive: bool = False) -> None:
-        from bokeh.models import (ColumnDataSource, DataRange1d, Legend, LegendItem, Line, LinearAxis,
+        from bokeh.models import (BasicTicker, ColumnDataSource, DataRange1d, Legend, LegendItem, Line, LinearAxis,
                                   NumeralTickFormatter, Plot, SaveTool)
 
         self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
@@ -287,7 +287,8 @@ class CurvesView:
                 p.add_tools(SaveTool())
                 p.toolbar.logo = None
             p.title = _title(title)
-            p.add_layout(LinearAxis(axis_label="epoch"), "below")
+            # whole epochs only (no 1.5, 2.5 ticks early in a run)
+            p.add_layout(LinearAxis(axis_label="epoch", ticker=BasicTicker(min_interval=1)), "below")
             p.add_layout(LinearAxis(axis_label=ylabel), "left")
             return p
 
