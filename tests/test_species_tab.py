@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geoviz.app.species_tab import (RANGE_COLORS, SpeciesDemo, SpeciesTab, build_demo, range_rgba, range_stats,
-                                    truth_outline)
+from geoviz.app.species_tab import RANGE_COLORS, SpeciesTab, range_rgba, truth_outline
+from geoviz.species.demo import SpeciesDemo, build_demo, range_stats
 
 TINY = {"n_species": 3, "n_observations": 400, "bias": "uniform", "resolution": 2.0, "seed": 3,
         "legendre_polys": 6, "hidden_dim": 32, "num_layers": 2, "epochs": 15, "batch_size": 128, "lr": 3e-3,

@@ -21,26 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
-import json
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SpeciesDemo", "SpeciesTab", "DEMO_SETTINGS", "build_demo", "demo_future", "demo_path", "range_stats",
-           "range_rgba", "probability_rgba", "truth_outline", "RANGE_COLORS"]
+from geoviz.species.demo import DEMO_SETTINGS, SpeciesDemo, build_and_save, cell_area, demo_path, range_stats
 
-DEMO_SETTINGS: dict[str, Any] = {
-    "n_species": 12, "n_observations": 6000, "bias": "flickr", "resolution": 1.0, "seed": 1,
-    "legendre_polys": 20, "hidden_dim": 128, "num_layers": 2, "epochs": 40, "batch_size": 512, "lr": 3e-3,
-    "loss": "an-full", "pos_weight": 64.0, "n_eval_points": 20000,
-}
-"""The server's demo: 12 virtual species, 6,000 observations, SH(L=20) + Siren(128 × 2),
-about 30 s of training on one core of a 2-core machine."""
+__all__ = ["SpeciesTab", "demo_future", "range_rgba", "probability_rgba", "truth_outline", "RANGE_COLORS"]
 
 MAP_WIDTH = 620
 """Width of the flat maps' frames in pixels (height = width / 2)."""
@@ -51,157 +40,10 @@ RANGE_COLORS = {"agree": "#2166ac", "predicted": "#f4a582", "missed": "#1b7837",
 """Colours of the range map: predicted and true, predicted only, true only (missed), other land, ocean."""
 
 
-@dataclass
-class SpeciesDemo:
-    """Virtual species, their observations and a fitted model's maps (what the tab shows).
-
-    Attributes:
-        names: ``S`` species names.
-        lonlat: ``(N, 2)`` float64 observations (lon, lat) degrees; ``species``: ``(N,)`` int64 index.
-        truth: ``(S, H, W)`` bool true ranges (row 0 north, column 0 at 180° W).
-        probability: ``(S, H, W)`` float32 predicted P(present) on the same grid.
-        land: ``(H, W)`` bool land cells (Köppen not ocean).
-        resolution: grid cell size in degrees.
-        metrics: ``{"model": {"ap", "auc"}, "kde": {"ap", "auc"}}`` with ``(S,)`` float64
-            arrays (equal-area land points, :func:`geoviz.species.evaluate_virtual`).
-        settings: the generation and training settings; ``train_seconds`` the fit's wall time.
-    """
-
-    names: list[str]
-    lonlat: np.ndarray
-    species: np.ndarray
-    truth: np.ndarray
-    probability: np.ndarray
-    land: np.ndarray
-    resolution: float
-    metrics: dict[str, dict[str, np.ndarray]]
-    settings: dict[str, Any] = field(default_factory=dict)
-    train_seconds: float = float("nan")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self.truth.shape[1]), int(self.truth.shape[2]))
-
-    def index(self, name: str | int) -> int:
-        if isinstance(name, (int, np.integer)):
-            if not 0 <= int(name) < len(self.names):
-                raise ValueError(f"species index {name} out of range 0..{len(self.names) - 1}")
-            return int(name)
-        if name not in self.names:
-            raise ValueError(f"unknown species {name!r}; choose from {self.names}")
-        return self.names.index(name)
-
-    def observations(self, name: str | int) -> np.ndarray:
-        """``(n, 2)`` float64 (lon, lat) of one species' observations."""
-        return self.lonlat[self.species == self.index(name)]
-
-    def save(self, path: str | Path) -> Path:
-        """Write to ``.npz`` (plain arrays and JSON: loadable without pickle)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp, names=np.array(self.names), lonlat=self.lonlat, species=self.species, truth=self.truth,
-            probability=self.probability, land=self.land, resolution=self.resolution,
-            **{f"m_{k}_{m}": v for k, d in self.metrics.items() for m, v in d.items()},
-            settings=json.dumps(self.settings), train_seconds=self.train_seconds)
-        tmp.replace(p)
-        return p
-
-    @classmethod
-    def load(cls, path: str | Path) -> "SpeciesDemo":
-        """Read a file written by :meth:`save` (ValueError when it is not one)."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                metrics: dict[str, dict[str, np.ndarray]] = {}
-                for key in z.files:
-                    if key.startswith("m_"):
-                        _, who, m = key.split("_", 2)
-                        metrics.setdefault(who, {})[m] = z[key]
-                return cls([str(n) for n in z["names"]], z["lonlat"], z["species"], z["truth"], z["probability"],
-                           z["land"], float(z["resolution"]), metrics, json.loads(str(z["settings"])),
-                           float(z["train_seconds"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path} is not a species demo file: {exc}") from exc
-
-
-def build_demo(n_species: int = 12, n_observations: int = 6000, *, bias: str = "flickr", resolution: float = 1.0,
-               seed: int = 1, legendre_polys: int = 20, hidden_dim: int = 128, num_layers: int = 2,
-               epochs: int = 40, batch_size: int = 512, lr: float = 3e-3, loss: str = "an-full",
-               pos_weight: float = 64.0, n_eval_points: int = 20000, threads: int | None = 1) -> SpeciesDemo:
-    """Generate virtual species, fit one model to all of them, map and score it and the KDE baseline.
-
-    Args:
-        n_species, n_observations, bias, seed: :func:`geoviz.species.make_virtual_species`
-            (``bias="flickr"`` falls back to ``"uniform"`` when geoclip's coordinates are missing).
-        resolution: grid cell size in degrees of the true ranges and the maps (dividing 180).
-        legendre_polys, hidden_dim, num_layers, epochs, batch_size, lr, loss, pos_weight: the
-            :class:`geoviz.species.SpeciesConfig` of the fit (SH + Siren, land background).
-            λ = 64 rather than SINR's 2048: with a few hundred observations per species, 2048
-            pushed P(present) above 0.5 on a quarter of the land for a range of 0.3 % of it
-            (mAP 0.73 vs 0.79 with 64, on the default demo).
-        n_eval_points: Fibonacci points on the sphere for the metrics (land kept, ~29 %).
-        threads: torch threads during the fit.
-
-    Returns:
-        :class:`SpeciesDemo`.
-    """
-    from geoviz.data import koppen_zones, regular_grid
-    from geoviz.species import KDEBaseline, SpeciesConfig, evaluate_virtual, fit_species, make_virtual_species
-
-    settings = {"n_species": n_species, "n_observations": n_observations, "bias": bias, "resolution": resolution,
-                "seed": seed, "legendre_polys": legendre_polys, "hidden_dim": hidden_dim, "num_layers": num_layers,
-                "epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "pos_weight": pos_weight,
-                "n_eval_points": n_eval_points}
-    try:
-        world = make_virtual_species(n_species, n_observations, bias=bias, resolution=resolution, seed=seed)
-    except FileNotFoundError:  # no geoclip coordinates: uniform observer effort
-        settings["bias"] = "uniform"
-        world = make_virtual_species(n_species, n_observations, bias="uniform", resolution=resolution, seed=seed)
-    obs = world.observations
-    cfg = SpeciesConfig(loss=loss, pe_kwargs={"legendre_polys": int(legendre_polys)},
-                        nn_kwargs={"hidden_dim": int(hidden_dim), "num_layers": int(num_layers)}, epochs=int(epochs),
-                        batch_size=int(batch_size), lr=float(lr), pos_weight=float(pos_weight), seed=int(seed),
-                        threads=threads)
-    model, history = fit_species(obs, cfg)
-    probability = np.stack([model.predict_map(s, resolution) for s in range(obs.num_species)]).astype(np.float32)
-    m_model = evaluate_virtual(world, lambda p: model.logits(p), n_points=n_eval_points)
-    kde = KDEBaseline(obs, seed=seed)
-    m_kde = evaluate_virtual(world, kde.score, n_points=n_eval_points)
-    g = regular_grid(resolution)
-    land = (koppen_zones(g.lonlat) != 32).reshape(g.shape)
-    settings["kde_bandwidth_deg"] = kde.bandwidth_deg
-    return SpeciesDemo(list(obs.names), np.asarray(obs.lonlat, np.float64), np.asarray(obs.species, np.int64),
-                       np.asarray(world.ranges, bool), probability, land, float(resolution),
-                       {"model": {"ap": m_model["ap"], "auc": m_model["auc"]},
-                        "kde": {"ap": m_kde["ap"], "auc": m_kde["auc"]}},
-                       settings, float(history[-1]["seconds"]) if history else float("nan"))
-
-
 # ---------------------------------------------------------------------------- shared demo
 
 _LOCK = threading.Lock()
 _DEMOS: dict[str, concurrent.futures.Future] = {}
-
-
-def _key(settings: dict[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def demo_path(settings: dict[str, Any] | None = None) -> Path:
-    """Where the demo of ``settings`` is cached (``$GEOVIZ_CACHE_DIR/species/demo-<hash>.npz``)."""
-    from geoviz._cache import cache_root
-
-    return Path(cache_root()) / "species" / f"demo-{_key(settings or DEMO_SETTINGS)}.npz"
-
-
-def _build_in_child(settings: dict[str, Any], path: str) -> SpeciesDemo:
-    demo = build_demo(**settings)
-    try:
-        demo.save(path)
-    except OSError:  # a read-only cache only costs the next start a rebuild
-        pass
-    return demo
 
 
 def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Future:
@@ -209,7 +51,7 @@ def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Fu
     finished future when built or cached on disk, else the one build (in a niced child process)
     every session waits on."""
     settings = dict(settings or DEMO_SETTINGS)
-    key = _key(settings)
+    key = str(demo_path(settings))
     with _LOCK:
         fut = _DEMOS.get(key)
         if fut is not None and not (fut.done() and fut.exception() is not None):
@@ -226,50 +68,13 @@ def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Fu
         from geoviz.viz.lsweep import fit_executor
 
         ex = fit_executor(1, nice=NICE)
-        fut = ex.submit(_build_in_child, settings, str(path))
+        fut = ex.submit(build_and_save, settings, str(path))
         fut.add_done_callback(lambda f: ex.shutdown(wait=False))
         _DEMOS[key] = fut
         return fut
 
 
 # ---------------------------------------------------------------------------- pure helpers
-
-
-def _cell_area(shape: tuple[int, int]) -> np.ndarray:
-    H = shape[0]
-    lat = 90.0 - (np.arange(H) + 0.5) * 180.0 / H
-    return np.broadcast_to(np.cos(np.radians(lat))[:, None], shape)
-
-
-def range_stats(probability: np.ndarray, threshold: float, land: np.ndarray,
-                truth: np.ndarray | None = None) -> dict[str, float]:
-    """Area statistics of the range ``probability >= threshold`` over land.
-
-    Args:
-        probability: ``(H, W)`` P(present) on a regular grid (row 0 north).
-        threshold: in (0, 1).
-        land: ``(H, W)`` bool; only land cells count.
-        truth: optional ``(H, W)`` bool true range.
-
-    Returns:
-        ``{"range_fraction"}``: area fraction of land in the predicted range; with ``truth``
-        also ``"true_fraction"``, ``"precision"`` (area of predicted ∩ true / predicted),
-        ``"recall"`` (/ true) and ``"iou"`` (/ union), NaN where undefined.
-    """
-    if not 0.0 < float(threshold) < 1.0:
-        raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
-    a = _cell_area(probability.shape) * land
-    pred = np.nan_to_num(probability, nan=0.0) >= threshold
-    tot = a.sum()
-    out = {"range_fraction": float((a * pred).sum() / tot)}
-    if truth is not None:
-        t = np.asarray(truth, bool)
-        inter, ap, at = (a * (pred & t)).sum(), (a * pred).sum(), (a * t).sum()
-        union = (a * (pred | t)).sum()
-        out.update(true_fraction=float(at / tot), precision=float(inter / ap) if ap else float("nan"),
-                   recall=float(inter / at) if at else float("nan"),
-                   iou=float(inter / union) if union else float("nan"))
-    return out
 
 
 def _hex_rgba(h: str) -> np.ndarray:
@@ -481,7 +286,7 @@ class SpeciesTab:
                               f"{demo.train_seconds:.0f} s of training.")
         self.species.disabled = self.threshold.disabled = False
         # first: the widest true range among the better-observed half (readable at world scale)
-        area = (demo.truth * _cell_area(demo.shape)).sum(axis=(1, 2))
+        area = (demo.truth * cell_area(demo.shape)).sum(axis=(1, 2))
         first = demo.names[int(np.argmax(np.where(counts >= np.median(counts), area, -1.0)))]
         self.species.options = options
         if self.species.value == first:
