@@ -607,16 +607,16 @@ def plot_latitude_accuracy(records: Iterable[dict[str, Any]], path: str | os.Pat
                            variant: str = "reference", title: str | None = None) -> Path:
     """Write the paper's Fig. 4b-style PNG: test accuracy (%) per 10° latitude band, one line
     per (encoding, network), mean over seeds (shaded: min–max). Uses matplotlib (Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     recs = [r for r in records if r.get("variant", "reference") == variant and "lat_bands" in r]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
         groups.setdefault((r["pe"], r["nn"]), []).append(r)
-    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=120)
+    fig = Figure(figsize=(7.5, 4.2), dpi=120)  # object API: the user's backend is left alone
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     colors = {"sphericalharmonics": "tab:red", "grid": "tab:blue", "spherec+": "tab:green"}
     styles = {"siren": "-", "fcnet": "--", "linear": ":"}
     for (pe, nn), rs in sorted(groups.items()):
@@ -638,7 +638,6 @@ def plot_latitude_accuracy(records: Iterable[dict[str, Any]], path: str | os.Pat
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
     return out
 
 

@@ -127,3 +127,32 @@ def test_embed_memory_and_local_cluster_agree(points, tmp_path):
     assert b["id"].tolist() == df["id"].tolist()
     assert list(b.columns) == list(a.columns)
     np.testing.assert_allclose(b[emb_cols].to_numpy(), a[emb_cols].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_library_figures_leave_the_matplotlib_backend_alone(tmp_path):
+    """`geoviz fit`'s map and the reproduce latitude figure draw with the object API: a user's
+    interactive backend (e.g. inline in a notebook) is never switched to Agg."""
+    import subprocess
+    import sys
+
+    code = r"""
+import matplotlib
+matplotlib.use("svg")
+import numpy as np
+from geoviz.data import get_task
+from pathlib import Path
+from geoviz.commands.fit import render_map
+from geoviz.reproduce import latitude_band_accuracy, plot_latitude_accuracy
+task = get_task("landocean")
+lons = np.arange(-175.0, 180.0, 10.0); lats = np.arange(85.0, -90.0, -10.0)
+render_map(Path(OUT) / "m.png", task, np.random.default_rng(0).random((lats.size, lons.size)), lons, lats)
+t = task.test
+rec = {"pe": "sphericalharmonics", "nn": "siren", "seed": 0, "variant": "reference", "test_acc": 90.0,
+       "lat_bands": latitude_band_accuracy(t.lonlat, t.y, t.y, 10.0)}
+plot_latitude_accuracy([rec], OUT + "/lat.png")
+print(matplotlib.get_backend())
+"""
+    out = subprocess.run([sys.executable, "-c", f"OUT = {str(tmp_path)!r}\n" + code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("svg")
+    assert (tmp_path / "m.png").stat().st_size > 1000 and (tmp_path / "lat.png").stat().st_size > 1000

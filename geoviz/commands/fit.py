@@ -118,12 +118,11 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
         truth: optional ``(H, W)`` truth in the same units (NaN where undefined).
         title: figure title.
     """
-    import matplotlib
     import numpy as np
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.figure import Figure
 
     dlon = (lons[1] - lons[0]) if len(lons) > 1 else 360.0
     dlat = abs(lats[0] - lats[1]) if len(lats) > 1 else 180.0
@@ -137,7 +136,9 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
         panels = [("truth", truth), ("prediction", pred), ("prediction − truth", pred - truth)]
     else:
         panels = [("prediction", pred)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 3.6), squeeze=False)
+    fig = Figure(figsize=(6.2 * len(panels), 3.6))  # object API: the user's backend is left alone
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(panels), squeeze=False)
     if task.kind == "regression":
         finite = np.concatenate([p[np.isfinite(p)].ravel() for _, p in panels[:2]])
         vmin, vmax = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
@@ -148,7 +149,7 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
         label = f"P({names[1]})"
     else:
         n = task.num_classes
-        base = plt.get_cmap("tab20" if n > 10 else "tab10")
+        base = colormaps["tab20" if n > 10 else "tab10"]
         cmap = ListedColormap([base(i % base.N) for i in range(n)])
         norm = BoundaryNorm(np.arange(-0.5, n + 0.5), n)
         vmin = vmax = None
@@ -187,7 +188,6 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
