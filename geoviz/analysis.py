@@ -243,20 +243,10 @@ def grid_views(model: Any, spacing: float, *, k: int | None = None, pca_fit_rows
     Returns:
         :class:`GridViews`.
     """
-    from .data.zones import koppen_zones, modis_landcover
-    from .embed import default_cache_dir, embed_grid
+    from .embed import default_cache_dir
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(int(threads))
-    eg = embed_grid(model, spacing)
+    eg, kg, modis = _grid_with_zones(model, spacing, threads)
     rgb = pca_rgb(eg.embeddings, max_fit_rows=pca_fit_rows).astype(np.float32)
-    kg = koppen_zones(eg.lonlat)
-    try:
-        modis: np.ndarray | None = modis_landcover(eg.lonlat)
-    except FileNotFoundError:
-        modis = None
     clusters = {} if k is None else {int(k): cluster_views(eg.embeddings, kg, modis, int(k),
                                                           max_fit_rows=kmeans_fit_rows)}
     cached = (Path(default_cache_dir()) / f"{eg.key}.npz").is_file()  # False where the cache is not writable
@@ -272,6 +262,13 @@ def grid_clusters(model: Any, spacing: float, k: int, *, max_fit_rows: int | Non
         model, spacing, threads: as in :func:`grid_views`.
         k, max_fit_rows: as in :func:`cluster_views`.
     """
+    eg, kg, modis = _grid_with_zones(model, spacing, threads)
+    return cluster_views(eg.embeddings, kg, modis, int(k), max_fit_rows=max_fit_rows)
+
+
+def _grid_with_zones(model: Any, spacing: float, threads: int | None) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """:func:`geoviz.embed.embed_grid` (disk-cached) with the cells' Köppen and MODIS classes
+    (MODIS None when its data is not installed); torch limited to ``threads``."""
     from .data.zones import koppen_zones, modis_landcover
     from .embed import embed_grid
 
@@ -284,7 +281,7 @@ def grid_clusters(model: Any, spacing: float, k: int, *, max_fit_rows: int | Non
         modis: np.ndarray | None = modis_landcover(eg.lonlat)
     except FileNotFoundError:
         modis = None
-    return cluster_views(eg.embeddings, koppen_zones(eg.lonlat), modis, int(k), max_fit_rows=max_fit_rows)
+    return eg, koppen_zones(eg.lonlat), modis
 
 
 # --------------------------------------------------------------------------------------

@@ -50,8 +50,8 @@ from typing import Any, AsyncIterator, Iterator
 
 from .training import EpochRecord, TrainConfig
 
-__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "ChildPool", "train_in_process", "terminate_children",
-           "warm_up", "device_label"]
+__all__ = ["TrainingProcess", "TrainingError", "RunInfo", "ChildPool", "submit_in_child", "train_in_process",
+           "terminate_children", "warm_up", "device_label"]
 
 _PRELOAD = ["geoviz._training_preload"]
 _CLOSED = object()  # sentinel: the pipe was closed by close() from another thread
@@ -238,6 +238,26 @@ class ChildPool(concurrent.futures.ProcessPoolExecutor):
             self.shutdown(wait=False, cancel_futures=True)
 
 
+def submit_in_child(fn: Any, /, *args: Any, nice: int = 0, **kwargs: Any) -> concurrent.futures.Future:
+    """Run one job ``fn(*args, **kwargs)`` in a fresh one-worker :class:`ChildPool`.
+
+    The pool shuts down when the job ends. For background work whose imports or memory
+    should stay out of the calling process (a server: scikit-learn, Matplotlib, a model's
+    grid forward pass). ``await asyncio.wrap_future(...)`` it on an event loop.
+
+    Args:
+        fn: a picklable module-level callable; ``args``/``kwargs`` picklable too.
+        nice: niceness added in the child, an int in [0, 19].
+
+    Returns:
+        The job's future (its exception re-raised by ``result()``).
+    """
+    pool = ChildPool(1, nice=nice)
+    fut = pool.submit(fn, *args, **kwargs)
+    fut.add_done_callback(lambda _: pool.shutdown(wait=False))
+    return fut
+
+
 def terminate_children() -> None:
     """Terminate the workers of every live :class:`ChildPool` of this process.
 
@@ -283,8 +303,6 @@ def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, gr
            min_frame_interval: float, threads: int, predict_dtype: str | None, parent_pid: int, nice: int,
            evaluate_test: bool = False) -> None:
     """Child process body: build the trainer, run it, send records (see the module docstring)."""
-    import threading
-
     import torch
 
     from .data import get_task, regular_grid

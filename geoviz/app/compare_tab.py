@@ -12,7 +12,7 @@ The tab shows
 - the resolution curves (accuracy vs cell size, resolved scale marked).
 
 Nothing runs at page load: the tab is built when first opened and a comparison runs when
-*Compare* is pressed, step by step in a niced child process (:func:`_in_child`), with a
+*Compare* is pressed, step by step in one niced child process (a ``ChildPool``), with a
 progress bar; the page only receives the results and PNGs.
 """
 
@@ -134,25 +134,25 @@ class CompareTab:
         pool = ChildPool(1, nice=NICE)  # one child for every step: its imports are paid once
         try:
             self.status.object = f"Sampling **{task_name}** ({n} points)…"
-            task = await _in_child(build_task, task_name, n, pool=pool)
+            task = await _step(pool, build_task, task_name, n)
             train, test = split_halves(task, 0)
             comp = Comparison(task, train, test)
             self.progress.value += 1
             for s in specs:
                 self.status.object = f"Embedding and probing with **{s}**…"
-                run = await _in_child(one_thread, run_encoder, s, task, train, test, resolution=False, pool=pool)
+                run = await _step(pool, one_thread, run_encoder, s, task, train, test, resolution=False)
                 self.progress.value += 1
                 self.status.object = f"Checkerboards for **{s}**…"
                 from geoviz.evaluation.resolution import resolution_diagnostics
 
                 t0 = time.perf_counter()
-                run.resolution = await _in_child(one_thread, resolution_diagnostics, s, pool=pool,
+                run.resolution = await _step(pool, one_thread, resolution_diagnostics, s,
                                                  **RESOLUTION_SETTINGS)
                 run.seconds["resolution"] = time.perf_counter() - t0
                 comp.runs.append(run)
                 self.progress.value += 1
             self.status.object = "Drawing…"
-            pngs = await _in_child(draw_all, comp, self.probe.value, pool=pool)
+            pngs = await _step(pool, draw_all, comp, self.probe.value)
         except (ValueError, FileNotFoundError) as exc:
             self._show_error(str(exc))
             self.status.object = "Comparison failed."
@@ -176,7 +176,9 @@ class CompareTab:
         comp = self.comparison
         if comp is None or self.running:
             return
-        self.maps.object = await _in_child(maps_png, comp, self.probe.value)
+        from geoviz.training_process import submit_in_child
+
+        self.maps.object = await asyncio.wrap_future(submit_in_child(maps_png, comp, self.probe.value, nice=NICE))
 
     def _show(self, comp: Comparison, pngs: dict[str, bytes]) -> None:
         self.scoreboard.object = scoreboard_html(comp)
@@ -200,17 +202,6 @@ def _schedule(coro_fn: Any) -> None:
         pn.state.execute(coro_fn)
 
 
-async def _in_child(fn: Callable[..., Any], *args: Any, pool: Any = None, **kwargs: Any) -> Any:
-    """Await ``fn(*args, **kwargs)`` run in a niced child of the training fork server: the
-    probes, checkerboards and Matplotlib figures of a comparison never hold the server's GIL
-    or leave scikit-learn and Matplotlib in its memory (exceptions are re-raised here).
-    ``pool``: a :class:`~geoviz.training_process.ChildPool` to reuse (else one for this call)."""
-    from geoviz.training_process import ChildPool
-
-    own = pool is None
-    pool = ChildPool(1, nice=NICE) if own else pool
-    try:
-        return await asyncio.wrap_future(pool.submit(fn, *args, **kwargs))
-    finally:
-        if own:
-            pool.shutdown(wait=False)
+def _step(pool: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+    """``fn(*args, **kwargs)`` in the run's child (``pool``), awaitable on the event loop."""
+    return asyncio.wrap_future(pool.submit(fn, *args, **kwargs))

@@ -33,7 +33,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -196,6 +196,7 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
     from geoviz.data.zones import KOPPEN_OCEAN, koppen_colors
     from geoviz.embed import embed_grid
     from geoviz.pretrained import is_image_derived, lookalike_note
+    from geoviz.training_process import submit_in_child
 
     key = _cache_key(spec, path)
     with _PREPARED_LOCK:
@@ -211,8 +212,8 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
         spacing = _spacing_for(model)
         # the forward pass, PCA and k-means run in a child: they leave ~0.5 GB behind in the
         # process that runs them (scikit-learn's import, allocator high-water marks)
-        gv = _in_child(grid_views, model, spacing, k=DEFAULT_K, pca_fit_rows=_PCA_FIT_ROWS,
-                       kmeans_fit_rows=_KMEANS_FIT_ROWS)
+        gv = submit_in_child(grid_views, model, spacing, k=DEFAULT_K, pca_fit_rows=_PCA_FIT_ROWS,
+                             kmeans_fit_rows=_KMEANS_FIT_ROWS, nice=_NICE).result()
         eg = embed_grid(model, spacing, cache=gv.cached)  # a disk-cache hit (computed here only without a cache)
         kg = gv.koppen
         H, W = eg.shape
@@ -230,18 +231,6 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
                 _PREPARED.popitem(last=False)
             _KEY_LOCKS.pop(key, None)
     return prep
-
-
-def _in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn(*args, **kwargs)`` in a niced child of the training fork server and return
-    its result (exceptions are re-raised here)."""
-    from geoviz.training_process import ChildPool
-
-    pool = ChildPool(1, nice=_NICE)
-    try:
-        return pool.submit(fn, *args, **kwargs).result()
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _store_clusters(prep: Prepared, k: int, labels: np.ndarray, agreement: dict[str, float],
@@ -262,14 +251,15 @@ def _clusters(prep: Prepared, k: int) -> tuple[np.ndarray, dict[str, float], np.
     its agreement with Köppen zones / MODIS classes, and its image; cached per model and ``k``
     (shared by sessions)."""
     from geoviz.analysis import cluster_views, grid_clusters
+    from geoviz.training_process import submit_in_child
 
     k = int(k)
     with prep.lock:
         if k in prep.clusters:
             return prep.clusters[k]
     if prep.grid.from_cache or _grid_cached(prep.grid):
-        labels, agreement, zones = _in_child(grid_clusters, prep.model, prep.grid.spacing, k,
-                                             max_fit_rows=_KMEANS_FIT_ROWS)
+        labels, agreement, zones = submit_in_child(grid_clusters, prep.model, prep.grid.spacing, k,
+                                                   max_fit_rows=_KMEANS_FIT_ROWS, nice=_NICE).result()
     else:  # no disk cache to read them from in a child
         labels, agreement, zones = cluster_views(prep.grid.embeddings, prep.koppen, prep.modis, k,
                                                  max_fit_rows=_KMEANS_FIT_ROWS)

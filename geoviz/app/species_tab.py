@@ -65,11 +65,9 @@ def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Fu
                 return fut
             except ValueError:
                 pass
-        from geoviz.viz.lsweep import fit_executor
+        from geoviz.training_process import submit_in_child
 
-        ex = fit_executor(1, nice=NICE)
-        fut = ex.submit(build_and_save, settings, str(path))
-        fut.add_done_callback(lambda f: ex.shutdown(wait=False))
+        fut = submit_in_child(build_and_save, settings, str(path), nice=NICE)
         _DEMOS[key] = fut
         return fut
 
