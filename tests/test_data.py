@@ -184,7 +184,7 @@ def test_task_cache_returns_independent_copies() -> None:
 
 def test_registry() -> None:
     assert gd.list_tasks() == ["checkerboard", "landocean"]
-    assert set(gd.TASKS) == {"landocean", "checkerboard"}
+    assert set(gd.BENCHMARK_TASKS) == {"landocean", "checkerboard"}
     with pytest.raises(KeyError, match="known tasks"):
         gd.get_task("era5")
     with pytest.raises(TypeError):
@@ -388,3 +388,29 @@ def test_public_api() -> None:
         assert hasattr(gd, name), name
     prov = json.loads(resources.files("geoviz.data").joinpath("assets").joinpath("ne_110m_land.json").read_text())
     assert prov["source"]["package"] == "pyogrio"
+
+
+def test_data_modules_import_without_a_cycle():
+    """Each data module imports on its own in a fresh interpreter (no fields ↔ tasks cycle)."""
+    import subprocess
+    import sys
+
+    for mod in ("geoviz.data.fields", "geoviz.data.tasks", "geoviz.data.task", "geoviz.data.points",
+                "geoviz.data.splits"):
+        r = subprocess.run([sys.executable, "-c", f"import {mod}"], capture_output=True, text=True)
+        assert r.returncode == 0, (mod, r.stderr[-2000:])
+
+
+def test_split_options_live_in_splits():
+    """task_from_points and train_val_test_split give the same sides (one split implementation)."""
+    from geoviz.data import task_from_points, train_val_test_split, uniform_sphere
+
+    p = uniform_sphere(600, 3)
+    y = (p[:, 1] > 0).astype(int)
+    for split in ("random", "blocks:20", "blocks:20:300km", "region:Africa"):
+        t = task_from_points(p, y, split=split, seed=4, test_fraction=0.25, val_fraction=0.15)
+        tr, va, te = train_val_test_split(p, split, labels=y, test_fraction=0.25, val_fraction=0.15, seed=4)
+        np.testing.assert_array_equal(t.train.lonlat, p[tr])
+        np.testing.assert_array_equal(t.val.lonlat, p[va])
+        np.testing.assert_array_equal(t.test.lonlat, p[te])
+        assert not (set(tr) & set(te)) and not (set(va) & set(te)) and not (set(tr) & set(va))

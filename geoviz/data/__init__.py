@@ -20,10 +20,9 @@ from geoviz.data.sampling import (
     regular_grid,
     uniform_sphere,
 )
+from geoviz.data.task import Split, Task
 from geoviz.data.tasks import (
-    TASKS,
-    Split,
-    Task,
+    BENCHMARK_TASKS,
     checkerboard,
     get_task,
     land_ocean,
@@ -34,6 +33,8 @@ from geoviz.data.fields import FIELDS, Field, get_field, list_fields
 from geoviz.data.points import PointData, load_points, task_from_points
 from geoviz.data.splits import (
     CONTINENTS,
+    parse_split,
+    train_val_test_split,
     block_ids,
     block_kfold,
     block_split,
@@ -70,7 +71,7 @@ __all__ = [
     "lonlat_to_unit",
     "regular_grid",
     "uniform_sphere",
-    "TASKS",
+    "BENCHMARK_TASKS",
     "Split",
     "Task",
     "checkerboard",
@@ -78,6 +79,8 @@ __all__ = [
     "land_ocean",
     "list_tasks",
     "nearest_support_labels",
+    "parse_split",
+    "train_val_test_split",
     "PointData",
     "load_points",
     "task_from_points",

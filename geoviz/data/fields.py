@@ -43,7 +43,7 @@ import numpy as np
 from geoviz.data import _field_sh
 from geoviz.data.land import _lonlat_numpy
 from geoviz.data.sampling import regular_grid
-from geoviz.data.tasks import Split, Task
+from geoviz.data.task import Split, Task
 
 __all__ = ["Field", "FIELDS", "list_fields", "get_field"]
 

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from geoviz.data.sampling import lonlat_to_unit
+from geoviz.data.splits import parse_split, train_val_test_split
 
 __all__ = ["PointData", "load_points", "read_table", "check_coordinates", "task_from_points", "detect_lonlat_columns", "infer_kind",
            "NearestValue", "LON_NAMES", "LAT_NAMES", "POINT_FORMATS"]
@@ -463,59 +464,6 @@ class NearestValue:
         return self.values[idx]
 
 
-def _parse_split(split: Any) -> tuple[str, Any]:
-    if isinstance(split, str):
-        s = split.strip()
-        if s.lower() == "random":
-            return "random", None
-        if s.lower().startswith("blocks:") or s.lower().startswith("block:"):
-            parts = s.split(":")
-            try:
-                deg = float(parts[1])
-                buffer_km = float(parts[2].lower().removesuffix("km")) if len(parts) == 3 else 0.0
-                if len(parts) > 3:
-                    raise ValueError
-            except ValueError:
-                raise ValueError(f"split {split!r}: expected blocks:DEG or blocks:DEG:BUFFERkm, e.g. blocks:10 "
-                                 f"or blocks:10:200km") from None
-            return "blocks", (deg, buffer_km)
-        if s.lower().startswith("region:"):
-            return "region", s.split(":", 1)[1].strip()
-        raise ValueError(f"unknown split {split!r}; use 'random', 'blocks:DEG' (e.g. blocks:10), 'region:NAME' "
-                         f"(a continent) or 'region:LON0,LAT0,LON1,LAT1'")
-    if isinstance(split, (tuple, list, np.ndarray)) and len(split) == 4:
-        return "region", tuple(float(v) for v in split)
-    raise TypeError(f"split must be a string or a 4-number box, got {split!r}")
-
-
-def _stratified(labels: np.ndarray, frac: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class random split: each class with >= 2 items gets >= 1 on both sides."""
-    a, b = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        k = int(round(len(idx) * frac))
-        if len(idx) >= 2:
-            k = min(max(k, 1), len(idx) - 1)
-        else:
-            k = 0
-        b.append(idx[:k])
-        a.append(idx[k:])
-    return np.sort(np.concatenate(a)).astype(np.int64), np.sort(np.concatenate(b)).astype(np.int64)
-
-
-def _split_indices(lonlat: np.ndarray, labels: np.ndarray | None, how: str, arg: Any, frac: float,
-                   seed: int) -> tuple[np.ndarray, np.ndarray]:
-    from geoviz.data.splits import block_split, holdout_region_split, random_split
-
-    if how == "random":
-        if labels is not None:
-            return _stratified(labels, frac, np.random.default_rng(seed))
-        return random_split(len(lonlat), frac, seed)
-    if how == "blocks":
-        return block_split(lonlat, arg[0], frac, seed, buffer_km=arg[1])
-    return holdout_region_split(lonlat, arg)
-
-
 def _encode_classes(y: np.ndarray, class_names: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
     y = np.asarray(y)
     if y.ndim != 1:
@@ -584,7 +532,7 @@ def task_from_points(lonlat: Any, y: Any, kind: str | None = None, split: Any = 
             a constant regression target, NaN targets, an empty side of the split.
     """
     from geoviz.data.land import _lonlat_numpy
-    from geoviz.data.tasks import Split, Task
+    from geoviz.data.task import Split, Task
 
     p = _lonlat_numpy(lonlat)
     y = np.asarray(y)
@@ -597,7 +545,7 @@ def task_from_points(lonlat: Any, y: Any, kind: str | None = None, split: Any = 
     kinds = ("regression", "classification", "binary", "multiclass")
     if kind not in kinds:
         raise ValueError(f"kind must be one of {kinds} or None, got {kind!r}")
-    how, arg = _parse_split(split)
+    how, _ = parse_split(split)
     meta: dict[str, Any] = {"split": split if isinstance(split, str) else list(split), "n_points": int(p.shape[0])}
     if kind == "regression":
         try:
@@ -640,14 +588,10 @@ def task_from_points(lonlat: Any, y: Any, kind: str | None = None, split: Any = 
         num_classes = len(names)
         out_dim = 1 if kind == "binary" else num_classes
         meta["class_counts"] = {n: int(c) for n, c in zip(names, counts)}
-    rest, test = _split_indices(p, labels, how, arg, test_fraction, seed)
-    vfrac = _check_val_fraction(val_fraction, len(rest) / len(p))
-    vhow = "random" if how == "region" else how
-    varg = (arg[0], 0.0) if how == "blocks" else arg  # no buffer between train and validation
-    tr, va = _split_indices(p[rest], None if labels is None else labels[rest], vhow, varg, vfrac, seed + 1)
-    if len(rest) + len(test) < len(p):
-        meta["buffer_dropped"] = int(len(p) - len(rest) - len(test))
-    train, val = rest[tr], rest[va]
+    train, val, test = train_val_test_split(p, split, labels=labels, test_fraction=test_fraction,
+                                            val_fraction=val_fraction, seed=seed)
+    if len(train) + len(val) + len(test) < len(p):
+        meta["buffer_dropped"] = int(len(p) - len(train) - len(val) - len(test))
     for side, idx in (("train", train), ("val", val), ("test", test)):
         if len(idx) == 0:
             raise ValueError(f"the {split!r} split leaves no {side} points; change the split or its fractions")
@@ -666,10 +610,3 @@ def task_from_points(lonlat: Any, y: Any, kind: str | None = None, split: Any = 
     return Task(name=name, kind=kind, num_classes=num_classes, output_dim=int(out_dim),
                 train=Split(p[train], yarr[train]), val=Split(p[val], yarr[val]), test=Split(p[test], yarr[test]),
                 label_fn=label_fn, class_names=names, meta=meta)
-
-
-def _check_val_fraction(val_fraction: float, rest_share: float) -> float:
-    if not 0 < val_fraction < rest_share:
-        raise ValueError(f"val_fraction must be in (0, {rest_share:.3f}) (the share left after the test split), "
-                         f"got {val_fraction!r}")
-    return float(val_fraction / rest_share)

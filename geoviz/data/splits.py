@@ -38,6 +38,10 @@ __all__ = [
     "continent_of",
     "region_mask",
     "holdout_region_split",
+    "parse_split",
+    "stratified_split",
+    "split_indices",
+    "train_val_test_split",
 ]
 
 CONTINENTS: tuple[str, ...] = ("Africa", "Antarctica", "Asia", "Europe", "North America", "Oceania", "South America")
@@ -356,3 +360,132 @@ def holdout_region_split(lonlat: Any, region: Any) -> tuple[np.ndarray, np.ndarr
     if m.all():
         raise ValueError(f"every point lies in region {region!r}; nothing left to train on")
     return np.flatnonzero(~m).astype(np.int64), np.flatnonzero(m).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# one split option (``"random"``, ``"blocks:DEG[:KMkm]"``, ``"region:NAME"`` or a box) →
+# train / validation / test indices; used by ``task_from_points``, the CLI and the estimators
+
+
+def parse_split(split: Any) -> tuple[str, Any]:
+    """Read a split option.
+
+    Args:
+        split: ``"random"``, ``"blocks:DEG"`` / ``"blocks:DEG:KMkm"`` (equal-area blocks of
+            DEG degrees, a KM km buffer), ``"region:NAME"`` (a continent of
+            :data:`CONTINENTS`), ``"region:LON0,LAT0,LON1,LAT1"`` or a 4-number box.
+
+    Returns:
+        ``("random", None)``, ``("blocks", (deg, buffer_km))`` or ``("region", name or box)``.
+
+    Raises:
+        ValueError: a malformed option (the message shows the accepted forms).
+        TypeError: neither a string nor a 4-number box.
+    """
+    if isinstance(split, str):
+        s = split.strip()
+        if s.lower() == "random":
+            return "random", None
+        if s.lower().startswith("blocks:") or s.lower().startswith("block:"):
+            parts = s.split(":")
+            try:
+                deg = float(parts[1])
+                buffer_km = float(parts[2].lower().removesuffix("km")) if len(parts) == 3 else 0.0
+                if len(parts) > 3:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"split {split!r}: expected blocks:DEG or blocks:DEG:BUFFERkm, e.g. blocks:10 "
+                                 f"or blocks:10:200km") from None
+            return "blocks", (deg, buffer_km)
+        if s.lower().startswith("region:"):
+            return "region", s.split(":", 1)[1].strip()
+        raise ValueError(f"unknown split {split!r}; use 'random', 'blocks:DEG' (e.g. blocks:10), 'region:NAME' "
+                         f"(a continent) or 'region:LON0,LAT0,LON1,LAT1'")
+    if isinstance(split, (tuple, list, np.ndarray)) and len(split) == 4:
+        return "region", tuple(float(v) for v in split)
+    raise TypeError(f"split must be a string or a 4-number box, got {split!r}")
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int | np.random.Generator = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class random split: every class with >= 2 points gets >= 1 on each side.
+
+    Args:
+        labels: ``(N,)`` integer class ids.
+        test_fraction: share of each class on the second side.
+        seed: seed or generator.
+
+    Returns:
+        ``(first_idx, second_idx)`` sorted int64.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    a, b = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        k = int(round(len(idx) * test_fraction))
+        k = min(max(k, 1), len(idx) - 1) if len(idx) >= 2 else 0
+        b.append(idx[:k])
+        a.append(idx[k:])
+    return np.sort(np.concatenate(a)).astype(np.int64), np.sort(np.concatenate(b)).astype(np.int64)
+
+
+def split_indices(lonlat: Any, split: Any, fraction: float = 0.2, seed: int = 0, *,
+                  labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Two sides of one split option (see :func:`parse_split`).
+
+    Args:
+        lonlat: ``(N, 2)`` (lon, lat) degrees.
+        split: a split option.
+        fraction: share of points on the second (test) side for random and block splits.
+        seed: split seed.
+        labels: ``(N,)`` class ids; a random split is then stratified by class.
+
+    Returns:
+        ``(train_idx, test_idx)`` sorted int64 (a buffered block split drops the training
+        points within the buffer, so the two may not cover every point).
+    """
+    how, arg = parse_split(split)
+    p = _lonlat_numpy(lonlat)
+    if how == "random":
+        if labels is not None:
+            return stratified_split(labels, fraction, seed)
+        return random_split(len(p), fraction, seed)
+    if how == "blocks":
+        return block_split(p, arg[0], fraction, seed, buffer_km=arg[1])
+    return holdout_region_split(p, arg)
+
+
+def train_val_test_split(lonlat: Any, split: Any = "random", *, labels: np.ndarray | None = None,
+                         test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test indices from one split option.
+
+    The test side comes from ``split``; the validation side is then taken from the rest by
+    the same method (random for a held-out region; blocks without buffer for a block split),
+    with ``seed + 1``.
+
+    Args:
+        lonlat: ``(N, 2)`` (lon, lat) degrees.
+        split: a split option (:func:`parse_split`).
+        labels: ``(N,)`` class ids (stratifies random splits) or ``None``.
+        test_fraction: share of points for testing (random and block splits).
+        val_fraction: share of all points for validation, in ``(0, share left after test)``.
+        seed: split seed.
+
+    Returns:
+        ``(train_idx, val_idx, test_idx)`` sorted int64.
+
+    Raises:
+        ValueError: a malformed option or ``val_fraction`` out of range (named).
+    """
+    how, arg = parse_split(split)
+    p = _lonlat_numpy(lonlat)
+    rest, test = split_indices(p, split, test_fraction, seed, labels=labels)
+    rest_share = len(rest) / len(p)
+    if not 0 < val_fraction < rest_share:
+        raise ValueError(f"val_fraction must be in (0, {rest_share:.3f}) (the share left after the test split), "
+                         f"got {val_fraction!r}")
+    vsplit = "random" if how == "region" else (f"blocks:{arg[0]}" if how == "blocks" else split)
+    tr, va = split_indices(p[rest], vsplit, val_fraction / rest_share, seed + 1,
+                           labels=None if labels is None else labels[rest])
+    return rest[tr], rest[va], test

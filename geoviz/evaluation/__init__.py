@@ -19,11 +19,11 @@ Command line: ``geoviz evaluate`` (:mod:`geoviz.evaluation.cli`).
 from .encoders import ENCODER_KINDS, EmbeddingCache, FrozenEncoder, get_encoder, list_encoder_specs, resolve_encoder_spec
 from .harness import HOLDOUT_CONTINENTS, SPLITS, EvaluationResult, Record, evaluate, make_reps
 from .probes import MLP_EPOCHS, PROBES, RIDGE_ALPHAS, linear_probe, mlp_probe, score
-from .tasks import DEFAULT_N, TASKS, EvalTask, country_of, get_eval_task, list_eval_tasks
+from .tasks import DEFAULT_N, EVAL_TASKS, EvalTask, country_of, get_eval_task, list_eval_tasks
 
 __all__ = [
     "ENCODER_KINDS", "EmbeddingCache", "FrozenEncoder", "get_encoder", "list_encoder_specs", "resolve_encoder_spec",
     "HOLDOUT_CONTINENTS", "SPLITS", "EvaluationResult", "Record", "evaluate", "make_reps",
     "MLP_EPOCHS", "PROBES", "RIDGE_ALPHAS", "linear_probe", "mlp_probe", "score",
-    "DEFAULT_N", "TASKS", "EvalTask", "country_of", "get_eval_task", "list_eval_tasks",
+    "DEFAULT_N", "EVAL_TASKS", "EvalTask", "country_of", "get_eval_task", "list_eval_tasks",
 ]

@@ -1,7 +1,7 @@
 """The downstream task suite: offline global targets sampled at points.
 
 Every task is an :class:`EvalTask`: points ``(N, 2)`` (lon, lat) degrees, a target ``y`` and how
-it is scored (R² for regression, accuracy for classification). Names (the :data:`TASKS`
+it is scored (R² for regression, accuracy for classification). Names (the :data:`EVAL_TASKS`
 registry): ``temperature``, ``precipitation``, ``elevation``, ``population``, ``countries``,
 ``koppen``, ``landcover``, ``continents``.
 
@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["EvalTask", "TASKS", "DEFAULT_N", "get_eval_task", "list_eval_tasks", "country_of"]
+__all__ = ["EvalTask", "EVAL_TASKS", "DEFAULT_N", "get_eval_task", "list_eval_tasks", "country_of"]
 
 DEFAULT_N = 2000
 """Default number of points per task (the default suite)."""
@@ -223,7 +223,7 @@ def _population_task(n: int, seed: int) -> EvalTask:
                     licence=prov + "; shipped as geoviz/data/assets/populated_places.npz")
 
 
-TASKS: dict[str, Callable[[int, int], EvalTask]] = {
+EVAL_TASKS: dict[str, Callable[[int, int], EvalTask]] = {
     "temperature": _field_task("temperature"),
     "precipitation": _field_task("precipitation"),
     "elevation": _field_task("elevation"),
@@ -238,7 +238,7 @@ TASKS: dict[str, Callable[[int, int], EvalTask]] = {
 
 def list_eval_tasks() -> list[str]:
     """Task names in suite order."""
-    return list(TASKS)
+    return list(EVAL_TASKS)
 
 
 _BUILT: dict[tuple[str, int, int], EvalTask] = {}
@@ -255,11 +255,11 @@ def get_eval_task(name: str, n: int = DEFAULT_N, seed: int = 0) -> EvalTask:
     Raises:
         ValueError: unknown task (the message lists the names) or bad ``n``.
     """
-    if not isinstance(name, str) or name.strip().lower() not in TASKS:
+    if not isinstance(name, str) or name.strip().lower() not in EVAL_TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks are {list_eval_tasks()} (or 'all')")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 20:
         raise ValueError(f"n must be an integer >= 20, got {n!r}")
     key = (name.strip().lower(), int(n), int(seed))
     if key not in _BUILT:
-        _BUILT[key] = TASKS[key[0]](int(n), int(seed))
+        _BUILT[key] = EVAL_TASKS[key[0]](int(n), int(seed))
     return _BUILT[key]
