@@ -24,13 +24,15 @@ estimators, evaluation, dashboard and notebooks all use this one type.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import _names
 
-__all__ = ["EncoderSpec", "parse_spec"]
+__all__ = ["EncoderSpec", "parse_spec", "HasEncoderSpec", "resolve_encoder_ref", "ENCODER_REF_KINDS"]
 
 _MAIN_SIZE: dict[str, str] = {
     "sphericalharmonics": "legendre_polys",
@@ -260,6 +262,34 @@ class EncoderSpec:
         return LocationEncoder(pe, get_network(self.nn, pe.embedding_dim, output_dim, **self.nn_options))
 
 
+class HasEncoderSpec:
+    """Mixin for configuration dataclasses with ``pe``, ``nn``, ``pe_kwargs``, ``nn_kwargs`` fields
+    (:class:`geoviz.training.TrainConfig`, :class:`geoviz.species.SpeciesConfig`): their
+    architecture as one :class:`EncoderSpec`, and a config built from a spec string."""
+
+    pe: str
+    nn: str
+    pe_kwargs: dict[str, Any]
+    nn_kwargs: dict[str, Any]
+
+    @property
+    def spec(self) -> EncoderSpec:
+        """The encoder these settings build, e.g. ``sh:10+siren(64x2)``."""
+        return EncoderSpec.from_parts(self.pe, self.nn, self.pe_kwargs, self.nn_kwargs)
+
+    @classmethod
+    def from_spec(cls, spec: str | EncoderSpec, **kwargs: Any) -> Any:
+        """A config whose encoder is ``spec`` (which must name a network); ``kwargs`` set the rest.
+
+        Raises:
+            ValueError: a malformed spec or one without a network.
+        """
+        s = EncoderSpec.parse(spec)
+        if s.nn is None:
+            raise ValueError(f"encoder spec {str(s)!r} needs a network to be trained, e.g. '{s}+siren(256x2)'")
+        return cls(pe=s.pe, nn=s.nn, pe_kwargs=s.pe_options, nn_kwargs=s.nn_options, **kwargs)  # type: ignore[call-arg]
+
+
 def parse_spec(text: str | EncoderSpec) -> EncoderSpec:
     """Shorthand for :meth:`EncoderSpec.parse`."""
     return EncoderSpec.parse(text)
@@ -304,3 +334,65 @@ def _bracket(rest: str, text: str) -> tuple[str, str]:
     if end < 0:
         raise ValueError(f"encoder spec {text!r}: '(' without ')'")
     return rest[1:end], rest[end + 1:]
+
+
+# --------------------------------------------------------------------------------------------
+# a frozen encoder named by a string (``geoviz evaluate --encoders``, the Compare tab, embed)
+
+ENCODER_REF_KINDS: tuple[str, ...] = ("raw", "sh", "pe", "pretrained", "checkpoint")
+"""What a frozen-encoder reference can name: raw lon/lat, untrained SH features, another
+untrained positional encoding, a pretrained model by name, or a checkpoint file."""
+
+_CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth", ".safetensors", ".gvz")
+
+
+def resolve_encoder_ref(spec: str) -> tuple[str, str | None]:
+    """Which kind of frozen encoder a string names, and its argument.
+
+    ``"raw"``; ``"sh:L"`` (untrained SH features); a positional encoding, alone or as a spec
+    without network (``"wrap"``, ``"spherec+:32(min_radius=1)"``); a pretrained model name
+    (:func:`geoviz.pretrained.list_pretrained`); or a path to a checkpoint / model file.
+    Light: imports neither torch nor the registries, so the CLI checks its arguments at once.
+
+    Returns:
+        ``(kind, argument)`` with kind in :data:`ENCODER_REF_KINDS`; e.g. ``("sh", "10")`` for
+        ``"sh:10"``, ``("pe", None)`` for ``"wrap"``, ``("pe", "spherec+:32")`` for
+        ``"spherec+:32"``, ``("pretrained", None)``, ``("checkpoint", None)``.
+
+    Raises:
+        TypeError: ``spec`` is not a string.
+        ValueError: unrecognised spec, or a checkpoint path that does not exist (the message
+            lists what is accepted).
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"encoder spec must be a str, got {type(spec).__name__}")
+    s = spec.strip()
+    low = s.lower()
+    head, sep, arg = low.partition(":")
+    if head == "raw" and not arg:
+        return "raw", None
+    if head == "sh" and sep and "(" not in arg and "+" not in arg:
+        return "sh", arg
+    if low == "sh":
+        return "sh", None
+    if low in _names.PRETRAINED:
+        return "pretrained", None
+    if low in _names.POSITIONAL_ENCODINGS or low in _names.PE_ALIASES:
+        return ("sh", None) if _names.PE_ALIASES.get(low, low) == "sphericalharmonics" else ("pe", None)
+    if s.endswith(_CHECKPOINT_SUFFIXES) or os.sep in s or Path(s).exists():
+        if not Path(s).expanduser().is_file():
+            raise ValueError(f"encoder spec {spec!r} looks like a checkpoint path, but no such file exists")
+        return "checkpoint", None
+    try:
+        parsed = EncoderSpec.parse(s)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.nn is None:
+        return ("sh", str(parsed.legendre_polys)) if parsed.pe == "sphericalharmonics" and len(parsed.pe_kwargs) <= 1 \
+            else ("pe", str(parsed))
+    pes = ", ".join(n for n in _names.POSITIONAL_ENCODINGS if n != "sphericalharmonics")
+    raise ValueError(
+        f"unknown encoder spec {spec!r}; use 'raw', 'sh:L' (e.g. 'sh:10'), a positional encoding "
+        f"({pes}), a pretrained model ({', '.join(_names.PRETRAINED)}) or a path to a SatCLIP .ckpt file"
+        + (" (a spec with a network is untrained; frozen encoders have none)" if parsed is not None else "")
+    )

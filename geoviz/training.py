@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ._grid_predict import GridPredictor
 from .location_encoder import LocationEncoder, build_location_encoder
+from .spec import HasEncoderSpec
 
 __all__ = ["TrainConfig", "EpochRecord", "Trainer", "resolve_device", "classification_metrics", "regression_metrics"]
 
@@ -38,7 +39,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(HasEncoderSpec):
     """Hyperparameters of one training run (defaults: the paper's Siren(SH) land–ocean setup).
 
     Attributes:

@@ -13,45 +13,29 @@ The first prints a tasks × encoders table per probe and split and writes ``eval
 from __future__ import annotations
 
 import argparse
-import os
+import json
+import re
+import sys
+import time
 from pathlib import Path
 
-from geoviz._names import EVAL_PROBES, EVAL_SPLITS, EVAL_TASKS, PE_ALIASES, POSITIONAL_ENCODINGS, PRETRAINED
+from geoviz._names import EVAL_PROBES, EVAL_SPLITS, EVAL_TASKS
+from geoviz.spec import resolve_encoder_ref
 
-from . import LazyCommand, comma_list
+from . import comma_list
 
 __all__ = ["DEFAULT_ENCODERS", "register", "run", "check_encoder_spec", "parse_cells"]
 
 DEFAULT_ENCODERS = "geoviz-bluemarble-l10,geoclip,sh:10,wrap"
 """Default of ``--encoders``."""
 
-_RUN = LazyCommand("geoviz.evaluation.cli:run")
-
-
 def check_encoder_spec(spec: str) -> None:
-    """Refuse an encoder spec that :func:`geoviz.evaluation.resolve_encoder_spec` would refuse.
-
-    The same rules and message, without importing torch (``tests/test_cli.py`` compares the two).
+    """Refuse an encoder spec that :func:`geoviz.evaluation.get_encoder` would refuse, before torch is imported.
 
     Raises:
         ValueError: unrecognised spec, or a checkpoint path that does not exist.
     """
-    s = spec.strip()
-    low = s.lower()
-    head, sep, _ = low.partition(":")
-    if (head in ("raw", "sh") and (sep or head == "raw")) or low == "sh":
-        return
-    if low in PRETRAINED or low in POSITIONAL_ENCODINGS or low in PE_ALIASES:
-        return
-    if s.endswith((".ckpt", ".pt", ".pth")) or os.sep in s or Path(s).exists():
-        if not Path(s).expanduser().is_file():
-            raise ValueError(f"encoder spec {spec!r} looks like a checkpoint path, but no such file exists")
-        return
-    raise ValueError(
-        f"unknown encoder spec {spec!r}; use 'raw', 'sh:L' (e.g. 'sh:10'), a positional encoding "
-        f"({', '.join(n for n in POSITIONAL_ENCODINGS if n != 'sphericalharmonics')}), a pretrained "
-        f"model ({', '.join(PRETRAINED)}) or a path to a SatCLIP .ckpt file"
-    )
+    resolve_encoder_ref(spec)
 
 
 def parse_cells(text: str) -> list[float]:
@@ -70,7 +54,7 @@ def parse_cells(text: str) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Body of ``geoviz evaluate``: check the lists and specs, then run :func:`geoviz.evaluation.cli.run`.
+    """Body of ``geoviz evaluate``: check the lists and specs before torch is imported, then run.
 
     Raises:
         ValueError: an unknown encoder spec, task, probe or split, or bad ``--cells`` (before
@@ -87,7 +71,69 @@ def run(args: argparse.Namespace) -> int:
         comma_list(args.tasks, EVAL_TASKS, "task")
         comma_list(args.probes, EVAL_PROBES, "probe")
         comma_list(args.splits, EVAL_SPLITS, "split")
-    return _RUN(args)
+    return _run(args)
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", Path(spec).stem if spec.endswith((".ckpt", ".pt", ".pth")) else spec)
+
+
+def _resolution(args: argparse.Namespace, say) -> int:
+    from geoviz.evaluation.encoders import EmbeddingCache
+    from geoviz.evaluation.harness import parse_list
+    from geoviz.evaluation.resolution import plot_resolution, plot_resolution_comparison, resolution_diagnostics
+
+    cells = parse_cells(args.cells)
+    cache = EmbeddingCache(args.cache_dir)
+    out = Path(args.out or "evaluation-resolution")
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for spec in parse_list(args.encoders, None, "encoder"):
+        t0 = time.perf_counter()
+        r = resolution_diagnostics(spec, cells=cells, n=args.n or 1500, cache=cache, siren_epochs=args.siren_epochs)
+        results.append(r)
+        plot_resolution(r, out / f"resolution_{_slug(spec)}.png")
+        acc = "  ".join(f"{c:g}°:{100 * a:.0f}%" for c, a in zip(r.cells, r.accuracy))
+        print(f"{spec:<26} resolved scale {r.resolved_scale:6.1f}°   {acc}   ({time.perf_counter() - t0:.0f} s)".replace("   nan°", "    n/a"))
+    plot_resolution_comparison(results, out / "resolution_comparison.png")
+    doc = [r.as_json() for r in results]
+    (out / "resolution.json").write_text(json.dumps(doc, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+    say(f"wrote {out}/resolution_*.png and resolution.json")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run ``geoviz evaluate`` with checked arguments; returns the exit code."""
+    import torch
+
+    from geoviz.evaluation.encoders import EmbeddingCache
+    from geoviz.evaluation.harness import evaluate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    say = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.resolution:
+        return _resolution(args, say)
+    kw = {}
+    if args.n is not None:
+        kw["n"] = args.n
+    if args.epochs is not None:
+        kw["epochs"] = args.epochs
+    res = evaluate(args.encoders, args.tasks, args.probes, args.splits, seeds=args.seeds, block_deg=args.block_deg,
+                   folds=args.folds, cache=EmbeddingCache(args.cache_dir), progress=say, **kw)
+    for p in res.probes():
+        for s in res.splits():
+            tab = res.table(p, s)
+            if tab.count("\n") >= 2:
+                print(f"\n== {p} probe, split {s} (R² or accuracy %, mean ± std; * best) ==")
+                print(tab)
+    print("\ntime (s): " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
+    if args.out or args.json:
+        paths = res.write(args.out or Path(args.json).parent, json_path=args.json)
+        say("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def register(sub: "argparse._SubParsersAction") -> None:

@@ -5,24 +5,24 @@ recognised), ``virtual:N`` (N virtual species with known ranges; options as
 ``virtual:N:obs=50000,bias=flickr,seed=1``) or ``elapid:ariolimax`` (the banana slug sample
 shipped with elapid; its background points become the default target-group background).
 ``--species`` of ``geoviz species map`` is a species name (exact, else case-insensitive) or
-its index ``0..S-1`` in the model.
-"""
+its index ``0..S-1`` in the model."""
+# A light module: the command bodies import torch and geoviz.species when they run.
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from geoviz._names import NETWORKS, PE_ALIASES, POSITIONAL_ENCODINGS, SPECIES_BACKGROUNDS, SPECIES_LOSSES, pe_choices
+from geoviz._names import SPECIES_BACKGROUNDS, SPECIES_LOSSES
 
-from . import LazyCommand, name_choice
+from ._options import add_compute_options, add_encoder_options, add_lonlat_options, encoder_spec
 
-__all__ = ["register", "run_map", "species_choice"]
+__all__ = ["register", "run_fit", "run_map", "load_source", "species_choice"]
 
 _INDEX = re.compile(r"[+-]?\d+")
-_MAP = LazyCommand("geoviz.species.cli:_map")
 
 
 def _shown(names: Sequence[str], limit: int = 10) -> str:
@@ -70,7 +70,89 @@ def run_map(args: argparse.Namespace) -> int:
     """Body of ``geoviz species map``: a missing model file is reported before torch is imported."""
     if not Path(args.model).is_file():
         raise FileNotFoundError(f"species model not found: {args.model}")
-    return _MAP(args)
+    return _draw_map(args)
+
+
+def load_source(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(observations, world or None, default background, meta)."""
+    from geoviz.species.data import load_ariolimax, make_observations, read_observations
+    from geoviz.species.virtual import make_virtual_species, parse_virtual
+
+    src = args.source
+    vkw = parse_virtual(src)
+    if vkw is not None:
+        world = make_virtual_species(**vkw)
+        return world.observations, world, "land", {"source": src, "virtual": world.params}
+    if src.lower() in ("elapid:ariolimax", "ariolimax"):
+        pres, bg = load_ariolimax()
+        obs = make_observations(pres, ["Ariolimax buttoni"] * len(pres), meta={"source": "elapid:ariolimax"})
+        return obs, None, bg, {"source": "elapid:ariolimax"}
+    obs = read_observations(src, args.species_column, lon_column=args.lon, lat_column=args.lat,
+                            dropna=args.dropna, drop_rare=args.drop_rare)
+    return obs, None, "land", {"source": src, **{k: v for k, v in obs.meta.items() if k != "source"}}
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from geoviz.species.train import SpeciesConfig, fit_species
+
+    obs, world, default_bg, meta = load_source(args)
+    counts = obs.counts()
+    print(f"{len(obs)} observations of {obs.num_species} species (per species: min {counts.min()}, "
+          f"median {int(np.median(counts))}, max {counts.max()})", file=sys.stderr)
+    cfg = SpeciesConfig.from_spec(encoder_spec(args), loss=args.loss, pos_weight=args.pos_weight, background=args.background or default_bg,
+                        batch_size=args.batch_size, epochs=args.epochs, max_seconds=args.max_seconds, lr=args.lr,
+                        seed=args.seed, device=args.device, threads=args.threads)
+
+    def show(row: dict[str, Any]) -> None:
+        print(f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  {row['seconds']:.1f} s", file=sys.stderr)
+
+    model, hist = fit_species(obs, cfg, callback=show)
+    model.meta.update(meta)
+    model.meta["background"] = args.background or ("dataset background points" if meta["source"] == "elapid:ariolimax" else default_bg)
+    model.meta["observations"] = {"lonlat": torch.from_numpy(obs.lonlat.astype(np.float32)),
+                                  "species": torch.from_numpy(obs.species.astype(np.int32))}
+    path = model.save(args.save)
+    print(f"wrote {path} ({obs.num_species} species, {len(hist)} epochs, {hist[-1]['seconds']:.1f} s)")
+    if args.evaluate and world is not None:
+        from geoviz.species.evaluate import KDEBaseline, evaluate_virtual, evaluation_points
+
+        pts = evaluation_points()
+        m = evaluate_virtual(world, model.logits, points=pts)
+        k = evaluate_virtual(world, KDEBaseline(obs).score, points=pts)
+        print(f"mAP {m['map']:.3f} (KDE baseline {k['map']:.3f}); mean AUC {m['mean_auc']:.3f} "
+              f"(KDE {k['mean_auc']:.3f}) on {m['points']} equal-area land points")
+    elif args.evaluate:
+        print("--evaluate scores against true ranges and needs a virtual:N source", file=sys.stderr)
+    return 0
+
+
+def _draw_map(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from geoviz.species.figures import species_figure
+    from geoviz.species.model import load_species_model
+    from geoviz.species.virtual import make_virtual_species
+
+    model = load_species_model(args.model)
+    s = species_choice(model.names, args.species)
+    obs = None
+    o = model.meta.get("observations")
+    if isinstance(o, dict) and "lonlat" in o:
+        ll, sp = np.asarray(o["lonlat"], dtype=np.float64), np.asarray(o["species"])
+        obs = ll[sp == s]
+    world = None
+    if isinstance(model.meta.get("virtual"), dict) and not args.no_truth:
+        v = dict(model.meta["virtual"])
+        v["radius_km"] = tuple(v.get("radius_km", (700.0, 3500.0)))
+        world = make_virtual_species(**v)
+    panels = args.panels.split(",") if args.panels else None
+    species_figure(model, s, observations=obs, truth=world, panels=panels, threshold=args.threshold,
+                   extent=args.extent, resolution=args.resolution, path=args.output)
+    print(f"wrote {args.output}")
+    return 0
 
 
 def register(sub: "argparse._SubParsersAction") -> None:
@@ -80,11 +162,10 @@ def register(sub: "argparse._SubParsersAction") -> None:
     f = ss.add_parser("fit", help="train a multi-species range model and save it",
                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("source", help="CSV/TSV/Parquet with lon/lat and species columns, virtual:N, or elapid:ariolimax")
-    f.add_argument("--save", required=True, metavar="MODEL", help="path of the model file to write (.pt)")
+    f.add_argument("--save", required=True, metavar="MODEL", help="path of the model file to write (kept as given)")
     f.add_argument("--species-column", default=None, metavar="COL",
                    help="species column (default: species/scientificName/... recognised)")
-    f.add_argument("--lon-column", default=None, help="longitude column (default: decimalLongitude/lon/... recognised)")
-    f.add_argument("--lat-column", default=None, help="latitude column (default: decimalLatitude/lat/... recognised)")
+    add_lonlat_options(f)
     f.add_argument("--dropna", action="store_true", help="drop rows with missing coordinates instead of failing")
     f.add_argument("--drop-rare", action="store_true", help="drop species with fewer than 2 observations instead of failing")
     f.add_argument("--loss", default="an-full", choices=list(SPECIES_LOSSES),
@@ -94,25 +175,15 @@ def register(sub: "argparse._SubParsersAction") -> None:
     f.add_argument("--background", default=None,
                    help="pseudo-absence sampling: " + ", ".join(SPECIES_BACKGROUNDS) + " (bias:FILE: target group "
                         "from a point file; default land; the dataset's own background for elapid:ariolimax)")
-    f.add_argument("--pe", default="sphericalharmonics", type=name_choice(POSITIONAL_ENCODINGS, PE_ALIASES),
-                   choices=pe_choices(), metavar="PE",
-                   help="positional encoding: " + ", ".join(pe_choices()) + " (default sphericalharmonics)")
-    f.add_argument("--nn", default="siren", choices=list(NETWORKS), help="network (default siren)")
-    f.add_argument("--legendre-polys", type=int, default=20, help="SH degrees L (L² features; default 20)")
-    f.add_argument("--min-radius", type=float, default=10.0, help="smallest scale (degrees) of sinusoidal encodings")
-    f.add_argument("--frequency-num", type=int, default=16, help="number of scales of sinusoidal encodings")
-    f.add_argument("--hidden-dim", type=int, default=256, help="network width (default 256)")
-    f.add_argument("--num-layers", type=int, default=2, help="hidden layers of siren/fcnet (default 2)")
+    add_encoder_options(f, "sh:20+siren(256x2)")
     f.add_argument("--epochs", type=int, default=20, help="passes over the observations (default 20)")
     f.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds of training")
     f.add_argument("--batch-size", type=int, default=2048, help="observations per step (default 2048)")
     f.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed (default 1e-3)")
-    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    f.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    f.add_argument("--threads", type=int, default=None, help="torch CPU threads during training (default: torch's)")
+    add_compute_options(f)
     f.add_argument("--evaluate", action="store_true",
                    help="for virtual:N, print mAP and AUC against the true ranges and the KDE baseline")
-    f.set_defaults(func=LazyCommand("geoviz.species.cli:_fit"))
+    f.set_defaults(func=run_fit)
     m = ss.add_parser("map", help="draw one species' predicted probability and range to a PNG")
     m.add_argument("model", help="model file written by `geoviz species fit`")
     m.add_argument("--species", required=True, metavar="NAME|INDEX",

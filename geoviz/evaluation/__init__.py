@@ -13,7 +13,7 @@ Which encoder for which task, and at what scale does it work?
 - :mod:`~geoviz.evaluation.resolution`: effective-resolution diagnostics (checkerboard
   accuracy vs cell size, cosine similarity vs distance, the resolved scale).
 
-Command line: ``geoviz evaluate`` (:mod:`geoviz.evaluation.cli`).
+Command line: ``geoviz evaluate`` (:mod:`geoviz.commands.evaluate`).
 """
 
 from .encoders import ENCODER_KINDS, EmbeddingCache, FrozenEncoder, get_encoder, list_encoder_specs, resolve_encoder_spec

@@ -30,6 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from geoviz.spec import EncoderSpec, resolve_encoder_ref
+
 __all__ = [
     "ENCODER_KINDS",
     "FrozenEncoder",
@@ -111,12 +113,8 @@ def _sh(spec: str, arg: str | None) -> FrozenEncoder:
 
 
 def _pe(spec: str, arg: str | None) -> FrozenEncoder:
-    from geoviz.encoders import get_positional_encoding
-
-    if arg:
-        raise ValueError(f"encoder spec {spec!r}: positional encodings take no argument here (default hyperparameters)")
-    pe = get_positional_encoding(spec)
-    return FrozenEncoder(spec, "pe", pe.float(), f"untrained positional encoding {spec!r} ({pe.embedding_dim} features)")
+    pe = EncoderSpec.parse(arg or spec).positional_encoding()
+    return FrozenEncoder(spec, "pe", pe.float(), f"untrained positional encoding {arg or spec!r} ({pe.embedding_dim} features)")
 
 
 def _pretrained(spec: str, arg: str | None) -> FrozenEncoder:
@@ -154,41 +152,8 @@ def list_encoder_specs() -> list[str]:
     return ["raw", "sh:L", *pes, *[n for n in list_pretrained() if is_available(n)]]
 
 
-def resolve_encoder_spec(spec: str) -> tuple[str, str | None]:
-    """Which :data:`ENCODER_KINDS` entry a spec names, and its argument.
-
-    Returns:
-        ``(kind, argument)``; e.g. ``("sh", "10")`` for ``"sh:10"``, ``("pe", None)`` for ``"wrap"``.
-
-    Raises:
-        TypeError: ``spec`` is not a string.
-        ValueError: unrecognised spec (the message lists what is accepted).
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"encoder spec must be a str, got {type(spec).__name__}")
-    s = spec.strip()
-    low = s.lower()
-    head, sep, arg = low.partition(":")
-    if head in ("raw", "sh") and (sep or head == "raw"):
-        return head, (arg if sep else None)
-    if low == "sh":
-        return "sh", None
-    from geoviz.encoders import ALIASES, list_positional_encodings
-    from geoviz.pretrained import list_pretrained
-
-    if low in list_pretrained():
-        return "pretrained", None
-    if low in list_positional_encodings() or low in ALIASES:
-        return ("sh", None) if ALIASES.get(low, low) == "sphericalharmonics" else ("pe", None)
-    if s.endswith((".ckpt", ".pt", ".pth")) or os.sep in s or Path(s).exists():
-        if not Path(s).expanduser().is_file():
-            raise ValueError(f"encoder spec {spec!r} looks like a checkpoint path, but no such file exists")
-        return "checkpoint", None
-    raise ValueError(
-        f"unknown encoder spec {spec!r}; use 'raw', 'sh:L' (e.g. 'sh:10'), a positional encoding "
-        f"({', '.join(n for n in list_positional_encodings() if n != 'sphericalharmonics')}), a pretrained "
-        f"model ({', '.join(list_pretrained())}) or a path to a SatCLIP .ckpt file"
-    )
+resolve_encoder_spec = resolve_encoder_ref
+"""Which :data:`ENCODER_KINDS` entry a spec names (:func:`geoviz.spec.resolve_encoder_ref`)."""
 
 
 _LOADED: dict[str, FrozenEncoder] = {}

@@ -23,13 +23,14 @@ import torch
 from .background import get_background
 from .data import Observations
 from .losses import DEFAULT_POS_WEIGHT, get_loss
+from ..spec import HasEncoderSpec
 from .model import DEFAULT_NN_KWARGS, DEFAULT_PE_KWARGS, SpeciesModel
 
 __all__ = ["SpeciesConfig", "fit_species"]
 
 
 @dataclass
-class SpeciesConfig:
+class SpeciesConfig(HasEncoderSpec):
     """Hyperparameters of a presence-only fit.
 
     Attributes:
@@ -64,7 +65,7 @@ class SpeciesConfig:
     weight_decay: float = 0.0
     seed: int = 0
     dtype: str = "float32"
-    device: str = "cpu"
+    device: str = "auto"
     threads: int | None = None
 
     def __post_init__(self) -> None:
