@@ -776,18 +776,18 @@ class TrainingTab:
             raise ValueError(f"Learning rate must be a positive number, got {lr!r}.")
         if lr > 1.0:
             raise ValueError(f"Learning rate {lr} is too large (Adam diverges); use a value ≤ 1.")
-        pe_kwargs: dict[str, Any] = {}
-        if self.pe.value == "sphericalharmonics":
-            L = int(self.legendre_polys.value)
-            if L < 1:
-                raise ValueError(f"L must be ≥ 1, got {L}.")
-            pe_kwargs["legendre_polys"] = L
-        nn_kwargs: dict[str, Any] = {}
-        if self.nn.value != "linear":
-            nn_kwargs = {"hidden_dim": int(self.hidden_dim.value), "num_layers": 2}
-        return TrainConfig(pe=self.pe.value, nn=self.nn.value, pe_kwargs=pe_kwargs, nn_kwargs=nn_kwargs,
-                           lr=float(lr), max_epochs=int(epochs), patience=None, dtype=self.dtype,
-                           device=self.device)
+        if self.pe.value == "sphericalharmonics" and int(self.legendre_polys.value) < 1:
+            raise ValueError(f"L must be ≥ 1, got {int(self.legendre_polys.value)}.")
+        return TrainConfig.from_spec(self.encoder_spec(), lr=float(lr), max_epochs=int(epochs), patience=None,
+                                     dtype=self.dtype, device=self.device)
+
+    def encoder_spec(self) -> Any:
+        """The :class:`geoviz.spec.EncoderSpec` of the encoder widgets (SH: L; siren/fcnet: width × 2)."""
+        from geoviz.spec import EncoderSpec
+
+        pe_kwargs = {"legendre_polys": int(self.legendre_polys.value)} if self.pe.value == "sphericalharmonics" else {}
+        nn_kwargs = {"hidden_dim": int(self.hidden_dim.value), "num_layers": 2} if self.nn.value != "linear" else {}
+        return EncoderSpec.from_parts(self.pe.value, self.nn.value, pe_kwargs, nn_kwargs)
 
     # ------------------------------------------------------------------ training
 
@@ -822,9 +822,7 @@ class TrainingTab:
 
     def _grid_resolution(self, cfg: Any) -> float:
         """Map grid spacing for ``cfg`` (raises ValueError for an unknown encoding)."""
-        from geoviz.encoders import get_positional_encoding
-
-        dim = get_positional_encoding(cfg.pe, **cfg.pe_kwargs).embedding_dim
+        dim = cfg.spec.positional_encoding().embedding_dim
         return map_resolution(dim, 4)  # the child predicts maps in float32
 
     def _render(self, pred: np.ndarray | None, shape: tuple[int, int], kind: str, n_classes: int | None,
@@ -1093,15 +1091,12 @@ def _is_regression_name(task_name: str) -> bool:
 
 
 def _config_label(cfg: Any) -> str:
-    """Short description of a run's model, e.g. ``"SH L=10 + siren"``."""
-    L = cfg.pe_kwargs.get("legendre_polys")
-    short = {"sphericalharmonics": "SH"}.get(cfg.pe, cfg.pe)
-    pe = f"{short} L={L}" if L is not None else short
-    return f"{pe} + {cfg.nn}"
+    """A run's model as its encoder spec, e.g. ``"sh:10+siren(64x2)"`` (:class:`geoviz.spec.EncoderSpec`)."""
+    return str(cfg.spec)
 
 
 def _run_label(cfg: Any, task_name: str) -> str:
-    """Short description of a run, e.g. ``"SH L=10 + siren, Land–ocean"`` (``task_name``: the
+    """Short description of a run, e.g. ``"sh:10+siren(64x2), Land–ocean"`` (``task_name``: the
     human task name)."""
     return f"{_config_label(cfg)}, {task_name}"
 
