@@ -180,3 +180,15 @@ def test_pe_names_are_case_insensitive_and_the_encoder_spec_check_agrees(tmp_pat
             with pytest.raises(ValueError) as info:
                 check_encoder_spec(spec)
             assert str(info.value) == expected, spec
+
+
+def test_every_top_level_name_resolves() -> None:
+    """What a user reaches for first is at the top level: the estimators, pretrained models,
+    embeddings, data, the encoder spec and the training engine."""
+    import geoviz
+
+    for name in ("GeoRegressor", "GeoClassifier", "LocationEmbedder", "load_pretrained", "embed_points",
+                 "embed_grid", "get_field", "load_points", "EncoderSpec", "build_location_encoder"):
+        assert name in geoviz.__all__
+    for name in geoviz.__all__:
+        assert getattr(geoviz, name) is not None, name
