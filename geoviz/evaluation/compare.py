@@ -2,7 +2,8 @@
 
 The computation behind the dashboard's *Compare encoders* tab and notebook 08
 (:func:`compare_encoders`, or step by step :func:`run_encoder` per encoder), with its
-scoreboard and Matplotlib figures (object API, safe in worker threads and child processes).
+scoreboard and Matplotlib figures (:mod:`geoviz.render`: object API, safe in worker threads and
+child processes).
 One run embeds the task's points once per encoder (an optional
 :class:`~geoviz.evaluation.EmbeddingCache`), scores the **linear** and the **MLP** probe
 (:data:`geoviz.evaluation.PROBES`) on one random 50/50 split, keeps their test predictions,
@@ -13,12 +14,13 @@ baseline) with its *resolved scale*.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from geoviz import render
 
 __all__ = ["DEFAULT_ENCODERS", "DEFAULT_SELECTION", "RESOLUTION_SETTINGS", "EncoderRun", "Comparison",
            "available_encoders", "run_encoder", "compare_encoders", "scoreboard_html",
@@ -40,8 +42,10 @@ RESOLUTION_SETTINGS: dict[str, Any] = {"n": 600, "regions": 1, "anchors": 60, "s
 """Small checkerboards for the tab (600 points per cell size, one region, no Siren baseline):
 about a second per cheap encoder on an idle 2-core CPU; noisier than ``geoviz evaluate --resolution``."""
 
-AGREE_COLORS = {"correct": "#1b7837", "wrong": "#d6604d"}
+AGREE_COLORS = render.AGREE_COLORS
 MAP_WIDTH_IN = 4.4
+FIGURE_DPI = 90
+"""Resolution of the figures here (their PNGs from :func:`figure_png`)."""
 
 
 def available_encoders() -> list[str]:
@@ -253,76 +257,57 @@ def scoreboard_html(comp: Comparison) -> str:
             f"<th>time</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
-def _coast() -> np.ndarray:
-    from geoviz.viz import coastline_paths, nan_join
+def _map_axes(ax: Any, title: str) -> None:
+    render.style_map_axes(ax, title, ticks=False, coast_color="0.45", coast_width=0.4, facecolor="#f4f6f8",
+                          fontsize=8.5)
 
-    return nan_join(coastline_paths())
 
-
-def _map_axes(ax: Any, title: str, coast: np.ndarray) -> None:
-    ax.plot(coast[:, 0], coast[:, 1], color="0.45", lw=0.4, zorder=1)
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-90, 90)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_facecolor("#f4f6f8")
-    ax.set_title(title, fontsize=8.5)
+def _point_size(n: int) -> float:
+    return float(np.clip(3000.0 / max(n, 1), 2.0, 9.0))
 
 
 def maps_figure(comp: Comparison, probe: str = "linear") -> Any:
-    """Maps of the test points, one column per encoder (a Matplotlib ``Figure``, no pyplot).
+    """Maps of the test points, one column per encoder (a Matplotlib ``Figure``, :mod:`geoviz.render`).
 
     Regression: row 1 the prediction (shared colour scale with the truth, task units), row 2
     the residual prediction − truth (diverging, symmetric, task units). Classification: row 1
     the predicted class, row 2 agreement with the true class (green correct, red wrong).
     Each map is 2:1 (lon −180..180, lat −90..90) with coastlines.
     """
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
-
     t = comp.task
     runs = [r for r in comp.runs if probe in r.predictions]
     k = max(1, len(runs))
-    fig = Figure(figsize=(MAP_WIDTH_IN * k + 0.9, 2 * (MAP_WIDTH_IN / 2 + 0.45)), constrained_layout=True)
-    axes = fig.subplots(2, k, squeeze=False)
-    coast = _coast()
+    fig, axes = render.map_figure(2, k, panel_width=MAP_WIDTH_IN, dpi=FIGURE_DPI, extra_width=0.9, extra_height=0.45)
     p, y = comp.lonlat_test, comp.y_test
-    size = float(np.clip(3000.0 / max(len(y), 1), 2.0, 9.0))
+    size = _point_size(len(y))
     if t.kind == "regression":
         lo, hi = np.percentile(y, [2, 98])
         res_all = np.concatenate([r.predictions[probe] - y for r in runs]) if runs else np.zeros(1)
-        rmax = float(np.percentile(np.abs(res_all), 98)) or 1.0
+        rlo, rhi = render.symmetric_clim(res_all, 98)
         im1 = im2 = None
         for j, r in enumerate(runs):
             pred = r.predictions[probe]
-            _map_axes(axes[0, j], f"{r.spec}: predicted ({probe}, R² {r.scores[probe]:.2f})", coast)
-            im1 = axes[0, j].scatter(p[:, 0], p[:, 1], c=pred, s=size, cmap="viridis", vmin=lo, vmax=hi,
+            _map_axes(axes[0, j], f"{r.spec}: predicted ({probe}, R² {r.scores[probe]:.2f})")
+            im1 = axes[0, j].scatter(p[:, 0], p[:, 1], c=pred, s=size, cmap=render.SEQUENTIAL_CMAP, vmin=lo, vmax=hi,
                                      linewidths=0, zorder=2)
-            _map_axes(axes[1, j], f"{r.spec}: residual (RMSE {np.sqrt(np.mean((pred - y) ** 2)):.2g} {t.units})", coast)
-            im2 = axes[1, j].scatter(p[:, 0], p[:, 1], c=pred - y, s=size, cmap="RdBu_r", vmin=-rmax, vmax=rmax,
-                                     linewidths=0, zorder=2)
+            _map_axes(axes[1, j], f"{r.spec}: residual (RMSE {np.sqrt(np.mean((pred - y) ** 2)):.2g} {t.units})")
+            im2 = axes[1, j].scatter(p[:, 0], p[:, 1], c=pred - y, s=size, cmap=render.DIVERGING_CMAP, vmin=rlo,
+                                     vmax=rhi, linewidths=0, zorder=2)
         if im1 is not None:
-            fig.colorbar(im1, ax=axes[0, :], shrink=0.9, label=f"predicted {t.name} [{t.units}]")
-            fig.colorbar(im2, ax=axes[1, :], shrink=0.9, label=f"predicted − true [{t.units}]")
+            render.add_colorbar(fig, im1, axes[0, :], f"predicted {t.name} [{t.units}]", shrink=0.9)
+            render.add_colorbar(fig, im2, axes[1, :], f"predicted − true [{t.units}]", center=0.0, shrink=0.9)
     else:
-        K = max(t.n_classes, 1)
-        from geoviz.viz.colors import categorical_palette, hex_colors
-
-        cmap = ListedColormap(hex_colors(categorical_palette(K)))
+        cmap, norm = render.class_colormap(max(t.n_classes, 1))
         for j, r in enumerate(runs):
             pred = r.predictions[probe]
-            _map_axes(axes[0, j], f"{r.spec}: predicted class ({probe})", coast)
-            axes[0, j].scatter(p[:, 0], p[:, 1], c=pred, s=size, cmap=cmap, vmin=-0.5, vmax=K - 0.5,
-                               linewidths=0, zorder=2)
+            _map_axes(axes[0, j], f"{r.spec}: predicted class ({probe})")
+            axes[0, j].scatter(p[:, 0], p[:, 1], c=pred, s=size, cmap=cmap, norm=norm, linewidths=0, zorder=2)
             ok = pred == y
-            _map_axes(axes[1, j], f"{r.spec}: agrees with truth ({100 * ok.mean():.0f} %)", coast)
+            _map_axes(axes[1, j], f"{r.spec}: agrees with truth ({100 * ok.mean():.0f} %)")
             axes[1, j].scatter(p[ok, 0], p[ok, 1], c=AGREE_COLORS["correct"], s=size, linewidths=0, zorder=2)
             axes[1, j].scatter(p[~ok, 0], p[~ok, 1], c=AGREE_COLORS["wrong"], s=size, linewidths=0, zorder=3)
-        fig.legend(handles=[Patch(color=AGREE_COLORS["correct"], label="correct class"),
-                            Patch(color=AGREE_COLORS["wrong"], label="wrong class")],
-                   loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+        render.class_legend(fig, [AGREE_COLORS["correct"], AGREE_COLORS["wrong"]], ["correct class", "wrong class"],
+                            loc="outside lower center", ncol=2, fontsize=8)
     for j in range(len(runs), k):
         axes[0, j].set_visible(False)
         axes[1, j].set_visible(False)
@@ -331,34 +316,28 @@ def maps_figure(comp: Comparison, probe: str = "linear") -> Any:
 
 def truth_figure(comp: Comparison) -> Any:
     """The true target at the test points (2:1 map, colour bar in the task's units or classes)."""
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
     t = comp.task
-    fig = Figure(figsize=(MAP_WIDTH_IN + 0.9, MAP_WIDTH_IN / 2 + 0.45), constrained_layout=True)
-    ax = fig.subplots()
+    fig, axes = render.map_figure(1, 1, panel_width=MAP_WIDTH_IN, dpi=FIGURE_DPI, extra_width=0.9, extra_height=0.45)
+    ax = axes[0, 0]
     p, y = comp.lonlat_test, comp.y_test
-    size = float(np.clip(3000.0 / max(len(y), 1), 2.0, 9.0))
-    _map_axes(ax, f"true {t.name} at the {len(y)} test points", _coast())
+    size = _point_size(len(y))
+    _map_axes(ax, f"true {t.name} at the {len(y)} test points")
     if t.kind == "regression":
         lo, hi = np.percentile(y, [2, 98])
-        im = ax.scatter(p[:, 0], p[:, 1], c=y, s=size, cmap="viridis", vmin=lo, vmax=hi, linewidths=0, zorder=2)
-        fig.colorbar(im, ax=ax, shrink=0.9, label=f"{t.name} [{t.units}]")
+        im = ax.scatter(p[:, 0], p[:, 1], c=y, s=size, cmap=render.SEQUENTIAL_CMAP, vmin=lo, vmax=hi, linewidths=0,
+                        zorder=2)
+        render.add_colorbar(fig, im, ax, f"{t.name} [{t.units}]", shrink=0.9)
     else:
-        from geoviz.viz.colors import categorical_palette, hex_colors
-
         K = max(t.n_classes, 1)
-        ax.scatter(p[:, 0], p[:, 1], c=y, s=size, cmap=ListedColormap(hex_colors(categorical_palette(K))),
-                   vmin=-0.5, vmax=K - 0.5, linewidths=0, zorder=2)
+        cmap, norm = render.class_colormap(K)
+        ax.scatter(p[:, 0], p[:, 1], c=y, s=size, cmap=cmap, norm=norm, linewidths=0, zorder=2)
         ax.set_title(f"true {t.name} at the {len(y)} test points ({K} classes)", fontsize=8.5)
     return fig
 
 
 def resolution_figure(comp: Comparison) -> Any:
     """Checkerboard linear-probe accuracy vs cell size, one curve per encoder, resolved scales marked."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.2, 3.3), constrained_layout=True)
+    fig = render.new_figure((6.2, 3.3), dpi=FIGURE_DPI)
     ax = fig.subplots()
     cells = None
     for i, r in enumerate(comp.runs):
@@ -385,14 +364,9 @@ def resolution_figure(comp: Comparison) -> Any:
     return fig
 
 
-def figure_png(fig: Any, dpi: int = 90) -> bytes:
-    """PNG bytes of a Matplotlib ``Figure`` (Agg; safe in a worker thread)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
+figure_png = render.figure_png
+"""PNG bytes of a Matplotlib ``Figure`` at ``dpi`` (default the figure's own: :data:`FIGURE_DPI`
+for the figures here): :func:`geoviz.render.figure_png`."""
 
 
 def build_task(name: str, n: int) -> Any:

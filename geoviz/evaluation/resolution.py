@@ -237,11 +237,13 @@ def resolution_diagnostics(
 
 
 def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> Any:
-    """One encoder's figure: (a) checkerboard accuracy vs cell size, (b) similarity vs distance."""
-    # the object API (no pyplot, no backend switch): safe in notebooks and threads
-    from matplotlib.figure import Figure
+    """One encoder's figure: (a) checkerboard accuracy vs cell size, (b) similarity vs distance.
 
-    fig = Figure(figsize=(10, 3.8), constrained_layout=True)
+    Returns the matplotlib ``Figure`` (:func:`geoviz.render.new_figure`; also written to ``path``
+    at 110 dpi when given)."""
+    from geoviz import render
+
+    fig = render.new_figure((10, 3.8))
     a1, a2 = fig.subplots(1, 2)
     c = np.array(res.cells)
     a1.errorbar(c, 100 * np.array(res.accuracy), yerr=100 * np.array(res.accuracy_std), marker="o",
@@ -275,7 +277,7 @@ def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> An
     a2.legend(fontsize=7)
     fig.suptitle(f"Effective resolution of {res.encoder}", fontsize=11)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        render.save_figure(fig, path, dpi=110)
     return fig
 
 
@@ -291,11 +293,13 @@ def load_resolution(path: str | Path) -> list[ResolutionResult]:
 
 
 def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | Path | None = None) -> Any:
-    """All encoders in one figure: checkerboard curves (with resolved scales) and similarity medians."""
-    # the object API (no pyplot, no backend switch): safe in notebooks and threads
-    from matplotlib.figure import Figure
+    """All encoders in one figure: checkerboard curves (with resolved scales) and similarity medians.
 
-    fig = Figure(figsize=(11, 4), constrained_layout=True)
+    Returns the matplotlib ``Figure`` (:func:`geoviz.render.new_figure`; also written to ``path``
+    at 110 dpi when given)."""
+    from geoviz import render
+
+    fig = render.new_figure((11, 4))
     a1, a2 = fig.subplots(1, 2)
     sirens_done = set()
     for i, r in enumerate(results):
@@ -326,5 +330,5 @@ def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | 
     a2.legend(fontsize=7)
     a2.set_title("(b) embedding similarity vs distance", fontsize=10)
     if path is not None:
-        fig.savefig(path, dpi=110)
+        render.save_figure(fig, path, dpi=110)
     return fig

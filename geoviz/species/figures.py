@@ -1,4 +1,4 @@
-"""Range-map figures (matplotlib Agg, no pyplot, offline): true range, observations,
+"""Range-map figures (offline, drawn with :mod:`geoviz.render`): true range, observations,
 predicted probability and thresholded range of one species, side by side.
 
 Maps are plate carrée with Natural Earth 1:110m coastlines; ``extent="auto"`` zooms to the
@@ -93,12 +93,7 @@ def species_figure(model: Any, species: Any, *, observations: np.ndarray | None 
     Returns:
         The ``matplotlib.figure.Figure``.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
-    from matplotlib.colors import ListedColormap
-    from matplotlib.figure import Figure
-
-    from geoviz.data import land_boundaries
+    from geoviz import render
 
     name = model.names[model.index(species)]
     obs = np.zeros((0, 2)) if observations is None else np.asarray(observations, dtype=np.float64)
@@ -124,44 +119,33 @@ def species_figure(model: Any, species: Any, *, observations: np.ndarray | None 
         lats = ext[3] - (np.arange(Hp) + 0.5) * (ext[3] - ext[2]) / Hp
         lo, la = np.meshgrid(lons, lats)
         prob = np.where(is_land(np.column_stack([lo.ravel(), la.ravel()])).reshape(Hp, Wp), prob, np.nan)
-    aspect = (ext[3] - ext[2]) / (ext[1] - ext[0])
-    fig = Figure(figsize=(width * len(panels), width * aspect + 0.7), dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    coast = land_boundaries(drop_frame_edges=True)
-    imext = (ext[0], ext[1], ext[2], ext[3])
-    for i, panel in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        ax.set_facecolor("#dfe8f0")
+    fig, axes = render.map_figure(1, len(panels), panel_width=width, extent=ext, dpi=dpi, extra_height=0.7)
+    colors = render.RANGE_COLORS
+    for ax, panel in zip(axes[0], panels):
         if panel == "truth":
             if true_map is None:
                 raise ValueError("the 'truth' panel needs truth= (virtual species)")
-            ax.imshow(np.ma.masked_where(~true_map, true_map), extent=(-180, 180, -90, 90), origin="upper",
-                      cmap=ListedColormap(["#1b7837"]), interpolation="nearest")
-            ax.set_title("true range", fontsize=9)
+            render.show_mask(ax, true_map, colors["truth"])
+            panel_title = "true range"
         elif panel == "observations":
-            ax.scatter(obs[:, 0], obs[:, 1], s=3, c="#b2182b", linewidths=0, alpha=0.7)
-            ax.set_title(f"{len(obs)} observations", fontsize=9)
+            ax.scatter(obs[:, 0], obs[:, 1], s=3, c=colors["observations"], linewidths=0, alpha=0.7)
+            panel_title = f"{len(obs)} observations"
         elif panel == "probability":
-            im = ax.imshow(prob, extent=imext, origin="upper", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-            fig.colorbar(im, ax=ax, shrink=0.8, label="P(present)")
-            ax.set_title("predicted probability", fontsize=9)
-        elif panel == "range":
+            im = render.show_raster(ax, prob, extent=ext, cmap=render.SEQUENTIAL_CMAP, clim=(0.0, 1.0))
+            render.add_colorbar(fig, im, ax, "P(present)", shrink=0.8)
+            panel_title = "predicted probability"
+        else:  # "range"
             with np.errstate(invalid="ignore"):
                 rng_map = prob >= threshold
-            ax.imshow(np.ma.masked_where(~rng_map, rng_map), extent=imext, origin="upper",
-                      cmap=ListedColormap(["#2166ac"]), interpolation="nearest", alpha=0.85)
+            render.show_mask(ax, rng_map, colors["range"], extent=ext, alpha=0.85)
             if true_map is not None:
-                ax.contour(np.linspace(-179.75, 179.75, true_map.shape[1]) if truth.resolution == 0.5 else
-                           -180 + (np.arange(true_map.shape[1]) + 0.5) * truth.resolution,
+                ax.contour(-180 + (np.arange(true_map.shape[1]) + 0.5) * truth.resolution,
                            90 - (np.arange(true_map.shape[0]) + 0.5) * truth.resolution,
-                           true_map.astype(float), levels=[0.5], colors="#1b7837", linewidths=0.8)
-            ax.set_title(f"range: P ≥ {threshold:g}" + (" (green: truth)" if true_map is not None else ""), fontsize=9)
-        ax.add_collection(LineCollection(coast, colors="#333333", linewidths=0.4))
-        ax.set_xlim(ext[0], ext[1])
-        ax.set_ylim(ext[2], ext[3])
-        ax.set_aspect("equal")
-        ax.tick_params(labelsize=7)
+                           true_map.astype(float), levels=[0.5], colors=colors["truth"], linewidths=0.8)
+            panel_title = f"range: P ≥ {threshold:g}" + (" (green: truth)" if true_map is not None else "")
+        render.style_map_axes(ax, panel_title, extent=ext, coast_color="#333333", coast_width=0.4,
+                              facecolor="#dfe8f0", fontsize=9)
     fig.suptitle(title or name, fontsize=10)
     if path is not None:
-        fig.savefig(path)
+        render.save_figure(fig, path)
     return fig

@@ -1,4 +1,9 @@
-"""Coastlines and graticule lines from the shipped Natural Earth land polygon (no downloads)."""
+"""Coastlines and graticule lines from the shipped Natural Earth land polygon (no downloads).
+
+The coastline polylines themselves (:func:`coastline_paths`, :func:`nan_join`) come from
+:mod:`geoviz.render`; this module adds the graticule, the orthographic projection of lines
+for the globe and the HoloViews element of the flat maps.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+
+from geoviz.render import coastline_paths, nan_join
 
 from ._hv import hv as _hv
 from .projection import _forward, check_center
@@ -17,57 +24,6 @@ __all__ = [
     "nan_join",
     "project_paths",
 ]
-
-
-@lru_cache(maxsize=4)
-def _coastlines(simplify: float | None) -> tuple[np.ndarray, ...]:
-    from geoviz.data import land_boundaries
-
-    paths = land_boundaries(drop_frame_edges=True)
-    if simplify:
-        import shapely
-
-        out = []
-        for p in paths:
-            s = np.asarray(shapely.simplify(shapely.linestrings(p), simplify).coords)
-            if len(s) >= 2:
-                out.append(s)
-        paths = out
-    res = []
-    for p in paths:
-        a = np.array(p, dtype=np.float64)
-        a.flags.writeable = False
-        res.append(a)
-    return tuple(res)
-
-
-def coastline_paths(simplify: float | None = None) -> list[np.ndarray]:
-    """Coastline polylines of the shipped Natural Earth 1:110m land polygon.
-
-    The artificial polygon edges along the antimeridian and the south pole are removed.
-
-    Args:
-        simplify: optional Douglas–Peucker tolerance in degrees (shapely ``simplify``).
-
-    Returns:
-        List of ``(K, 2)`` float64 read-only arrays of ``(lon, lat)`` degrees (cached).
-    """
-    if simplify is not None and not (np.isfinite(simplify) and simplify >= 0):
-        raise ValueError(f"simplify must be a non-negative number of degrees, got {simplify!r}")
-    return list(_coastlines(float(simplify) if simplify else None))
-
-
-def nan_join(paths: list[np.ndarray]) -> np.ndarray:
-    """Concatenate ``(K_i, 2)`` polylines into one ``(sum K_i + n - 1, 2)`` array, NaN rows between."""
-    if not paths:
-        return np.zeros((0, 2))
-    sep = np.full((1, 2), np.nan)
-    parts: list[np.ndarray] = []
-    for i, p in enumerate(paths):
-        if i:
-            parts.append(sep)
-        parts.append(np.asarray(p, dtype=np.float64))
-    return np.concatenate(parts)
 
 
 @lru_cache(maxsize=4)
