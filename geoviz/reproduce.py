@@ -24,12 +24,9 @@ CLI::
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -730,58 +727,3 @@ def render_checkerboard_report(records: Sequence[dict[str, Any]], variant: str =
 
 
 # ------------------------------------------------------------------------------ CLI
-
-
-def _progress(rec: dict[str, Any], i: int, n: int) -> None:
-    print(f"[{i}/{n}] {rec['task']} {rec['variant']} {rec['pe']}+{rec['nn']} seed {rec['seed']}: "
-          f"{rec['test_accuracy']:.2f} % ({rec['epochs']} epochs, {rec['stopped']}, {rec['fit_seconds']:.1f} s)",
-          flush=True)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    if args.max_epochs < 1:
-        raise ValueError(f"--max-epochs must be a positive int, got {args.max_epochs}")
-    if args.workers < 1:
-        raise ValueError(f"--workers must be a positive int, got {args.workers}")
-    if args.seeds is not None and any(s < 0 for s in args.seeds):
-        raise ValueError(f"--seeds must be non-negative ints, got {args.seeds}")
-    cells = parse_subset(args.subset, args.task)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = out / f"{args.task}.jsonl"
-    seeds = args.seeds if args.seeds is not None else ([0, 1, 2, 3, 4] if args.task == "landocean" else [0, 1, 2])
-    t0 = time.perf_counter()
-    if args.no_run:
-        keys = {(pe, nn) for pe, nn in cells}
-        recs = [r for r in load_records(results) if r.get("task") == args.task and (r["pe"], r["nn"]) in keys
-                and r.get("variant", "reference") == args.variant]
-    else:
-        run = run_landocean if args.task == "landocean" else run_checkerboard
-        recs = run(results, cells, seeds, args.variant, args.max_epochs, args.workers, _progress)
-    wall = time.perf_counter() - t0
-    summ = summarize(recs)
-    (out / f"{args.task}_{args.variant}_summary.json").write_text(json.dumps(
-        {"task": args.task, "variant": args.variant, "seeds": list(seeds), "max_epochs": args.max_epochs,
-         "wall_seconds_this_invocation": wall, "n_runs": len(recs),
-         "cells": [{"pe": pe, "nn": nn, **s, **({"paper_mean": PAPER_LANDOCEAN[(pe, nn)][0],
-                                                  "paper_std": PAPER_LANDOCEAN[(pe, nn)][1]}
-                                                 if args.task == "landocean" else {})}
-                   for (v, pe, nn), s in summ.items()]}, indent=2))
-    if args.task == "landocean":
-        table = format_table(recs, args.variant)
-    else:
-        table = format_checkerboard_table(recs, args.variant)
-        plot_latitude_accuracy(recs, out / f"checkerboard_{args.variant}_latitude.png")
-    (out / f"{args.task}_{args.variant}.md").write_text(table)
-    if args.doc:
-        every = [r for r in load_records(results) if r.get("task") == args.task]
-        if args.task == "landocean":
-            update_doc(args.doc, render_landocean_report(every, args.variant), "landocean")
-        else:
-            png = Path(args.doc).with_name("checkerboard_latitude_accuracy.png")
-            plot_latitude_accuracy(every, png, args.variant)
-            update_doc(args.doc, render_checkerboard_report(every, args.variant), "checkerboard")
-        print(f"updated {args.doc}")
-    print(table)
-    print(f"{len(recs)} runs ({wall:.0f} s this invocation); results in {results}")
-    return 0

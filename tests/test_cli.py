@@ -21,11 +21,11 @@ def test_train_writes_png_gif_json(tmp_path, capsys) -> None:
                "--out", str(tmp_path), "--gif", "--device", "cpu", "--dtype", "float32"])
     assert rc == 0
     assert "test accuracy" in capsys.readouterr().out
-    png = Image.open(tmp_path / "landocean_sphericalharmonics_siren.png")
+    png = Image.open(tmp_path / "landocean_sh_10+siren_64x2.png")
     assert png.size == (72, 36)
-    gif = Image.open(tmp_path / "landocean_sphericalharmonics_siren.gif")
+    gif = Image.open(tmp_path / "landocean_sh_10+siren_64x2.gif")
     assert gif.n_frames == 5
-    summary = json.loads((tmp_path / "landocean_sphericalharmonics_siren.json").read_text())
+    summary = json.loads((tmp_path / "landocean_sh_10+siren_64x2.json").read_text())
     assert summary["epochs"] == 5 and 0 <= summary["test"]["accuracy"] <= 1
 
 
@@ -103,7 +103,7 @@ def test_parsers_help_and_argument_errors_import_nothing_heavy(tmp_path) -> None
             assert code == 0 and out_len > 100, argv
         else:
             assert code == 2, (argv, code, err)
-    assert "invalid choice: 'nosuch'" in codes["train landocean --pe nosuch"][2]
+    assert "unknown positional encoding 'nosuch'" in codes["train landocean --pe nosuch"][2]
     assert "the following arguments are required: --save" in codes["fit x.csv"][2]
     assert "unknown pretrained model 'satclip-nope'" in codes["download satclip-nope"][2]
     assert "unknown field 'nope'; built-in fields: ['temperature'" in codes["fit field:nope --save m.gvz"][2]
@@ -163,7 +163,7 @@ def test_pe_names_are_case_insensitive_and_the_encoder_spec_check_agrees(tmp_pat
     from geoviz.evaluation import resolve_encoder_spec
 
     ap = build_parser()
-    assert ap.parse_args(["train", "landocean", "--pe", " SH"]).pe == "sh"
+    assert ap.parse_args(["train", "landocean", "--pe", " SH"]).pe == "sphericalharmonics"
     assert ap.parse_args(["fit", "x.csv", "--save", "m", "--pe", "SphereC+"]).pe == "spherec+"
     ckpt = tmp_path / "enc.ckpt"
     ckpt.write_bytes(b"")

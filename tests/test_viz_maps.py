@@ -105,11 +105,11 @@ def test_tap_stream_on_overlay(grid):
 
 
 def test_colorize_landocean_matches_cli():
-    from geoviz.cli import probability_image
+    from geoviz.commands.train import _map_rgb  # the map `geoviz train` writes
 
     v = np.array([0.0, 0.25, 1.0])
     ours = colorize(v)[:, :3]
-    cli = np.asarray(probability_image(v, (1, 3)))[0]
+    cli = np.asarray(_map_rgb(v, (1, 3), "binary"))[0]
     assert np.abs(ours.astype(int) - cli.astype(int)).max() <= 1
     np.testing.assert_array_equal(ours[0], OCEAN_RGB)
     np.testing.assert_array_equal(ours[2], LAND_RGB)

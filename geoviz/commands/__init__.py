@@ -1,6 +1,6 @@
-"""Subcommands of the ``geoviz`` command line and their argparse parsers.
+"""The ``geoviz`` command line: one package, the parser built in one place (:func:`build_parser`).
 
-Every entry of :data:`geoviz.cli.COMMANDS` names a ``register(sub)`` function in a *light*
+Every entry of :data:`COMMANDS` names a ``register(sub)`` function in a *light*
 module (standard library and :mod:`geoviz._names` only, no torch/numpy/pandas at import), so
 that ``geoviz --help``, ``geoviz CMD --help`` and argument errors answer at once. The command
 bodies import the heavy stack when they run; for bodies that live in heavy modules the parser
@@ -24,9 +24,58 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Callable, Sequence
+import sys
+from typing import Any, Callable, Sequence
 
-__all__ = ["LazyCommand", "name_choice", "comma_list"]
+__all__ = ["main", "build_parser", "COMMANDS", "LazyCommand", "name_choice", "comma_list"]
+
+COMMANDS: dict[str, str] = {
+    "train": "geoviz.commands.train:register",
+    "fit": "geoviz.commands.fit:register",
+    "predict": "geoviz.commands.predict:register",
+    "embed": "geoviz.commands.embed:register",
+    "evaluate": "geoviz.commands.evaluate:register",
+    "species": "geoviz.commands.species:register",
+    "reproduce": "geoviz.commands.reproduce:register",
+    "pretrain": "geoviz.commands.pretrain:register",
+    "download": "geoviz.commands.pretrained:register_download",
+    "models": "geoviz.commands.pretrained:register_models",
+}
+"""Subcommands: name → ``"module:function"``. The function receives the argparse sub-parsers
+object, adds its parser and sets ``func`` (a callable taking the parsed Namespace and returning
+an exit code). The modules must be light (no torch, numpy, pandas, ... at import;
+``tests/test_cli.py`` checks): heavy dependencies are imported inside the command body, so
+``geoviz --help`` stays fast."""
+
+
+def _load(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``geoviz`` parser with every subcommand of :data:`COMMANDS` (imports nothing heavy)."""
+    ap = argparse.ArgumentParser(prog="geoviz", description="Implicit neural geo-representations.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for spec in COMMANDS.values():
+        _load(spec)(sub)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``geoviz`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Argument errors exit through argparse (``SystemExit(2)``); a ``ValueError``, ``TypeError``,
+    ``FileNotFoundError`` or ``KeyError`` from a command is printed as ``geoviz: error: ...``
+    and returns 2.
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"geoviz: error: {msg}", file=sys.stderr)
+        return 2
 
 
 class LazyCommand:

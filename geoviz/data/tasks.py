@@ -26,12 +26,11 @@ from functools import lru_cache
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from geoviz.data.land import LAND_SOURCES, _lonlat_numpy, is_land
 from geoviz.data.sampling import equal_area_test_grid, fibonacci_lattice, lonlat_to_unit, uniform_sphere
 from geoviz.data.fields import get_field
-from geoviz.data.task import LabelFn, Split, Task
+from geoviz.data.task import Split, Task
 
 __all__ = [
     "Split",
