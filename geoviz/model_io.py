@@ -1,21 +1,21 @@
 """Save and load fitted location encoders with everything needed to use them later.
 
-:func:`save_model` writes one file (``torch.save`` of plain tensors and a JSON string, so
-:func:`load_model` reads it with ``torch.load(weights_only=True)``: loading never runs code
-from the file)::
-
-    {"format": "geoviz-model/1",
-     "metadata": "<JSON>",          # see below
-     "state_dict": {"network.layers.0.weight": Tensor, ...}}
-
-The metadata record: ``format``, ``geoviz_version``, ``torch_version``, ``encoding`` /
-``encoding_args`` (positional-encoding registry name and constructor arguments),
-``network`` / ``network_args``, ``output_dim``, ``dtype``, ``task`` (``kind``, ``name``,
+:func:`save_model` writes one geoviz model file (:mod:`geoviz.model_file`: safetensors
+weights + a versioned JSON header, so loading never runs code from the file) of kind
+``"regressor"`` or ``"classifier"`` (``"location-encoder"`` for a model saved without a
+task). The header holds the encoder spec (``encoder``: :meth:`geoviz.spec.EncoderSpec.to_dict`
+with every hyperparameter), ``output_dim``, ``dtype``, ``task`` (``kind``, ``name``,
 ``num_classes``, ``class_names``, ``units``, ``target_names``), ``scaling`` (regression:
-per-output ``mean``/``std``; the network predicts standardised values), ``config`` (the
-:class:`~geoviz.training.TrainConfig` as a dict) and ``extra`` (any JSON-like dict, e.g.
-held-out metrics). A file of a later, incompatible format version is refused with a clear
-error.
+per-output ``mean``/``std``; the network predicts standardised values), ``training_data``
+(split sizes, lon/lat ranges), ``config`` (the :class:`~geoviz.training.TrainConfig` as a
+dict), ``extra`` (any JSON-like dict, e.g. held-out metrics), ``geoviz_version``,
+``created`` and the SHA-256 of the weights.
+
+:func:`load_model` and :func:`read_metadata` return that header with four derived keys
+kept from format version 1: ``encoding`` / ``encoding_args`` (positional-encoding registry
+name and arguments) and ``network`` / ``network_args``. Files of format version 1
+(``torch.save``) are refused with the command that converts them:
+``python scripts/convert_model_files.py OLD NEW``.
 
     >>> from geoviz.model_io import save_model, load_model, predict_with
     >>> save_model(trainer.model, "temp.gvz", task=trainer.task, config=trainer.config,
@@ -26,8 +26,6 @@ error.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -35,77 +33,71 @@ from typing import Any
 import numpy as np
 import torch
 
-from .location_encoder import LocationEncoder, build_location_encoder
+from .location_encoder import LocationEncoder
+from .model_file import (ENCODER_KINDS, FORMAT_NAME, FORMAT_VERSION, ModelFileError, json_plain, load_encoder,
+                         read_header, save_encoder)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save_model", "load_model", "read_metadata", "predict_with",
+__all__ = ["FORMAT", "FORMAT_NAME", "FORMAT_VERSION", "save_model", "load_model", "read_metadata", "predict_with",
            "ModelFileError"]
 
-FORMAT_NAME = "geoviz-model"
-FORMAT_VERSION = 1
-FORMAT = f"{FORMAT_NAME}/{FORMAT_VERSION}"
+FORMAT = FORMAT_NAME
+"""The ``format`` entry of every geoviz model file (``"geoviz-model"``); its version is ``format_version``."""
+
+_FILE_KIND = {"regression": "regressor", "binary": "classifier", "multiclass": "classifier", None: "location-encoder"}
 
 
-class ModelFileError(ValueError):
-    """A model file that cannot be read: corrupt, not a geoviz model, or an incompatible version."""
+def _training_data(task: Any) -> dict[str, Any] | None:
+    """Split sizes and the lon/lat range of the training points of a Task (not the data)."""
+    if task is None or not hasattr(task, "train"):
+        return None
+    out: dict[str, Any] = {"task": getattr(task, "name", None)}
+    for split in ("train", "val", "test"):
+        s = getattr(task, split, None)
+        if s is not None and hasattr(s, "lonlat"):
+            out[f"n_{split}"] = int(len(s.lonlat))
+    tr = getattr(task, "train", None)
+    if tr is not None and hasattr(tr, "lonlat") and len(tr.lonlat):
+        ll = np.asarray(tr.lonlat, dtype=np.float64)
+        out["lon_range"] = [float(ll[:, 0].min()), float(ll[:, 0].max())]
+        out["lat_range"] = [float(ll[:, 1].min()), float(ll[:, 1].max())]
+    meta = dict(getattr(task, "meta", {}) or {})
+    for k in ("source", "class_counts"):
+        if k in meta:
+            try:
+                out[k] = json_plain(meta[k], k)
+            except TypeError:  # a summary never stops a save
+                out[k] = str(meta[k])
+    return out
 
 
-def _json_plain(obj: Any, what: str) -> Any:
-    try:
-        return json.loads(json.dumps(obj, default=_to_plain))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} must be JSON-serialisable (plain types): {exc}") from exc
-
-
-def _to_plain(v: Any) -> Any:
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, torch.Tensor):
-        return v.detach().cpu().tolist()
-    if dataclasses.is_dataclass(v) and not isinstance(v, type):
-        return dataclasses.asdict(v)
-    raise TypeError(f"{type(v).__name__} is not JSON-serialisable")
-
-
-def _encoding_name(pe: torch.nn.Module) -> tuple[str, dict[str, Any]]:
-    from .encoders import POSITIONAL_ENCODINGS, positional_encoding_hyperparameters
-
-    for name, cls in POSITIONAL_ENCODINGS.items():
-        if type(pe) is cls:
-            args = {}
-            for p in positional_encoding_hyperparameters(name):
-                v = getattr(pe, p, None)
-                if isinstance(v, (bool, int, float, str)):
-                    args[p] = v
-            return name, args
-    raise TypeError(f"cannot save a positional encoding of type {type(pe).__name__}: not in the geoviz registry")
-
-
-def _network_name(net: torch.nn.Module) -> tuple[str, dict[str, Any]]:
-    from .networks import NETWORKS
-
-    for name, cls in NETWORKS.items():
-        if type(net) is cls:
-            return name, _json_plain(dict(getattr(net, "hparams", {})), "network hyperparameters")
-    raise TypeError(f"cannot save a network of type {type(net).__name__}: not in the geoviz registry")
+def _with_legacy_keys(header: dict[str, Any]) -> dict[str, Any]:
+    """The header plus the version-1 keys ``encoding``, ``encoding_args``, ``network``, ``network_args``."""
+    meta = dict(header)
+    enc = header.get("encoder") or {}
+    meta.setdefault("encoding", enc.get("pe"))
+    meta.setdefault("encoding_args", dict(enc.get("pe_kwargs") or {}))
+    meta.setdefault("network", enc.get("nn"))
+    meta.setdefault("network_args", dict(enc.get("nn_kwargs") or {}))
+    meta.setdefault("extra", {})
+    return meta
 
 
 def save_model(model: Any, path: str | os.PathLike, *, task: Any = None, config: Any = None,
                scaling: dict[str, Any] | None = None, class_names: list[str] | None = None,
                units: str | None = None, kind: str | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write a location encoder and its metadata to ``path``.
+    """Write a location encoder and its metadata to ``path`` (a geoviz model file).
 
     Args:
         model: a :class:`~geoviz.LocationEncoder` (registry encoding + network), or a
             :class:`~geoviz.training.Trainer` (its model, task, config and scaling are used).
-        path: output file (conventionally ``.gvz`` or ``.pt``); parent folders are created;
-            written atomically.
+        path: output file, used exactly as given (conventionally ``.gvz`` or
+            ``.safetensors``); parent folders are created; written atomically.
         task: the :class:`~geoviz.data.Task` it was fitted to (kind, name, class names,
-            units, target names are stored; not the data).
+            units, target names and a summary of the training data are stored; not the data).
         config: the :class:`~geoviz.training.TrainConfig` (stored as a dict).
         scaling: regression target scaling ``{"mean": [...], "std": [...]}`` (``Trainer.scaling``).
-        class_names, units, kind: override / supply what ``task`` would give.
+        class_names, units, kind: override / supply what ``task`` would give (``kind``: the
+            task kind, ``"regression"``, ``"binary"`` or ``"multiclass"``).
         extra: any JSON-like dict (held-out metrics, data source, ...).
 
     Returns:
@@ -113,10 +105,8 @@ def save_model(model: Any, path: str | os.PathLike, *, task: Any = None, config:
 
     Raises:
         TypeError: not a LocationEncoder of registry parts; metadata not JSON-like.
-        ValueError: a regression model without ``scaling``.
+        ValueError: a regression model without ``scaling``; an unknown ``kind``.
     """
-    from . import __version__
-
     if hasattr(model, "model") and hasattr(model, "run") and hasattr(model, "task"):  # a Trainer
         trainer = model
         model = trainer.model
@@ -125,11 +115,9 @@ def save_model(model: Any, path: str | os.PathLike, *, task: Any = None, config:
         scaling = getattr(trainer, "scaling", None) if scaling is None else scaling
     if not isinstance(model, LocationEncoder):
         raise TypeError(f"model must be a geoviz LocationEncoder (or a Trainer), got {type(model).__name__}")
-    enc_name, enc_args = _encoding_name(model.positional_encoding)
-    net_name, net_args = _network_name(model.network)
-    sd = {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
-    dtype = str(next(iter(sd.values())).dtype).replace("torch.", "") if sd else "float32"
     kind = kind or getattr(task, "kind", None)
+    if kind not in _FILE_KIND:
+        raise ValueError(f"unknown task kind {kind!r}; use 'regression', 'binary' or 'multiclass'")
     tmeta = dict(getattr(task, "meta", {}) or {})
     task_info = {
         "kind": kind,
@@ -142,75 +130,22 @@ def save_model(model: Any, path: str | os.PathLike, *, task: Any = None, config:
     }
     if kind == "regression" and scaling is None:
         raise ValueError("a regression model needs its target scaling (Trainer.scaling) to be saved with it")
-    meta = {
-        "format": FORMAT,
-        "geoviz_version": __version__,
-        "torch_version": torch.__version__,
-        "encoding": enc_name,
-        "encoding_args": enc_args,
-        "network": net_name,
-        "network_args": net_args,
-        "output_dim": int(model.network.output_dim) if hasattr(model.network, "output_dim")
-        else int(model.network.out_features),
-        "dtype": dtype,
+    header = {
+        "kind": _FILE_KIND[kind],
         "task": task_info,
         "scaling": None if scaling is None else {"mean": [float(v) for v in scaling["mean"]],
                                                   "std": [float(v) for v in scaling["std"]]},
-        "config": None if config is None else _json_plain(config, "config"),
-        "extra": _json_plain(extra or {}, "extra"),
+        "training_data": _training_data(task),
+        "config": None if config is None else json_plain(config, "config"),
+        "extra": json_plain(extra or {}, "extra"),
     }
-    meta = _json_plain(meta, "metadata")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save({"format": FORMAT, "metadata": json.dumps(meta, ensure_ascii=False), "state_dict": sd}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    from .pretrained.checkpoint_file import NotACheckpointError, UnsafeCheckpointError, load_torch_file
-
-    try:  # one clean line; torch's message (it may advise weights_only=False) is never relayed
-        obj = load_torch_file(path, what="not a readable geoviz model file")
-    except NotACheckpointError as exc:
-        raise ModelFileError(str(exc)) from None
-    except UnsafeCheckpointError as exc:
-        raise ModelFileError(f"{exc} (not a readable geoviz model file)") from None
-    if not isinstance(obj, dict) or "format" not in obj:
-        raise ModelFileError(f"{path} is not a geoviz model file (no 'format' entry)")
-    fmt = str(obj["format"])
-    name, _, ver = fmt.partition("/")
-    if name != FORMAT_NAME:
-        hint = " (a pretrained encoder: use geoviz.pretrained.load_pretrained / load_geoviz_model)" \
-            if name == "geoviz-location-encoder" else ""
-        raise ModelFileError(f"{path}: format {fmt!r} is not {FORMAT!r}{hint}")
-    try:
-        version = int(ver)
-    except ValueError:
-        raise ModelFileError(f"{path}: unreadable format version in {fmt!r}") from None
-    if version > FORMAT_VERSION:
-        raise ModelFileError(f"{path} was written in format {fmt!r} by a newer geoviz; this geoviz reads up to "
-                             f"{FORMAT!r}: upgrade geoviz to load it")
-    if version < 1:
-        raise ModelFileError(f"{path}: unsupported format version {fmt!r}")
-    if not isinstance(obj.get("metadata"), str) or not isinstance(obj.get("state_dict"), dict):
-        raise ModelFileError(f"{path}: model file lacks 'metadata' (JSON string) or 'state_dict' (dict)")
-    try:
-        obj["metadata"] = json.loads(obj["metadata"])
-    except ValueError as exc:
-        raise ModelFileError(f"{path}: metadata is not valid JSON: {exc}") from exc
-    return obj
+    return save_encoder(path, model, json_plain(header, "metadata"))
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata dict of a model file (validated; the weights are read but not built)."""
-    return _read(Path(path))["metadata"]
+    """The metadata dict of a model file (header validated and its checksum verified; the
+    weights are not read)."""
+    return _with_legacy_keys(read_header(path, kind=ENCODER_KINDS))
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device | None = None
@@ -229,27 +164,17 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device | None = N
 
     Raises:
         FileNotFoundError: no such file.
-        ModelFileError (a ValueError): corrupt file, another format, an incompatible
-            (newer) format version, weights that do not fit the stored architecture.
+        ModelFileError (a ValueError): not a geoviz model file, damaged or edited, another
+            kind (a species model, ...), a newer format version (upgrade geoviz), an old
+            ``torch.save`` file (the conversion command is named), weights that do not
+            match the stored architecture.
     """
-    path = Path(path)
-    obj = _read(path)
-    meta, sd = obj["metadata"], obj["state_dict"]
-    try:
-        model = build_location_encoder(meta["encoding"], meta["network"], int(meta["output_dim"]),
-                                       **meta.get("encoding_args", {}), **meta.get("network_args", {}))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: cannot rebuild the model from its metadata "
-                             f"({meta.get('encoding')!r} + {meta.get('network')!r}): {exc}") from exc
-    dtype = getattr(torch, str(meta.get("dtype", "float32")), None)
-    if dtype not in (torch.float32, torch.float64):
-        raise ModelFileError(f"{path}: unsupported dtype {meta.get('dtype')!r}")
-    model = model.to(dtype)
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as exc:
-        raise ModelFileError(f"{path}: weights do not match the stored architecture: {exc}") from exc
-    return model.to(device or "cpu").eval(), meta
+    model, header = load_encoder(path, kind=ENCODER_KINDS, device=device)
+    if header.get("kind") == "regressor":
+        sc = header.get("scaling")
+        if not isinstance(sc, dict) or "mean" not in sc or "std" not in sc:
+            raise ModelFileError(path, "a regressor without its target scaling (header 'scaling')")
+    return model, _with_legacy_keys(header)
 
 
 def predict_with(model: torch.nn.Module, meta: dict[str, Any], lonlat: Any, *, batch_size: int = 65536

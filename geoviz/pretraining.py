@@ -68,6 +68,7 @@ __all__ = [
     "pretrain",
     "evaluate_retrieval",
     "load_full_checkpoint",
+    "save_full_checkpoint",
     "topk_accuracy",
 ]
 
@@ -524,25 +525,75 @@ def pretrain(cfg: PretrainConfig, on_step: Callable[[int, float], None] | None =
     return Pretrainer(cfg).run(on_step)
 
 
+def _config_dict(cfg: PretrainConfig) -> dict[str, Any]:
+    d = asdict(cfg)
+    d["cnn_channels"] = list(cfg.cnn_channels)
+    return d
+
+
+def save_full_checkpoint(path: str | Any, model: ContrastiveModel, cfg: PretrainConfig, *,
+                         training_data: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Any:
+    """Write the whole model (location + image encoder + temperature) as a geoviz model file
+    of kind ``"pretraining-checkpoint"`` (:mod:`geoviz.model_file`: safetensors, no pickle).
+
+    Args:
+        path: output file, used exactly as given; written atomically.
+        model: the :class:`ContrastiveModel` (its state dict is stored, dtypes kept).
+        cfg: its :class:`PretrainConfig` (stored in the header as ``config``; it rebuilds the model).
+        training_data, extra: optional JSON-like summaries (data source, steps, scores).
+
+    Returns:
+        The path written.
+    """
+    from .model_file import encoder_header, save_model_file
+
+    header = {"kind": "pretraining-checkpoint", **encoder_header(model.location), "config": _config_dict(cfg),
+              "training_data": training_data, "extra": extra or {}}
+    return save_model_file(path, model.state_dict(), header)
+
+
 def load_full_checkpoint(path: str, weights_only: bool = True) -> tuple[ContrastiveModel, PretrainConfig]:
     """Rebuild the whole model (location + image encoder + temperature) from ``--save-full``.
 
     Args:
-        path: file written by ``geoviz pretrain --save-full PATH`` (plain dict of config and
-            state dict; loaded with ``torch.load(..., weights_only=weights_only)``).
+        path: file written by ``geoviz pretrain --save-full PATH`` / :func:`save_full_checkpoint`
+            (a geoviz model file of kind ``"pretraining-checkpoint"``; loading never runs code).
+        weights_only: kept for compatibility and ignored: model files hold no pickles. Files
+            of the former ``torch.save`` format are refused with the conversion command
+            (``python scripts/convert_model_files.py OLD NEW``).
 
     Returns:
         ``(model, cfg)`` with the model in eval mode (float32, CPU).
-    """
-    from .pretrained.checkpoint_file import load_torch_file
 
-    # one clean line for garbage (torch's message, which may advise weights_only=False, is dropped)
-    obj = load_torch_file(path, trust_pickle=not weights_only, what="not a `geoviz pretrain --save-full` checkpoint")
-    if not isinstance(obj, dict) or "config" not in obj or "state_dict" not in obj:
-        raise ValueError(f"{path} is not a `geoviz pretrain --save-full` checkpoint (needs 'config' and 'state_dict')")
-    cfg = PretrainConfig(**obj["config"])
-    model = build_model(cfg)
-    model.load_state_dict(obj["state_dict"])
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError (:class:`geoviz.model_file.ModelFileError`): not such a checkpoint, damaged,
+            edited, a config that does not rebuild a model, tensors that do not match it.
+    """
+    from pathlib import Path
+
+    from .model_file import ModelFileError, check_tensors, encoder_spec_of, read_model_file
+    from .spec import EncoderSpec
+
+    p = Path(path)
+    if not p.is_file() and not p.is_dir():
+        raise FileNotFoundError(f"pretraining checkpoint not found: {p}")
+    tensors, header = read_model_file(p, kind="pretraining-checkpoint",
+                                      what="`geoviz pretrain --save-full` checkpoint")
+    conf = header.get("config")
+    try:
+        cfg = PretrainConfig(**conf)  # type: ignore[arg-type]
+        model = build_model(cfg)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(p, f"its config does not rebuild a model: {exc}") from None
+    try:
+        same = EncoderSpec.from_dict(header["encoder"]) == encoder_spec_of(model.location)
+    except (KeyError, TypeError, ValueError):
+        same = False
+    if not same:
+        raise ModelFileError(p, f"the header's encoder spec {header.get('encoder')!r} disagrees with its config")
+    check_tensors(p, tensors, model.state_dict(), "the model its config builds")
+    model.load_state_dict(tensors, strict=True)
     return model.eval(), cfg
 
 
@@ -617,6 +668,8 @@ def _cli(args: Any) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_geoviz_model(out, trainer.model.location, meta, hyper_parameters=hyper_parameters(cfg))
     if args.save_full:
-        torch.save({"config": cfg_d, "state_dict": trainer.model.state_dict()}, args.save_full)
+        save_full_checkpoint(args.save_full, trainer.model, cfg,
+                             training_data={"source": meta["data_source"], "steps": trainer.step},
+                             extra={"retrieval": final, "train_time_s": meta["train_time_s"]})
     print(json.dumps({"out": str(out), "train_time_s": meta["train_time_s"], "retrieval": final}, indent=1))
     return 0

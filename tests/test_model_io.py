@@ -13,6 +13,8 @@ from geoviz.data import task_from_points, uniform_sphere
 from geoviz.model_io import FORMAT, ModelFileError, load_model, predict_with, read_metadata, save_model
 from geoviz.training import TrainConfig, Trainer
 
+from _model_file_helpers import rewrite_header
+
 PTS = uniform_sphere(500, 7)
 
 
@@ -72,9 +74,11 @@ def test_regression_without_scaling_is_refused(tmp_path):
 def test_newer_format_is_refused_clearly(tmp_path):
     model = geoviz.build_location_encoder("sh", "linear", 1, legendre_polys=3)
     path = save_model(model, tmp_path / "m.gvz")
-    obj = torch.load(path, weights_only=True)
-    obj["format"] = "geoviz-model/99"
-    torch.save(obj, tmp_path / "new.gvz")
+
+    def newer(h):
+        h["format_version"] = 99
+
+    rewrite_header(path, tmp_path / "new.gvz", newer)
     with pytest.raises(ModelFileError, match="newer geoviz.*upgrade"):
         load_model(tmp_path / "new.gvz")
     assert read_metadata(path)["encoding"] == "sphericalharmonics"
@@ -98,10 +102,11 @@ def test_loading_never_executes_code(tmp_path):
 def test_mismatched_weights_are_refused(tmp_path):
     model = geoviz.build_location_encoder("sh", "siren", 1, legendre_polys=3, hidden_dim=8)
     path = save_model(model, tmp_path / "m.gvz")
-    obj = torch.load(path, weights_only=True)
-    meta = json.loads(obj["metadata"])
-    meta["network_args"]["hidden_dim"] = 16
-    obj["metadata"] = json.dumps(meta)
-    torch.save(obj, tmp_path / "bad.gvz")
+
+    def wider(h):
+        h["encoder"]["nn_kwargs"]["hidden_dim"] = 16
+        h["encoder"]["spec"] = h["encoder"]["spec"].replace("siren(8x", "siren(16x")
+
+    rewrite_header(path, tmp_path / "bad.gvz", wider)
     with pytest.raises(ModelFileError, match="do not match"):
         load_model(tmp_path / "bad.gvz")

@@ -308,14 +308,22 @@ def test_every_checkpoint_reader_gives_the_clean_line(tmp_path: Path, content: b
     from geoviz.pretrained.checkpoint_file import NotACheckpointError, load_torch_file
     from geoviz.pretrained.geoviz_model import read_geoviz_model_file
 
+    from geoviz.model_file import ModelFileError
+
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
-    for fn in (load_torch_file, read_geoviz_model_file, lambda p: load_pretrained("geoclip", path=p)):
+    for fn in (load_torch_file, lambda p: load_pretrained("geoclip", path=p)):
         with pytest.raises(NotACheckpointError) as ei:
             fn(path)
         text = str(ei.value)
         assert text.startswith(f"{path}: not a PyTorch checkpoint, or corrupted"), text
         assert "\n" not in text and "weights_only" not in text and ei.value.__cause__ is None
+    # geoviz's own model files are safetensors now (geoviz.model_file): the same clean line, in its words
+    with pytest.raises(ModelFileError) as ei:
+        read_geoviz_model_file(path)
+    text = str(ei.value)
+    assert isinstance(ei.value, ValueError) and text.startswith(f"{path}: not a readable geoviz model file"), text
+    assert "\n" not in text and "weights_only" not in text and ei.value.__cause__ is None
 
 
 def test_satclip_wrong_structure(tmp_path: Path) -> None:

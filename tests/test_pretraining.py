@@ -191,12 +191,19 @@ def _small_encoder(L: int = 3):
 
 
 def test_save_load_roundtrip(tmp_path: Path) -> None:
+    from geoviz.model_file import read_header, read_model_file
+
     enc = _small_encoder()
     meta = {"train_time_s": 1.5, "retrieval": {"top1": 0.1}, "seed": 0, "data_source": "test"}
     p = save_geoviz_model(tmp_path / "sub" / "m.pt", enc, meta)
-    raw = torch.load(p, weights_only=True)
-    assert raw["format"] == gm.FORMAT and raw["hyper_parameters"]["legendre_polys"] == 3
-    assert raw["hyper_parameters"]["sh_convention"] == "standard" and raw["hyper_parameters"]["embed_dim"] == 8
+    assert p == tmp_path / "sub" / "m.pt"  # the name is kept as given
+    raw = read_header(p)
+    hp = gm.read_geoviz_model_file(p)["hyper_parameters"]
+    assert raw["format"] == gm.FORMAT and raw["kind"] == gm.KIND and hp["legendre_polys"] == 3
+    assert raw["encoder"]["pe_kwargs"]["legendre_polys"] == 3
+    assert hp["sh_convention"] == "standard" and hp["embed_dim"] == 8 and raw["output_dim"] == 8
+    tensors, _ = read_model_file(p)
+    assert all(torch.equal(tensors[k], v) for k, v in enc.state_dict().items())
     loaded, m = load_geoviz_model(path=p, return_meta=True)
     assert m == meta and not loaded.training
     x = torch.tensor([[2.35, 48.86], [-74.0, 40.7], [180.0, -90.0]])
@@ -209,6 +216,10 @@ def test_save_load_roundtrip(tmp_path: Path) -> None:
 
 
 def test_load_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from _model_file_helpers import rewrite_header
+
+    from geoviz.model_file import ModelFileError, save_model_file
+
     enc = _small_encoder()
     with pytest.raises(FileNotFoundError, match="not found"):
         load_geoviz_model(path=tmp_path / "nope.pt")
@@ -216,24 +227,36 @@ def test_load_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad.write_bytes(b"this is not a torch file")
     with pytest.raises(ValueError, match="not a readable geoviz model file"):
         load_geoviz_model(path=bad)
-    other = tmp_path / "other.pt"
-    torch.save({"format": "something-else"}, other)
-    with pytest.raises(ValueError, match="unsupported format"):
-        load_geoviz_model(path=other)
     p = save_geoviz_model(tmp_path / "m.pt", enc, {})
-    raw = torch.load(p, weights_only=True)
-    raw["state_dict"]["layers.0.weight"] = torch.zeros(16, 4)
-    torch.save(raw, tmp_path / "shape.pt")
+
+    def other_format(h):
+        h["format"] = "something-else"
+
+    rewrite_header(p, tmp_path / "other.pt", other_format)
+    with pytest.raises(ValueError, match="unsupported format"):
+        load_geoviz_model(path=tmp_path / "other.pt")
+    old = tmp_path / "old.pt"  # the former torch.save format: refused with the conversion command, never unpickled
+    torch.save({"format": "geoviz-location-encoder/1"}, old)
+    with pytest.raises(ModelFileError, match=r"not a readable geoviz model file.*convert_model_files\.py"):
+        load_geoviz_model(path=old)
+    # a weight of the wrong shape (a consistent file: tensors and their checksum rewritten)
+    from geoviz.model_file import read_model_file
+
+    tensors, header = read_model_file(p)
+    tensors["network.layers.0.weight"] = torch.zeros(16, 4)
+    save_model_file(tmp_path / "shape.pt", tensors, header)
     with pytest.raises(ValueError, match=r"layers\.0\.weight.*\(16, 4\).*\(16, 9\)"):
         load_geoviz_model(path=tmp_path / "shape.pt")
-    raw = torch.load(p, weights_only=True)
-    del raw["hyper_parameters"]["legendre_polys"]
-    torch.save(raw, tmp_path / "hp.pt")
+
+    def no_l(h):
+        del h["encoder"]["pe_kwargs"]["legendre_polys"]
+
+    rewrite_header(p, tmp_path / "hp.pt", no_l)
     with pytest.raises(ValueError, match="legendre_polys"):
         load_geoviz_model(path=tmp_path / "hp.pt")
-    raw = torch.load(p, weights_only=True)
-    del raw["state_dict"]["last_layer.bias"]
-    torch.save(raw, tmp_path / "keys.pt")
+    tensors, header = read_model_file(p)
+    del tensors["network.last_layer.bias"]
+    save_model_file(tmp_path / "keys.pt", tensors, header)
     with pytest.raises(ValueError, match="missing.*last_layer.bias"):
         load_geoviz_model(path=tmp_path / "keys.pt")
     with pytest.raises(TypeError, match="JSON"):

@@ -154,7 +154,7 @@ def _geoviz_entry(variant: str, L: int) -> ModelInfo:
         embedding_dim=256,
         dtype="float32",
         coordinate_order="(lon, lat) degrees",
-        source=f"shipped with geoviz (geoviz/pretrained/weights/geoviz-bluemarble-{variant}.pt)",
+        source=f"shipped with geoviz (geoviz/pretrained/weights/geoviz-bluemarble-{variant}.safetensors)",
         licence="MIT (geoviz); trained on NASA Blue Marble imagery (public domain)",
         loader="geoviz.pretrained.geoviz_model:load_geoviz_model",
         loader_kwargs={"variant": variant},
@@ -223,7 +223,9 @@ def _resolve(spec: str) -> Any:
 
 
 def _geoviz_weights(info: ModelInfo) -> Path:
-    return Path(__file__).with_name("weights") / f"{info.name}.pt"
+    from .geoviz_model import default_weights_path
+
+    return default_weights_path(info.loader_kwargs["variant"])
 
 
 def is_available(name: str, cache_dir: str | os.PathLike | None = None) -> bool:

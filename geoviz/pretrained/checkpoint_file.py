@@ -1,9 +1,9 @@
 """Reading PyTorch checkpoint files safely, with one clean error line for bad files.
 
-Every checkpoint geoviz reads (SatCLIP ``.ckpt``, GeoCLIP weights, geoviz model files) goes
-through :func:`load_torch_file`: ``torch.load(..., weights_only=True)`` (tensors and plain
-containers only). When the file is not a checkpoint at all (random bytes, text, a truncated
-download), torch raises one of a dozen exception types, and its ``UnpicklingError`` text
+Every PyTorch checkpoint geoviz reads (SatCLIP ``.ckpt``, GeoCLIP weights; geoviz's own model
+files are safetensors, see :mod:`geoviz.model_file`) goes through :func:`load_torch_file`:
+``torch.load(..., weights_only=True)`` (tensors and plain containers only). When the file is
+not a checkpoint at all (random bytes, text, a truncated download), torch raises one of a dozen exception types, and its ``UnpicklingError`` text
 advises re-running with ``weights_only=False`` — advice that turns a corrupt or hostile file
 into code execution. That text is never relayed: the caller gets
 :class:`NotACheckpointError` with the single line ``"<path>: not a PyTorch checkpoint, or

@@ -1,20 +1,18 @@
 """geoviz's own pretrained location encoder (SH + Siren, pretrained on NASA Blue Marble).
 
-File format ``geoviz-location-encoder/1`` (a ``torch.save`` of plain types only, so it
-loads with ``torch.load(..., weights_only=True)``)::
+A geoviz model file (:mod:`geoviz.model_file`: safetensors weights + JSON header, so loading
+never runs code) of kind ``"location-encoder"``: the tensors are the
+:class:`~geoviz.LocationEncoder`'s state dict (``network.layers.0.weight``, ...,
+``network.last_layer.bias``), the header holds the encoder spec (``encoder``, every
+hyperparameter: ``legendre_polys``, ``convention``, ``hidden_dim``, ``num_layers``, ``w0``,
+``w0_initial``, ``dropout``), ``output_dim`` (the embedding width), ``dtype``,
+``training_data`` and ``extra`` (the ``meta`` dict: training time, retrieval scores, data
+source, seed, config, history).
 
-    {
-      "format": "geoviz-location-encoder/1",
-      "hyper_parameters": {"legendre_polys": int, "sh_convention": str, "hidden_dim": int,
-                           "num_layers": int, "embed_dim": int, "w0": float,
-                           "w0_initial": float, "dropout": float, "pe": "sphericalharmonics",
-                           "nn": "siren"},
-      "state_dict": {"layers.0.weight": Tensor, ..., "last_layer.bias": Tensor},  # Siren
-      "meta": {...}   # JSON-like: training time, retrieval scores, data source, seed, config
-    }
-
-The shipped weights (``weights/geoviz-bluemarble-l10.pt``, ``-l40.pt``) are float32 and
-produced by ``geoviz pretrain`` (see ``docs/results/pretraining.md``).
+The shipped weights (``weights/geoviz-bluemarble-l10.safetensors``, ``-l40.safetensors``)
+are float32 and produced by ``geoviz pretrain`` (see ``docs/results/pretraining.md``);
+they were converted from the former ``torch.save`` files (``.pt``) bit for bit by
+``scripts/convert_model_files.py``.
 """
 
 from __future__ import annotations
@@ -27,16 +25,21 @@ from typing import Any
 
 import torch
 
-from ..location_encoder import LocationEncoder, build_location_encoder
+from ..location_encoder import LocationEncoder
+from ..model_file import FORMAT_NAME, ModelFileError, build_encoder, encoder_header, read_model_file, save_model_file
 
-__all__ = ["FORMAT", "VARIANTS", "save_geoviz_model", "load_geoviz_model", "read_geoviz_model_file",
+__all__ = ["FORMAT", "KIND", "VARIANTS", "save_geoviz_model", "load_geoviz_model", "read_geoviz_model_file",
            "default_weights_path"]
 
-FORMAT = "geoviz-location-encoder/1"
-VARIANTS: dict[str, str] = {"l10": "geoviz-bluemarble-l10.pt", "l40": "geoviz-bluemarble-l40.pt"}
+FORMAT = FORMAT_NAME
+"""The ``format`` of the file (every geoviz model file's); its ``kind`` is :data:`KIND`."""
+KIND = "location-encoder"
+VARIANTS: dict[str, str] = {"l10": "geoviz-bluemarble-l10.safetensors", "l40": "geoviz-bluemarble-l40.safetensors"}
 """Shipped variants: name → file in ``geoviz/pretrained/weights/``."""
 
-_REQUIRED_HP = ("legendre_polys", "sh_convention", "hidden_dim", "num_layers", "embed_dim", "w0", "w0_initial")
+_REQUIRED_PE = ("legendre_polys", "convention")
+_REQUIRED_NN = ("hidden_dim", "num_layers", "w0", "w0_initial")
+_WHAT = "readable geoviz model file"
 
 
 def default_weights_path(variant: str = "l10") -> Path:
@@ -47,27 +50,38 @@ def default_weights_path(variant: str = "l10") -> Path:
     return Path(str(resources.files("geoviz").joinpath("pretrained", "weights", VARIANTS[key])))
 
 
-def _hyper_parameters_of(location_encoder: LocationEncoder) -> dict[str, Any]:
+def _check_sh_siren(location_encoder: LocationEncoder) -> None:
     pe, net = location_encoder.positional_encoding, location_encoder.network
     if not hasattr(pe, "legendre_polys") or not hasattr(net, "hparams") or not hasattr(net, "layers"):
         raise TypeError("save_geoviz_model needs a LocationEncoder(SphericalHarmonics, Siren)")
-    hp = net.hparams
-    return {"legendre_polys": int(pe.legendre_polys), "sh_convention": str(pe.convention),
-            "hidden_dim": int(hp["hidden_dim"]), "num_layers": int(hp["num_layers"]),
-            "embed_dim": int(net.output_dim), "w0": float(hp["w0"]), "w0_initial": float(hp["w0_initial"]),
-            "dropout": float(hp["dropout"]), "pe": "sphericalharmonics", "nn": "siren"}
+
+
+def hyper_parameters_of_header(header: dict[str, Any]) -> dict[str, Any]:
+    """The format-1 ``hyper_parameters`` dict (``legendre_polys``, ``sh_convention``,
+    ``hidden_dim``, ``num_layers``, ``embed_dim``, ``w0``, ``w0_initial``, ``dropout``, ``pe``,
+    ``nn``) read off a header's encoder spec."""
+    enc = header.get("encoder") or {}
+    pe, nn = dict(enc.get("pe_kwargs") or {}), dict(enc.get("nn_kwargs") or {})
+    return {"legendre_polys": pe.get("legendre_polys"), "sh_convention": pe.get("convention"),
+            "hidden_dim": nn.get("hidden_dim"), "num_layers": nn.get("num_layers"),
+            "embed_dim": header.get("output_dim"), "w0": nn.get("w0"), "w0_initial": nn.get("w0_initial"),
+            "dropout": nn.get("dropout", 0.0),
+            "pe": enc.get("pe"), "nn": enc.get("nn")}
 
 
 def save_geoviz_model(path: str | os.PathLike, location_encoder: LocationEncoder, meta: dict[str, Any],
                       hyper_parameters: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32) -> Path:
-    """Write a location encoder in the ``geoviz-location-encoder/1`` format.
+    """Write a location encoder as a geoviz model file of kind ``"location-encoder"``.
 
     Args:
-        path: output file (parent directories are created).
+        path: output file, used exactly as given (parent directories are created; written
+            atomically).
         location_encoder: a ``LocationEncoder(SphericalHarmonics, Siren)``.
         meta: JSON-serialisable dict (plain str/int/float/bool/None/list/dict only) with
-            training time, scores, data source, seed, ...
-        hyper_parameters: override of the hyperparameters read from the module.
+            training time, scores, data source, seed, ... (the header's ``extra``).
+        hyper_parameters: the format-1 hyperparameter dict (``legendre_polys``,
+            ``sh_convention``, ``hidden_dim``, ``num_layers``, ``embed_dim``, ``w0``,
+            ``w0_initial``, ``dropout``); checked against the module, which is what is stored.
         dtype: storage dtype of the weights (float32 default, or float64).
 
     Returns:
@@ -75,51 +89,65 @@ def save_geoviz_model(path: str | os.PathLike, location_encoder: LocationEncoder
 
     Raises:
         TypeError: ``meta`` is not a JSON-like dict, or the encoder is not SH + Siren.
+        ValueError: ``hyper_parameters`` that disagree with the module.
     """
     if not isinstance(meta, dict):
         raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
     try:
-        meta = json.loads(json.dumps(meta))  # plain types only, so weights_only loading works
+        meta = json.loads(json.dumps(meta))  # plain types only: no silent conversion of tensors or arrays
     except (TypeError, ValueError) as exc:
         raise TypeError(f"meta must be JSON-serialisable (plain types only): {exc}") from exc
-    hp = dict(_hyper_parameters_of(location_encoder))
+    _check_sh_siren(location_encoder)
+    if dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    enc = encoder_header(location_encoder)
+    enc["dtype"] = str(dtype).replace("torch.", "")
     if hyper_parameters:
-        hp.update(hyper_parameters)
-    sd = {k: v.detach().to("cpu", dtype).clone().contiguous() for k, v in location_encoder.network.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"format": FORMAT, "hyper_parameters": hp, "state_dict": sd, "meta": meta}, path)
-    return path
+        have = hyper_parameters_of_header(enc)
+        wrong = {k: (v, have[k]) for k, v in hyper_parameters.items() if k in have and have[k] != v}
+        if wrong:
+            raise ValueError(f"hyper_parameters disagree with the module (given, module): {wrong}")
+    sd = {k: v.detach().to("cpu", dtype) for k, v in location_encoder.state_dict().items()}
+    header = {"kind": KIND, **enc,
+              "training_data": {"source": meta.get("data_source"), "steps": meta.get("steps")},
+              "extra": meta}
+    return save_model_file(path, sd, header)
 
 
 def read_geoviz_model_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and validate the raw dict of a geoviz model file (``weights_only=True``).
+    """Read and validate a geoviz location-encoder file.
+
+    Returns:
+        ``{"format", "header", "hyper_parameters", "state_dict", "meta"}``: the header, the
+        format-1 hyperparameter dict read off its spec, the network's state dict (keys
+        without the ``network.`` prefix, as in format 1) and the ``meta`` (header ``extra``).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a readable torch file, wrong format tag, missing keys.
+        ModelFileError (a ValueError): not a readable geoviz model file (the message says
+            why: garbage, an old ``torch.save`` file with the conversion command, damaged,
+            edited, another kind, a newer version).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"geoviz model file not found: {path}")
-    from .checkpoint_file import load_torch_file
+    p = Path(path)
+    if not p.is_file() and not p.is_dir():
+        raise FileNotFoundError(f"geoviz model file not found: {p}")
+    tensors, header = read_model_file(p, kind=KIND, what=_WHAT)
+    _check_header(p, header)
+    sd = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
+    return {"format": header["format"], "header": header, "hyper_parameters": hyper_parameters_of_header(header),
+            "state_dict": sd, "meta": header.get("extra", {}), "tensors": tensors}
 
-    # one clean line for garbage (torch's message, which may advise weights_only=False, is dropped)
-    obj = load_torch_file(path, what="not a readable geoviz model file")
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path} is not a geoviz model file: expected a dict, got {type(obj).__name__}")
-    if obj.get("format") != FORMAT:
-        raise ValueError(f"{path}: unsupported format {obj.get('format')!r}, expected {FORMAT!r}")
-    missing = [k for k in ("hyper_parameters", "state_dict", "meta") if k not in obj]
+
+def _check_header(p: Path, header: dict[str, Any]) -> None:
+    enc = header.get("encoder")
+    if not isinstance(enc, dict):
+        raise ModelFileError(p, "the header lacks the encoder spec ('encoder')")
+    if enc.get("pe") != "sphericalharmonics" or enc.get("nn") != "siren":
+        raise ModelFileError(p, f"a geoviz pretrained encoder is SH + Siren, this file holds {enc.get('spec')!r}")
+    missing = [k for k in _REQUIRED_PE if k not in (enc.get("pe_kwargs") or {})]
+    missing += [k for k in _REQUIRED_NN if k not in (enc.get("nn_kwargs") or {})]
     if missing:
-        raise ValueError(f"{path}: geoviz model file lacks key(s) {missing}")
-    hp = obj["hyper_parameters"]
-    missing = [k for k in _REQUIRED_HP if not isinstance(hp, dict) or k not in hp]
-    if missing:
-        raise ValueError(f"{path}: hyper_parameters lack key(s) {missing}")
-    if not isinstance(obj["state_dict"], dict):
-        raise ValueError(f"{path}: state_dict must be a dict of tensors")
-    return obj
+        raise ModelFileError(p, f"the encoder spec lacks hyperparameter(s) {missing}")
 
 
 def load_geoviz_model(variant: str = "l10", path: str | os.PathLike | None = None,
@@ -130,7 +158,7 @@ def load_geoviz_model(variant: str = "l10", path: str | os.PathLike | None = Non
     Args:
         variant: ``"l10"`` or ``"l40"`` (SH degrees 0..9 or 0..39); ignored when ``path``
             is given.
-        path: a ``geoviz-location-encoder/1`` file instead of a shipped variant.
+        path: a geoviz model file of kind ``"location-encoder"`` instead of a shipped variant.
         device: where to put the module (default CPU).
         dtype: module dtype (default: the stored dtype, float32).
         return_meta: also return the file's ``meta`` dict (training time, scores, ...).
@@ -143,8 +171,10 @@ def load_geoviz_model(variant: str = "l10", path: str | os.PathLike | None = Non
     Raises:
         FileNotFoundError: the file is missing (for a shipped variant, with a hint how to
             regenerate it with ``geoviz pretrain``).
-        ValueError: unknown variant, corrupt file, missing keys or weight shapes that do
-            not match the stored hyperparameters (named).
+        ValueError: unknown variant; :class:`~geoviz.model_file.ModelFileError` for a file
+            that is not a readable geoviz location encoder (garbage, damaged, edited, an old
+            ``torch.save`` file: the conversion command is named), missing hyperparameters,
+            missing/unknown tensors or weight shapes that do not match the spec (named).
     """
     if path is None:
         p = default_weights_path(variant)
@@ -158,27 +188,6 @@ def load_geoviz_model(variant: str = "l10", path: str | os.PathLike | None = Non
     else:
         p = Path(path)
     obj = read_geoviz_model_file(p)
-    hp = obj["hyper_parameters"]
-    sd = obj["state_dict"]
-    try:
-        enc = build_location_encoder(
-            "sphericalharmonics", "siren", int(hp["embed_dim"]), legendre_polys=int(hp["legendre_polys"]),
-            convention=str(hp["sh_convention"]), hidden_dim=int(hp["hidden_dim"]), num_layers=int(hp["num_layers"]),
-            w0=float(hp["w0"]), w0_initial=float(hp["w0_initial"]), dropout=float(hp.get("dropout", 0.0)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{p}: invalid hyper_parameters {hp}: {exc}") from exc
-    expected = enc.network.state_dict()
-    missing = sorted(set(expected) - set(sd))
-    unexpected = sorted(set(sd) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{p}: state_dict keys do not match a Siren with {hp}: missing {missing}, unexpected {unexpected}")
-    for k, v in expected.items():
-        if not isinstance(sd[k], torch.Tensor) or tuple(sd[k].shape) != tuple(v.shape):
-            got = tuple(sd[k].shape) if isinstance(sd[k], torch.Tensor) else type(sd[k]).__name__
-            raise ValueError(f"{p}: weight {k!r} has shape {got}, expected {tuple(v.shape)} for {hp}")
-    store_dtype = next(iter(sd.values())).dtype if sd else torch.float32
-    enc = enc.to(dtype or store_dtype)
-    enc.network.load_state_dict(sd)
+    enc = build_encoder(p, obj["header"], obj["tensors"], dtype=dtype)
     enc = enc.to(device or "cpu").eval()
     return (enc, obj["meta"]) if return_meta else enc

@@ -3,8 +3,9 @@
 :func:`build_demo` generates virtual species (:func:`geoviz.species.make_virtual_species`),
 fits one multi-species :class:`~geoviz.species.SpeciesModel` to all of them, maps each
 species on a regular grid and scores the model and the per-species KDE baseline against
-the true ranges; :class:`SpeciesDemo` holds the result and saves it as a plain ``.npz``
-(no pickle). :func:`build_and_save` is what the dashboard runs in a child process, and
+the true ranges; :class:`SpeciesDemo` holds the result and saves it as a geoviz model file
+of kind ``"species-demo"`` (safetensors arrays + JSON header; no pickle). :func:`build_and_save`
+is what the dashboard runs in a child process, and
 :func:`range_stats` turns a probability map and a threshold into area statistics. Used by
 the dashboard's *Species ranges* tab and notebook 07.
 """
@@ -75,33 +76,47 @@ class SpeciesDemo:
         return self.lonlat[self.species == self.index(name)]
 
     def save(self, path: str | Path) -> Path:
-        """Write to ``.npz`` (plain arrays and JSON: loadable without pickle)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp.npz")
-        np.savez_compressed(
-            tmp, names=np.array(self.names), lonlat=self.lonlat, species=self.species, truth=self.truth,
-            probability=self.probability, land=self.land, resolution=self.resolution,
-            **{f"m_{k}_{m}": v for k, d in self.metrics.items() for m, v in d.items()},
-            settings=json.dumps(self.settings), train_seconds=self.train_seconds)
-        tmp.replace(p)
-        return p
+        """Write to ``path`` (name kept as given) as a geoviz model file of kind
+        ``"species-demo"`` (:mod:`geoviz.model_file`: safetensors arrays + JSON header; no pickle)."""
+        import torch
+
+        from geoviz.model_file import save_model_file
+
+        tensors = {"lonlat": np.asarray(self.lonlat, np.float64), "species": np.asarray(self.species, np.int64),
+                   "truth": np.asarray(self.truth, bool), "probability": np.asarray(self.probability, np.float32),
+                   "land": np.asarray(self.land, bool),
+                   **{f"metrics.{k}.{m}": np.asarray(v) for k, d in self.metrics.items() for m, v in d.items()}}
+        ts = float(self.train_seconds)
+        header = {"kind": "species-demo", "species": list(self.names), "resolution": float(self.resolution),
+                  "settings": self.settings, "train_seconds": ts if np.isfinite(ts) else None,
+                  "metrics": {k: sorted(d) for k, d in self.metrics.items()}}
+        return save_model_file(path, {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()},
+                               header)
 
     @classmethod
     def load(cls, path: str | Path) -> "SpeciesDemo":
-        """Read a file written by :meth:`save` (ValueError when it is not one)."""
+        """Read a file written by :meth:`save` (ValueError when it is not one; no code from it runs)."""
+        from geoviz.model_file import ModelFileError, read_model_file
+
         try:
-            with np.load(path, allow_pickle=False) as z:
-                metrics: dict[str, dict[str, np.ndarray]] = {}
-                for key in z.files:
-                    if key.startswith("m_"):
-                        _, who, m = key.split("_", 2)
-                        metrics.setdefault(who, {})[m] = z[key]
-                return cls([str(n) for n in z["names"]], z["lonlat"], z["species"], z["truth"], z["probability"],
-                           z["land"], float(z["resolution"]), metrics, json.loads(str(z["settings"])),
-                           float(z["train_seconds"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise ValueError(f"{path} is not a species demo file: {exc}") from exc
+            t, h = read_model_file(path, kind="species-demo", what="species demo file")
+        except FileNotFoundError as exc:
+            raise ValueError(f"{path} is not a species demo file: {exc}") from None
+        metrics_keys = h.get("metrics") if isinstance(h.get("metrics"), dict) else {}
+        expected = {"lonlat", "species", "truth", "probability", "land"} | {
+            f"metrics.{k}.{m}" for k, ms in metrics_keys.items() for m in (ms if isinstance(ms, list) else [])}
+        if set(t) != expected:
+            raise ModelFileError(path, f"not a species demo file: missing tensor(s) {sorted(expected - set(t))}, "
+                                       f"unknown tensor(s) {sorted(set(t) - expected)}")
+        metrics: dict[str, dict[str, np.ndarray]] = {}
+        for name, v in t.items():
+            if name.startswith("metrics."):
+                _, who, m = name.split(".", 2)
+                metrics.setdefault(who, {})[m] = v.numpy()
+        ts = h.get("train_seconds")
+        return cls([str(n) for n in h.get("species") or []], t["lonlat"].numpy(), t["species"].numpy(),
+                   t["truth"].numpy(), t["probability"].numpy(), t["land"].numpy(), float(h["resolution"]), metrics,
+                   dict(h.get("settings") or {}), float("nan") if ts is None else float(ts))
 
 
 def build_demo(n_species: int = 12, n_observations: int = 6000, *, bias: str = "flickr", resolution: float = 1.0,
@@ -162,10 +177,11 @@ def _key(settings: dict[str, Any]) -> str:
 
 
 def demo_path(settings: dict[str, Any] | None = None) -> Path:
-    """Where the demo of ``settings`` is cached (``$GEOVIZ_CACHE_DIR/species/demo-<hash>.npz``)."""
+    """Where the demo of ``settings`` is cached (``$GEOVIZ_CACHE_DIR/species/demo-<hash>.safetensors``;
+    caches of the former ``.npz`` format are not read and are rebuilt)."""
     from geoviz._cache import cache_root
 
-    return Path(cache_root()) / "species" / f"demo-{_key(settings or DEMO_SETTINGS)}.npz"
+    return Path(cache_root()) / "species" / f"demo-{_key(settings or DEMO_SETTINGS)}.safetensors"
 
 
 def build_and_save(settings: dict[str, Any], path: str) -> SpeciesDemo:

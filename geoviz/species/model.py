@@ -2,7 +2,8 @@
 
 ``SpeciesModel(names)`` wraps :func:`geoviz.location_encoder.build_location_encoder` with
 ``output_dim = len(names)``; ``sigmoid(logit_s(x))`` is the probability that species ``s`` is
-present at ``x``. Save/load is a plain dict checkpoint read with ``weights_only=True``.
+present at ``x``. Save/load: one geoviz model file of kind ``"species"`` (:mod:`geoviz.model_file`,
+safetensors: loading never runs code).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from .data import species_index
 
 __all__ = ["SpeciesModel", "load_species_model", "DEFAULT_PE_KWARGS", "DEFAULT_NN_KWARGS"]
 
-FORMAT = "geoviz-species"
-VERSION = 1
 DEFAULT_PE_KWARGS: dict[str, Any] = {"legendre_polys": 20}
 DEFAULT_NN_KWARGS: dict[str, Any] = {"hidden_dim": 256, "num_layers": 2}
 
@@ -256,40 +255,62 @@ class SpeciesModel(nn.Module):
     # persistence
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the model (weights, names, architecture, meta) to ``path`` (torch checkpoint)."""
-        p = Path(path)
-        if p.parent and not p.parent.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
-        sd = {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()}
-        torch.save({"format": FORMAT, "version": VERSION, "names": list(self.names), "pe": self.pe_name,
-                    "nn": self.nn_name, "pe_kwargs": self.pe_kwargs, "nn_kwargs": self.nn_kwargs,
-                    "dtype": str(self._param().dtype).replace("torch.", ""), "meta": _plain(self.meta),
-                    "state_dict": sd}, p)
-        return p
+        """Write the model to ``path`` as a geoviz model file of kind ``"species"``
+        (:mod:`geoviz.model_file`: safetensors weights + JSON header with the encoder spec,
+        species names and ``meta``; tensors inside ``meta``, e.g. the observations, are stored
+        as tensors). The name is kept exactly as given; written atomically."""
+        from geoviz.model_file import encoder_header, json_plain, pack_tensors, save_model_file
+
+        extra, extra_tensors = pack_tensors(_plain(self.meta), "extra")
+        tensors = {k: v.detach().cpu() for k, v in self.encoder.state_dict().items()}
+        clash = set(tensors) & set(extra_tensors)
+        if clash:  # pragma: no cover - "extra." never starts a state-dict key
+            raise ValueError(f"meta tensors clash with weights: {sorted(clash)}")
+        meta = self.meta
+        header = {
+            "kind": "species", **encoder_header(self.encoder), "species": list(self.names),
+            "training_data": {"n_species": len(self.names), "n_observations": meta.get("num_observations"),
+                              "source": meta.get("source")},
+            "extra": extra,
+        }
+        return save_model_file(path, {**tensors, **extra_tensors}, json_plain(header, "species model meta"))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "SpeciesModel":
-        """Read a model written by :meth:`save` (``torch.load(weights_only=True)``)."""
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"species model not found: {p}")
-        from ..pretrained.checkpoint_file import load_torch_file
+        """Read a model written by :meth:`save` (a safetensors file: no code from it runs).
 
-        # one clean line for a corrupt or foreign file (never torch's weights_only=False advice)
-        ck = load_torch_file(p, what="not a readable geoviz species model")
-        if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-            raise ValueError(f"{p} is not a geoviz species model (format {ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r})")
-        for k in ("names", "pe", "nn", "pe_kwargs", "nn_kwargs", "state_dict"):
-            if k not in ck:
-                raise ValueError(f"{p}: species model checkpoint lacks {k!r}")
-        m = cls(ck["names"], ck["pe"], ck["nn"], ck["pe_kwargs"], ck["nn_kwargs"], ck.get("meta"))
-        m.to(dtype=getattr(torch, ck.get("dtype", "float32")), device=device)
-        m.encoder.load_state_dict(ck["state_dict"])
-        return m.eval()
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError (:class:`geoviz.model_file.ModelFileError`): not a species model file,
+                damaged or edited, an old ``torch.save`` file (the conversion command is
+                named), weights that do not match the stored architecture.
+        """
+        p = Path(path)
+        if not p.is_file() and not p.is_dir():
+            raise FileNotFoundError(f"species model not found: {p}")
+        from geoviz.model_file import (ModelFileError, build_encoder, read_model_file, tensor_refs,
+                                       unpack_tensors)
+        from geoviz.spec import EncoderSpec
+
+        what = "readable geoviz species model file"
+        tensors, header = read_model_file(p, kind="species", what=what)
+        names = header.get("species")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ModelFileError(p, "a species model without its species names (header 'species')")
+        if header.get("output_dim") != len(names):
+            raise ModelFileError(p, f"{len(names)} species names but output_dim {header.get('output_dim')!r}")
+        refs = tensor_refs(header.get("extra"))
+        extra_tensors = {k: v for k, v in tensors.items() if k in refs}
+        enc = build_encoder(p, header, {k: v for k, v in tensors.items() if k not in refs})
+        meta = unpack_tensors(header.get("extra") or {}, extra_tensors, p)
+        spec = EncoderSpec.from_dict(header["encoder"])
+        m = cls(names, spec.pe, spec.nn, spec.pe_options, spec.nn_options, meta)
+        m.encoder = enc
+        return m.to(device=device).eval()
 
 
 def _plain(x: Any) -> Any:
-    """Meta as plain Python types (loadable with weights_only=True)."""
+    """Meta as plain Python types (tensors kept: they are stored as tensors)."""
     if isinstance(x, dict):
         return {str(k): _plain(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
