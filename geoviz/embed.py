@@ -382,6 +382,32 @@ class EmbeddingGrid:
             raise ValueError(f"values must have {self.lonlat.shape[0]} rows (one per cell), got shape {v.shape}")
         return v.reshape(self.shape + v.shape[1:])
 
+    def to_xarray(self, name: str = "embeddings", *, dataset: bool = False) -> Any:
+        """The embeddings as an xarray ``DataArray`` ``(embedding, lat, lon)`` (or a ``Dataset``).
+
+        ``lat`` runs north → south and ``lon`` west → east (the grid's own order), both with
+        CF attributes; the CRS is EPSG:4326 (:mod:`geoviz.grids`); the channel index
+        ``0..D-1`` is the ``embedding`` coordinate. The data is a view of
+        :attr:`embeddings` (no copy). Write it with :func:`geoviz.grids.write_grid`
+        (``.tif``: one band per channel, ``.nc``, ``.zarr``).
+
+        Args:
+            name: variable name.
+            dataset: return a ``Dataset`` holding the variable (CF-1.8 global attributes).
+
+        Returns:
+            ``xarray.DataArray`` (or ``Dataset``), float32; attributes ``model_name`` (when
+            known), ``grid_spacing_deg`` and ``cache_key``.
+        """
+        from .grids import _as_dataset, grid_dataarray
+
+        da = grid_dataarray(self.embeddings, shape=tuple(self.shape), name=name, units="1",
+                            long_name=f"location embedding{f' of {self.model_name}' if self.model_name else ''}",
+                            dim="embedding", labels=np.arange(self.embedding_dim),
+                            attrs={"model_name": self.model_name, "grid_spacing_deg": float(self.spacing),
+                                   "cache_key": self.key or None})
+        return _as_dataset(da) if dataset else da
+
 
 def default_cache_dir() -> Path:
     """``embeddings/`` under :func:`geoviz._cache.cache_root` (``$GEOVIZ_CACHE_DIR`` or ``~/.cache/geoviz``)."""

@@ -66,13 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``geoviz`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
     Argument errors exit through argparse (``SystemExit(2)``); a ``ValueError``, ``TypeError``,
-    ``FileNotFoundError`` or ``KeyError`` from a command is printed as ``geoviz: error: ...``
+    ``FileNotFoundError``, ``KeyError`` or ``ImportError`` (a missing optional package) from a command is printed as ``geoviz: error: ...``
     and returns 2.
     """
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"geoviz: error: {msg}", file=sys.stderr)
         return 2

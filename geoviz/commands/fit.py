@@ -1,17 +1,21 @@
-"""``geoviz fit SOURCE --save MODEL``: fit a location encoder to a point file or a built-in field.
+"""``geoviz fit SOURCE --save MODEL``: fit a location encoder to a point file, a GeoTIFF or a built-in field.
 
 SOURCE is a point file (CSV, Parquet, GeoJSON, GeoPackage; see
-:func:`geoviz.data.load_points`) or ``field:NAME`` (a built-in global field,
+:func:`geoviz.data.load_points`), a GeoTIFF in any CRS (.tif/.tiff, the grids extra; sampled
+at --samples N random points uniform by area over its valid cells, or at the points of
+--points FILE; nodata cells are skipped and their count reported; see
+:mod:`geoviz.data.raster`) or ``field:NAME`` (a built-in global field,
 :func:`geoviz.data.get_field`). The command trains with early stopping (best validation
 weights kept), prints the held-out (test) metrics, writes the model
 (:func:`geoviz.model_io.save_model`) and, to ``--out DIR``, ``<stem>_metrics.json`` and a map
 ``<stem>_map.png`` with a colourbar in the target's units (truth beside prediction for
-fields).
+fields and rasters).
 
 Example::
 
     geoviz fit field:temperature --save temp.gvz --out out/
     geoviz fit stations.csv --target tmean --units "°C" --split blocks:10 --save st.gvz
+    geoviz fit dem_utm33.tif --samples 20000 --units m --save dem.gvz
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ def build_task(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
         notes = [] if args.split == "random" else [f"--split {args.split} ignored: a field's held-out test points "
                                                     f"are its own uniform sample (field.task)"]
         return task, field, notes
+    _refuse_raster_options(args, src)
+    if _is_raster(src):
+        return _raster_task(args, src)
     target = args.target
     pts = load_points(src, target=None, lon=args.lon, lat=args.lat, dropna=False) if target is None else None
     if target is None:
@@ -71,6 +78,85 @@ def build_task(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
                             target_names=[pts.target] if isinstance(pts.target, str) else pts.target)
     task.meta["source"] = src
     return task, None, list(pts.notes)
+
+
+RASTER_SAMPLES = 10_000
+"""Default ``--samples`` of a GeoTIFF SOURCE."""
+
+
+def _is_raster(src: str) -> bool:
+    return Path(src).suffix.lower() in (".tif", ".tiff")
+
+
+def _bands(args: argparse.Namespace) -> int | list[int] | None:
+    """``--band``: None, one band number, or a list (``1,2,3``: a multi-output target)."""
+    spec = getattr(args, "band", None)
+    if spec is None:
+        return None
+    try:
+        bands = [int(b) for b in str(spec).split(",") if b.strip()]
+    except ValueError:
+        raise ValueError(f"--band must be a band number or a comma-separated list of them (1-based), "
+                         f"got {spec!r}") from None
+    if not bands:
+        raise ValueError(f"--band: no band number in {spec!r}")
+    return bands[0] if len(bands) == 1 else bands
+
+
+def _refuse_raster_options(args: argparse.Namespace, src: str) -> None:
+    """``--samples``/``--points``/``--band`` belong to a GeoTIFF SOURCE; ``--target`` does not."""
+    raster = _is_raster(src)
+    if not raster:
+        used = [o for o, v in (("--samples", getattr(args, "samples", None)), ("--points", getattr(args, "points", None)),
+                               ("--band", getattr(args, "band", None))) if v is not None]
+        if used:
+            raise ValueError(f"{', '.join(used)} appl{'ies' if len(used) == 1 else 'y'} to a GeoTIFF SOURCE "
+                             f"(.tif/.tiff), not to {src}")
+        return
+    if getattr(args, "target", None) is not None:
+        raise ValueError(f"--target names a column of a point file; for the raster {src} choose the band with --band")
+    if getattr(args, "samples", None) is not None and getattr(args, "points", None) is not None:
+        raise ValueError("give --samples N (random points) or --points FILE (given points) for a raster, not both")
+
+
+def _raster_task(args: argparse.Namespace, src: str) -> tuple[Any, None, list[str]]:
+    """A task from a GeoTIFF: random equal-area points over its valid cells, or a point file's points."""
+    from geoviz.data.points import task_from_points
+    from geoviz.data.raster import sample_raster
+
+    points = getattr(args, "points", None)
+    if points is not None and not Path(points).expanduser().is_file():
+        raise FileNotFoundError(f"no such file: {points}")
+    n = None if points is not None else (args.samples if args.samples is not None else RASTER_SAMPLES)
+    rs = sample_raster(src, n, points=points, band=_bands(args), seed=args.seed, lon=args.lon, lat=args.lat,
+                       crs=args.crs, dropna=args.dropna)
+    units = args.units if args.units is not None else rs.units
+    task = task_from_points(rs.lonlat, rs.y, kind=args.kind, split=args.split, name=Path(src).stem, seed=args.seed,
+                            test_fraction=args.test_fraction, val_fraction=args.val_fraction, units=units,
+                            target_names=[rs.target] if isinstance(rs.target, str) else rs.target)
+    task.meta["source"] = src
+    task.meta["raster"] = {"crs": rs.crs, "band": _bands(args) or 1, "points": None if points is None else str(points),
+                           "samples": None if points is not None else int(n), "skipped": int(rs.n_skipped)}
+    return task, None, list(rs.notes)
+
+
+def _raster_truth(source: str, band: Any, task: Any, resolution: float) -> np.ndarray | None:
+    """The raster on the map grid, in ``render_map``'s terms (NaN off the raster), or None."""
+    import numpy as np
+
+    from geoviz.data.raster import read_raster
+
+    r = read_raster(source, band if isinstance(band, int) else band[0])
+    img = r.on_grid(resolution)
+    if task.kind == "regression":
+        return img
+    code = {n: i for i, n in enumerate(task.class_names or [])}
+    out = np.full(img.shape, np.nan)
+    for u in np.unique(img[np.isfinite(img)]):  # class names are the raster values as text (task_from_points)
+        lab = str(int(u)) if float(u).is_integer() else str(u)
+        if lab in code:
+            out[img == u] = code[lab]
+    return out
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -109,86 +195,68 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
                truth: np.ndarray | None = None, title: str = "") -> Path:
     """Write a PNG map of a prediction grid (and the truth beside it, and their difference).
 
+    Drawn with :mod:`geoviz.render` (2:1 map panels with coastlines, colour bars with both ends
+    labelled; the user's matplotlib backend is left alone).
+
     Args:
         path: output PNG.
         task: the task (kind, class names, units in ``meta``).
-        pred: ``(H, W)`` prediction: values in units (regression, first output),
-            probabilities of the positive class (binary) or class indices (multiclass).
-        lons, lats: grid centres (lats north→south).
+        pred: ``(H, W)`` prediction, rows north → south: values in units (regression, first
+            output), probabilities of the positive class (binary) or class indices (multiclass).
+        lons, lats: grid centres in degrees, ``(W,)`` and ``(H,)`` (lats north→south).
         truth: optional ``(H, W)`` truth in the same units (NaN where undefined).
         title: figure title.
+
+    Returns:
+        ``path``.
     """
     import numpy as np
-    from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import BoundaryNorm, ListedColormap
-    from matplotlib.figure import Figure
+
+    from geoviz import render
 
     dlon = (lons[1] - lons[0]) if len(lons) > 1 else 360.0
     dlat = abs(lats[0] - lats[1]) if len(lats) > 1 else 180.0
     extent = (lons[0] - dlon / 2, lons[-1] + dlon / 2, lats[-1] - dlat / 2, lats[0] + dlat / 2)
-    panels: list[tuple[str, np.ndarray]] = []
-    units = (task.meta or {}).get("units", "") if task.kind == "regression" else ""
-    tname = ((task.meta or {}).get("target_names") or [task.name])[0] if task.kind == "regression" else task.name
+    meta = task.meta or {}
+    units = meta.get("units", "") if task.kind == "regression" else ""
+    tname = (meta.get("target_names") or [task.name])[0] if task.kind == "regression" else task.name
     label = f"{tname} [{units}]" if units else tname
     if truth is not None:
         pred = np.where(np.isfinite(truth), pred, np.nan)
         panels = [("truth", truth), ("prediction", pred), ("prediction − truth", pred - truth)]
     else:
         panels = [("prediction", pred)]
-    fig = Figure(figsize=(6.2 * len(panels), 3.6))  # object API: the user's backend is left alone
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(panels), squeeze=False)
+    class_names = None
     if task.kind == "regression":
         finite = np.concatenate([p[np.isfinite(p)].ravel() for _, p in panels[:2]])
         vmin, vmax = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-        cmap, norm = "viridis", None
+        look: dict[str, Any] = {"cmap": render.SEQUENTIAL_CMAP, "clim": (float(vmin), float(vmax))}
     elif task.kind == "binary":
-        vmin, vmax, cmap, norm = 0.0, 1.0, "RdYlBu_r", None
-        names = task.class_names or ["0", "1"]
-        label = f"P({names[1]})"
+        look = {"cmap": render.PROBABILITY_CMAP, "clim": (0.0, 1.0)}
+        label = f"P({(task.class_names or ['0', '1'])[1]})"
     else:
-        n = task.num_classes
-        base = colormaps["tab20" if n > 10 else "tab10"]
-        cmap = ListedColormap([base(i % base.N) for i in range(n)])
-        norm = BoundaryNorm(np.arange(-0.5, n + 0.5), n)
-        vmin = vmax = None
+        look = {"kind": "categorical", "n_classes": task.num_classes}
+        class_names = [str(c) for c in (task.class_names or range(task.num_classes))]
         label = "class"
+    fig, axes = render.map_figure(1, len(panels), panel_width=6.2, extent=extent, dpi=110, extra_height=0.5)
     for ax, (name, img) in zip(axes[0], panels):
         if name.startswith("prediction −"):
-            lim = np.nanpercentile(np.abs(img), 99) if np.isfinite(img).any() else 1.0
-            im = ax.imshow(img, extent=extent, origin="upper", cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-            cb = fig.colorbar(im, ax=ax, shrink=0.85)
-            cb.set_label(f"error [{units}]" if units else "error")
+            im = render.show_raster(ax, img, extent=extent, cmap=render.DIVERGING_CMAP,
+                                    clim=render.symmetric_clim(img, 99))
+            render.add_colorbar(fig, im, ax, f"error [{units}]" if units else "error", center=0.0)
         else:
-            im = ax.imshow(img, extent=extent, origin="upper", cmap=cmap, norm=norm,
-                           vmin=None if norm is not None else vmin, vmax=None if norm is not None else vmax,
-                           aspect="auto", interpolation="nearest")
-            cb = fig.colorbar(im, ax=ax, shrink=0.85)
-            cb.set_label(label)
-            if norm is not None and task.class_names:
-                cb.set_ticks(np.arange(task.num_classes))
-                cb.set_ticklabels([str(c) for c in task.class_names])
-        if truth is None and name == "prediction" and "source" in (task.meta or {}):
+            im = render.show_raster(ax, img, extent=extent, **look)
+            render.add_colorbar(fig, im, ax, label, class_names=class_names)
+        if truth is None and name == "prediction" and "source" in meta:
             test = task.test
-            if task.kind == "regression":
-                yv = np.asarray(test.y, dtype=np.float64).reshape(len(test.y), -1)[:, 0]
-                ax.scatter(test.lonlat[:, 0], test.lonlat[:, 1], c=yv, cmap=cmap, vmin=vmin, vmax=vmax, s=6,
-                           edgecolors="k", linewidths=0.3)
-            else:
-                ax.scatter(test.lonlat[:, 0], test.lonlat[:, 1], c=np.asarray(test.y, float), cmap=cmap, norm=norm,
-                           vmin=None if norm is not None else vmin, vmax=None if norm is not None else vmax, s=6,
-                           edgecolors="k", linewidths=0.3)
+            yv = np.asarray(test.y, dtype=np.float64).reshape(len(test.y), -1)[:, 0]
+            ax.scatter(test.lonlat[:, 0], test.lonlat[:, 1], c=yv, cmap=im.cmap, norm=im.norm, s=6,
+                       edgecolors="k", linewidths=0.3)
             name = "prediction (dots: held-out points, same colours)"
-        ax.set_title(name)
-        ax.set_xlabel("longitude [°]")
-        ax.set_ylabel("latitude [°]")
+        render.style_map_axes(ax, name, extent=extent, axis_labels=True, fontsize=12)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return render.save_figure(fig, path)
 
 
 def _metrics_line(kind: str, m: dict[str, float], units: str) -> str:
@@ -226,11 +294,19 @@ def run_fit(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    task, field, notes = build_task(args)
+    try:
+        task, field, notes = build_task(args)
+    except ImportError as exc:  # an optional reader (the grids extra for a GeoTIFF, pyarrow for Parquet)
+        import sys
+
+        print(f"geoviz: error: {exc}", file=sys.stderr)
+        return 2
     for n in notes:
         print(f"note: {n}")
     cfg = _config(args)
     lons, lats, truth = _grid(field, args.resolution)
+    if truth is None and args.out and "raster" in (task.meta or {}):  # the raster beside the prediction
+        truth = _raster_truth(str(args.source), task.meta["raster"]["band"], task, args.resolution)
     grid_lonlat = np.column_stack([np.tile(lons, len(lats)), np.repeat(lats, len(lons))])
     trainer = Trainer(task, cfg, predict_lonlat=grid_lonlat, predict_every=cfg.max_epochs + 1)
     print(f"{task.name}: {task.kind}, {len(task.train)} train / {len(task.val)} val / {len(task.test)} test points"
@@ -281,10 +357,10 @@ def run_fit(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add ``geoviz fit`` to the sub-parsers."""
     d = FIT_DEFAULTS
-    p = sub.add_parser("fit", help="fit a location encoder to a point file or a built-in field and save it",
+    p = sub.add_parser("fit", help="fit a location encoder to a point file, a GeoTIFF or a built-in field and save it",
                        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("source", help="point file (.csv, .parquet, .geojson, .gpkg) or field:NAME "
+    p.add_argument("source", help="point file (.csv, .parquet, .geojson, .gpkg), GeoTIFF (.tif) or field:NAME "
                                   "(" + ", ".join(f"field:{f}" for f in FIELDS) + ")")
     p.add_argument("--save", required=True, metavar="MODEL", help="where to write the fitted model (e.g. model.gvz)")
     p.add_argument("--target", help="column to model (default: the only non-coordinate column); "
@@ -304,6 +380,14 @@ def register(sub: Any) -> None:
     p.add_argument("--units", default=None, help="units of the target, for metrics and the colourbar (e.g. '°C')")
     p.add_argument("--n-train", type=int, default=10_000, help="fields: number of training points")
     p.add_argument("--n-test", type=int, default=None, help="fields: number of held-out test points (field default)")
+    p.add_argument("--samples", type=int, default=None, metavar="N",
+                   help=f"GeoTIFF SOURCE: random points, uniform by area over its valid cells "
+                        f"(default {RASTER_SAMPLES:,})")
+    p.add_argument("--points", default=None, metavar="FILE",
+                   help="GeoTIFF SOURCE: sample it at the points of this file instead (CSV, Parquet, GeoJSON, "
+                        "GeoPackage; --lon/--lat/--crs/--dropna apply to it)")
+    p.add_argument("--band", default=None,
+                   help="GeoTIFF SOURCE: band to model (1-based; default 1), or 1,2,3 for a multi-output target")
     p.add_argument("--pe", default=d["pe"], type=name_choice(POSITIONAL_ENCODINGS, PE_ALIASES), choices=pe_choices(),
                    metavar="PE", help="positional encoding: " + ", ".join(pe_choices()))
     p.add_argument("--nn", default=d["nn"], choices=list(NETWORKS), help="network")
