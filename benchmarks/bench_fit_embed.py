@@ -60,10 +60,9 @@ def bench_fit(threads: int, budget: float, n_train: int, cli: bool) -> dict:
     torch.set_num_threads(threads)
     d = FIT_DEFAULTS
     task = get_field("temperature").task(n_train=n_train)
-    cfg = TrainConfig(pe=d["pe"], nn=d["nn"], pe_kwargs={"legendre_polys": d["legendre_polys"]},
-                      nn_kwargs={"hidden_dim": d["hidden_dim"], "num_layers": d["num_layers"]}, lr=d["lr"],
-                      weight_decay=d["weight_decay"], batch_size=d["batch_size"], max_epochs=10_000, patience=None,
-                      dtype=d["dtype"], restore_best=False)
+    cfg = TrainConfig.from_spec(d["encoder"], lr=d["lr"], weight_decay=d["weight_decay"],
+                                batch_size=d["batch_size"], max_epochs=10_000, patience=None, dtype=d["dtype"],
+                                restore_best=False)
     tr = Trainer(task, cfg)
     first = None
     rows = []

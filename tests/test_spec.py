@@ -74,3 +74,25 @@ def test_errors_name_the_problem(text, match):
 def test_unknown_keyword_is_named_when_building():
     with pytest.raises(TypeError, match="depth"):
         parse_spec("sh:4+siren(depth=3)").build(1)
+
+
+def test_cli_encoder_option_and_shorthands_agree():
+    """Every training command takes --encoder SPEC; the shorthands change one part of it and
+    are refused (not ignored) where they do not apply."""
+    from geoviz.cli import build_parser
+    from geoviz.commands._options import encoder_spec
+
+    ap = build_parser()
+    for argv in (["train", "landocean"], ["fit", "x.csv", "--save", "m"], ["species", "fit", "virtual:2", "--save", "m"]):
+        args = ap.parse_args([*argv, "--encoder", "sh:6+fcnet(32x3)"])
+        assert str(encoder_spec(args)) == "sh:6+fcnet(32x3)"
+        args = ap.parse_args([*argv, "--encoder", "sh:6+fcnet(32x3)", "--legendre-polys", "8", "--nn", "siren"])
+        assert str(encoder_spec(args)) == "sh:8+siren(32x3)"
+        args = ap.parse_args([*argv, "--pe", "spherec+", "--frequency-num", "8", "--nn", "linear"])
+        assert str(encoder_spec(args)) == "spherec+:8+linear"
+        with pytest.raises(ValueError, match="--legendre-polys applies to spherical harmonics"):
+            encoder_spec(ap.parse_args([*argv, "--pe", "wrap", "--legendre-polys", "8"]))
+        with pytest.raises(ValueError, match="--hidden-dim applies to a siren or fcnet"):
+            encoder_spec(ap.parse_args([*argv, "--nn", "linear", "--hidden-dim", "8"]))
+    assert str(encoder_spec(ap.parse_args(["train", "landocean"]))) == "sh:10+siren(64x2)"
+    assert str(encoder_spec(ap.parse_args(["species", "fit", "v", "--save", "m"]))) == "sh:20+siren(256x2)"

@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geoviz._names import FIELDS, NETWORKS, PE_ALIASES, POSITIONAL_ENCODINGS, pe_choices
+from geoviz._names import FIELDS
 
-from . import name_choice
+from ._options import add_compute_options, add_encoder_options, add_lonlat_options, encoder_spec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,8 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["register", "run_fit", "FIT_DEFAULTS", "build_task", "check_source", "render_map"]
 
 FIT_DEFAULTS: dict[str, Any] = {
-    "pe": "sphericalharmonics", "nn": "siren", "legendre_polys": 10, "hidden_dim": 64, "num_layers": 2,
-    "lr": 1e-3, "weight_decay": 0.0, "epochs": 200, "patience": 30, "batch_size": 1000, "dtype": "float32",
+    "encoder": "sh:10+siren(64x2)", "lr": 1e-3, "weight_decay": 0.0, "epochs": 200, "patience": 30, "batch_size": 1000, "dtype": "float32",
 }
 """Defaults of ``geoviz fit`` (tuned on ``field:temperature`` with 10k points, see docs/benchmarks.md)."""
 
@@ -162,19 +161,10 @@ def _raster_truth(source: str, band: Any, task: Any, resolution: float) -> np.nd
 def _config(args: argparse.Namespace) -> Any:
     from geoviz.training import TrainConfig
 
-    pe_kwargs: dict[str, Any] = {}
-    if args.pe in ("sphericalharmonics", "sh"):
-        pe_kwargs["legendre_polys"] = args.legendre_polys
-    elif args.pe not in ("direct", "cartesian3d", "wrap"):
-        pe_kwargs.update(frequency_num=args.frequency_num, min_radius=args.min_radius)
-    nn_kwargs: dict[str, Any] = {}
-    if args.nn != "linear":
-        nn_kwargs["hidden_dim"] = args.hidden_dim
-        nn_kwargs["num_layers"] = args.num_layers
-    return TrainConfig(pe=args.pe, nn=args.nn, pe_kwargs=pe_kwargs, nn_kwargs=nn_kwargs, lr=args.lr,
-                       weight_decay=args.weight_decay, batch_size=args.batch_size, max_epochs=args.epochs,
-                       patience=args.patience if args.patience > 0 else None, seed=args.seed, dtype=args.dtype,
-                       device=args.device, restore_best=True, loss=args.loss)
+    return TrainConfig.from_spec(encoder_spec(args), lr=args.lr, weight_decay=args.weight_decay,
+                                 batch_size=args.batch_size, max_epochs=args.epochs,
+                                 patience=args.patience if args.patience > 0 else None, seed=args.seed,
+                                 dtype=args.dtype, device=args.device, restore_best=True, loss=args.loss)
 
 
 def _grid(field: Any, resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -365,8 +355,7 @@ def register(sub: Any) -> None:
     p.add_argument("--save", required=True, metavar="MODEL", help="where to write the fitted model (e.g. model.gvz)")
     p.add_argument("--target", help="column to model (default: the only non-coordinate column); "
                                     "COL1,COL2,... for a multi-output regression")
-    p.add_argument("--lon", help="longitude column (default: detected: lon/lng/long/longitude/x/decimalLongitude)")
-    p.add_argument("--lat", help="latitude column (default: detected: lat/latitude/y/decimalLatitude)")
+    add_lonlat_options(p)
     p.add_argument("--crs", help="CRS of the lon/lat (x/y) columns of a CSV/Parquet file if not degrees, e.g. EPSG:3857")
     p.add_argument("--kind", choices=["regression", "classification"], default=None,
                    help="task kind (default: inferred: many distinct float values = regression, labels = classification)")
@@ -388,14 +377,7 @@ def register(sub: Any) -> None:
                         "GeoPackage; --lon/--lat/--crs/--dropna apply to it)")
     p.add_argument("--band", default=None,
                    help="GeoTIFF SOURCE: band to model (1-based; default 1), or 1,2,3 for a multi-output target")
-    p.add_argument("--pe", default=d["pe"], type=name_choice(POSITIONAL_ENCODINGS, PE_ALIASES), choices=pe_choices(),
-                   metavar="PE", help="positional encoding: " + ", ".join(pe_choices()))
-    p.add_argument("--nn", default=d["nn"], choices=list(NETWORKS), help="network")
-    p.add_argument("--legendre-polys", type=int, default=d["legendre_polys"], help="SH degrees 0..L-1 (L² features)")
-    p.add_argument("--frequency-num", type=int, default=16, help="frequencies of the multi-scale baselines")
-    p.add_argument("--min-radius", type=float, default=10.0, help="smallest scale (degrees) of the multi-scale baselines")
-    p.add_argument("--hidden-dim", type=int, default=d["hidden_dim"], help="hidden width of the network")
-    p.add_argument("--num-layers", type=int, default=d["num_layers"], help="hidden layers of the network")
+    add_encoder_options(p, d["encoder"])
     p.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate")
     p.add_argument("--weight-decay", type=float, default=d["weight_decay"], help="Adam (coupled) L2 weight decay")
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help="training batch size")
@@ -404,10 +386,8 @@ def register(sub: Any) -> None:
                    help="stop after this many epochs without a better validation loss (0: never)")
     p.add_argument("--time-limit", type=float, default=None, help="stop training after this many seconds")
     p.add_argument("--loss", choices=["mse", "huber"], default="mse", help="regression loss (standardised targets)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split, the initialisation and the shuffling")
     p.add_argument("--dtype", choices=["float32", "float64"], default=d["dtype"], help="training precision")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_compute_options(p)
     p.add_argument("--resolution", type=float, default=1.0, help="map grid spacing in degrees")
     p.add_argument("--out", default=None, metavar="DIR", help="folder for <model>_metrics.json and <model>_map.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
