@@ -10,6 +10,8 @@ shape ``(N, 2)``, lon in [-180, 180], lat in [-90, 90], float32 or float64.
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -89,7 +91,13 @@ def as_lonlat_tensor(lonlat: Any, name: str = "lonlat") -> tuple[torch.Tensor, b
                 f"{name} must have dtype float32 or float64, got numpy {lonlat.dtype}; "
                 f"convert with .astype(np.float64) (coordinates are (lon, lat) in degrees)"
             )
-        lonlat = torch.from_numpy(np.ascontiguousarray(lonlat))
+        arr = np.ascontiguousarray(lonlat)
+        if arr.flags.writeable:
+            lonlat = torch.from_numpy(arr)
+        else:  # a memory map or a read-only view: shared, never written (torch would warn on every call)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                lonlat = torch.from_numpy(arr)
     check_lonlat(lonlat, name)
     return lonlat, was_numpy
 

@@ -310,6 +310,24 @@ def save_model_file(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor]
 # ----------------------------------------------------------------------------- reading
 
 
+def looks_like_model_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts like a safetensors file (an 8-byte header length, then ``{``).
+
+    Cheap (reads 9 bytes) and says nothing about validity: :func:`read_model_file` checks that.
+    Used to tell a geoviz model file from a SatCLIP ``torch.save`` checkpoint.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+        size = os.path.getsize(path)
+    except OSError:
+        return False
+    if len(head) < 9:
+        return False
+    n0 = struct.unpack("<Q", head[:8])[0]
+    return 2 <= n0 <= min(_MAX_HEADER, size - 8) and head[8:9] == b"{"
+
+
 def _old_format_problem(head: bytes, data: bytes | None, path: Path, what: str) -> str | None:
     """The message for a file in an old (pickle/zip) format, or None when it is not one."""
     convert = f"convert it once with `python scripts/convert_model_files.py {path} NEW`"

@@ -231,7 +231,7 @@ class Trainer:
             self._features[name] = self._encode(split.lonlat)
             y = torch.as_tensor(split.y, device=self.device)
             if self.regression:
-                self._labels[name] = (y.to(self.dtype).reshape(len(y), -1) - self._mean) / self._std
+                self._labels[name] = (y.to(self.dtype).reshape(y.shape[0], task.output_dim) - self._mean) / self._std
             else:
                 self._labels[name] = y.to(self.dtype) if task.kind == "binary" else y.long()
         if predict_dtype is not None and predict_dtype not in ("float32", "float64"):

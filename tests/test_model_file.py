@@ -579,3 +579,42 @@ def test_nothing_else_names_the_old_weight_files():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_one_resolver_for_names_model_files_and_checkpoints(tmp_path):
+    """geoviz.pretrained.load_encoder: a pretrained name, a geoviz model file and an old
+    torch.save file (refused with the conversion command) through one function, used by
+    `geoviz embed` and `geoviz evaluate` alike."""
+    import pickle
+
+    import numpy as np
+    import torch
+
+    from geoviz.commands.embed import resolve_encoder
+    from geoviz.evaluation.encoders import get_encoder
+    from geoviz.model_file import ModelFileError, looks_like_model_file
+    from geoviz.pretrained import load_encoder
+    from geoviz.pretrained.geoviz_model import default_weights_path
+
+    named, what = load_encoder("geoviz-bluemarble-l10")
+    assert what == "pretrained geoviz-bluemarble-l10"
+    path = default_weights_path("l10")
+    assert looks_like_model_file(path)
+    from_file, what = load_encoder(path)
+    assert what.startswith("geoviz location encoder") and "sh:10" in what
+    x = torch.tensor([[2.35, 48.86], [-70.0, -33.0]], dtype=torch.float64)
+    with torch.no_grad():
+        np.testing.assert_array_equal(named(x).numpy(), from_file(x).numpy())
+        np.testing.assert_array_equal(resolve_encoder(str(path))[0](x).numpy(), named(x).numpy())
+    assert get_encoder(str(path)).kind == "checkpoint"
+    old = tmp_path / "old.pt"
+    torch.save({"format": "geoviz-model/1", "state_dict": {}}, old)
+    assert not looks_like_model_file(old)
+    with pytest.raises(ModelFileError, match="convert_model_files.py"):
+        load_encoder(old)
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
+        load_encoder(junk)
+    with pytest.raises(ValueError, match="neither a pretrained name"):
+        load_encoder(tmp_path / "missing.safetensors")

@@ -137,7 +137,7 @@ def _short(exc: BaseException, limit: int = 300) -> str:
 
 def _load_model(spec: str, path: str) -> tuple[Any, str]:
     """Worker: load a model. Raises ValueError with a user-facing message on any failure."""
-    from geoviz.pretrained import NotACheckpointError, get_model_info, load_pretrained, load_satclip
+    from geoviz.pretrained import NotACheckpointError, get_model_info, load_encoder, load_pretrained
 
     if spec == SATCLIP_FILE:
         p = (path or "").strip()
@@ -149,11 +149,12 @@ def _load_model(spec: str, path: str) -> tuple[Any, str]:
         if not f.is_file():
             raise ValueError(f"Checkpoint path {p!r} is not a file.")
         try:
-            return load_satclip(f), f.name
+            return load_encoder(f)[0], f.name
         except NotACheckpointError as exc:  # one clean line: "<path>: not a PyTorch checkpoint, or corrupted"
             raise ValueError(str(exc)) from None
         except (ValueError, TypeError, KeyError, RuntimeError, OSError, EOFError) as exc:
-            raise ValueError(f"{f.name} could not be loaded as a SatCLIP checkpoint: {_short(exc)}") from exc
+            raise ValueError(f"{f.name} could not be loaded as a model file or a SatCLIP checkpoint: "
+                             f"{_short(exc)}") from exc
     info = get_model_info(spec)
     try:
         return load_pretrained(spec, download=False), spec

@@ -41,35 +41,11 @@ __all__ = ["register", "run_embed", "resolve_encoder", "embed_table_memory", "em
 
 
 def resolve_encoder(spec: str, *, download: bool = False) -> tuple[Any, str]:
-    """``(location encoder in eval mode, description)`` for a pretrained name or a model file."""
-    from geoviz.pretrained import MODELS, load_pretrained
+    """``(location encoder in eval mode, description)`` for a pretrained name or a model file
+    (:func:`geoviz.pretrained.load_encoder`)."""
+    from geoviz.pretrained import load_encoder
 
-    key = spec.strip().lower()
-    if key in MODELS:
-        return load_pretrained(key, download=download), f"pretrained {key}"
-    path = Path(spec).expanduser()
-    if not path.is_file():
-        raise ValueError(f"MODEL {spec!r} is neither a pretrained name ({sorted(MODELS)}) nor an existing file")
-    from geoviz.model_io import ModelFileError, load_model
-
-    try:
-        model, meta = load_model(path)
-        return model, f"fitted model {path} ({meta.get('encoding')}+{meta.get('network')}, outputs {meta.get('output_dim')})"
-    except ModelFileError as exc:
-        first = exc
-    from geoviz.pretrained.geoviz_model import load_geoviz_model
-
-    try:
-        return load_geoviz_model(path=path), f"geoviz location encoder {path}"
-    except (ValueError, TypeError):
-        pass
-    from geoviz.pretrained.satclip import load_satclip
-
-    try:
-        return load_satclip(path), f"SatCLIP checkpoint {path}"
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ValueError(f"{path} is not a model geoviz can load: as a geoviz model: {first}; "
-                         f"as a SatCLIP checkpoint: {exc}") from None
+    return load_encoder(spec, download=download)
 
 
 def _embed_chunk(model: Any, lonv: np.ndarray, latv: np.ndarray, batch_size: int, where: str) -> tuple[np.ndarray, int]:

@@ -126,11 +126,11 @@ def _pretrained(spec: str, arg: str | None) -> FrozenEncoder:
 
 
 def _checkpoint(spec: str, arg: str | None) -> FrozenEncoder:
-    from geoviz.pretrained import load_satclip
+    from geoviz.pretrained import load_encoder
 
-    model = load_satclip(spec)
+    model, what = load_encoder(spec)
     L = getattr(model.positional_encoding, "legendre_polys", None) if hasattr(model, "positional_encoding") else None
-    return FrozenEncoder(spec, "checkpoint", model, f"SatCLIP checkpoint {Path(spec).name}", L)
+    return FrozenEncoder(spec, "checkpoint", model, what, L)
 
 
 ENCODER_KINDS: dict[str, Callable[[str, str | None], FrozenEncoder]] = {

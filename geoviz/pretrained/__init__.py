@@ -39,6 +39,7 @@ __all__ = [
     "list_pretrained",
     "get_model_info",
     "load_pretrained",
+    "load_encoder",
     "is_available",
     "is_image_derived",
     "lookalike_note",
@@ -300,6 +301,56 @@ def load_pretrained(
                                  trust_pickle=bool(kw.get("trust_pickle", False)), **dl_kw)
         return _tag(loader(path, **kw), info.name)
     return _tag(loader(**info.loader_kwargs, **kw), info.name)
+
+
+def load_encoder(ref: str | os.PathLike, *, download: bool = False) -> tuple[LocationEncoder, str]:
+    """A location encoder from a pretrained name or a model file: the one resolver behind
+    ``geoviz embed``, ``geoviz evaluate``, :class:`geoviz.LocationEmbedder` and the dashboard.
+
+    Args:
+        ref: a name of :func:`list_pretrained`, a geoviz model file (a pretrained
+            ``location-encoder``, or a fitted regressor/classifier: its outputs are the
+            embedding) or a SatCLIP checkpoint (``.ckpt``, read with ``weights_only=True``).
+        download: consent to download a named SatCLIP checkpoint that is not cached.
+
+    Returns:
+        ``(encoder in eval mode, description)``; the encoder maps ``(N, 2)`` (lon, lat)
+        degrees to ``(N, D)``.
+
+    Raises:
+        ValueError: neither a known name nor an existing file, or a file that is none of the
+            above (the message says what each reader said).
+        FileNotFoundError: a named SatCLIP checkpoint not cached and ``download=False``.
+    """
+    text = os.fspath(ref).strip() if isinstance(ref, (str, os.PathLike)) else None
+    if text is None:
+        raise TypeError(f"a model must be a pretrained name or a path, got {type(ref).__name__}")
+    key = text.lower()
+    if key in MODELS:
+        return load_pretrained(key, download=download), f"pretrained {key}"
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"model {text!r} is neither a pretrained name ({', '.join(list_pretrained())}) "
+                         f"nor an existing file")
+    from ..model_file import ModelFileError, looks_like_model_file
+    from ..model_io import load_model
+
+    if looks_like_model_file(path):
+        model, meta = load_model(path)
+        what = "geoviz location encoder" if meta.get("kind") == "location-encoder" else f"fitted {meta.get('kind')}"
+        return model, f"{what} {path} ({meta['encoder']['spec']}, {meta.get('output_dim')} outputs)"
+    try:
+        return load_satclip(path), f"SatCLIP checkpoint {path}"
+    except NotACheckpointError:  # not a torch file at all: its one clean line
+        raise
+    except (ValueError, TypeError, KeyError) as exc:  # a torch file, but no SatCLIP checkpoint
+        as_satclip = exc
+    try:  # the model-file reader's message names an old geoviz file's conversion command
+        load_model(path)
+    except ModelFileError as exc:
+        raise ModelFileError(path, f"neither a geoviz model file ({exc.problem}) nor a SatCLIP checkpoint "
+                                   f"({as_satclip})") from None
+    raise ModelFileError(path, f"not a SatCLIP checkpoint ({as_satclip})")
 
 
 _TAG = "_geoviz_pretrained"
