@@ -33,6 +33,7 @@ __all__ = [
     "get_task",
     "list_tasks",
     "EncoderSpec",
+    "load_estimator",
     "TrainConfig",
     "Trainer",
     "get_positional_encoding",
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "get_task": ".data",
     "list_tasks": ".data",
     "EncoderSpec": ".spec",
+    "load_estimator": ".estimators",
     "TrainConfig": ".training",
     "Trainer": ".training",
     "get_positional_encoding": ".encoders",
@@ -77,7 +79,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .data import get_field, get_task, list_fields, list_tasks, load_points
     from .embed import embed_grid, embed_points
     from .encoders import get_positional_encoding, list_positional_encodings
-    from .estimators import GeoClassifier, GeoRegressor, LocationEmbedder
+    from .estimators import GeoClassifier, GeoRegressor, LocationEmbedder, load_estimator
     from .location_encoder import LocationEncoder, build_location_encoder
     from .networks import get_network, list_networks
     from .pretrained import list_pretrained, load_pretrained

@@ -528,3 +528,62 @@ def test_dataframes_set_output_and_swapped_columns(points):
     with pytest.raises(ValueError, match="feature names should match"):
         reg.predict(df[["lat", "lon"]])
     assert LocationEmbedder(EMBEDDER_MODEL).fit(X).get_feature_names_out()[0] == "emb_0"
+
+
+# ----------------------------------------------------------------------------- the one model file
+
+
+@pytest.mark.parametrize("labels", ["strings", "bools", "ints", "regression", "multi-output"])
+def test_save_and_load_estimator_round_trip(labels, points, tmp_path):
+    """est.save writes the one geoviz model file; load_estimator gives the same predictions,
+    labels of the same type, and no pickle is involved."""
+    from geoviz.estimators import load_estimator
+    from geoviz.model_file import looks_like_model_file
+
+    X, yr, yc = points
+    if labels == "regression":
+        est = GeoRegressor(random_state=0, **TINY).fit(X, yr)
+    elif labels == "multi-output":
+        est = GeoRegressor(random_state=0, **TINY).fit(X, np.column_stack([yr, 2 * yr + 1]))
+    else:
+        y = {"strings": yc, "bools": yc == "land", "ints": np.where(yc == "land", 7, -3)}[labels]
+        est = GeoClassifier(random_state=0, **TINY).fit(X, y)
+    path = tmp_path / "model.bin"  # the name is kept as given
+    assert est.save(path) == path and looks_like_model_file(path)
+    back = load_estimator(path)
+    assert type(back) is type(est) and back.encoder == est.encoder and back.encoder_ == est.encoder_
+    np.testing.assert_array_equal(_out(back, X), _out(est, X))
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    if hasattr(est, "classes_"):
+        assert back.classes_.dtype == est.classes_.dtype
+        np.testing.assert_array_equal(back.classes_, est.classes_)
+    assert back.score(X, yr if labels == "regression" else est.predict(X)) == pytest.approx(
+        est.score(X, yr if labels == "regression" else est.predict(X)))
+
+
+def test_cli_model_files_and_estimators_are_one_format(points, tmp_path):
+    """A `geoviz fit` file loads as a fitted estimator; an estimator's file goes through
+    `geoviz predict`; a pretrained encoder file is refused with where to load it instead."""
+    import pandas as pd
+
+    from geoviz.cli import main
+    from geoviz.estimators import load_estimator
+    from geoviz.model_io import load_model, predict_with
+    from geoviz.pretrained.geoviz_model import default_weights_path
+
+    X, yr, _ = points
+    csv = tmp_path / "pts.csv"
+    pd.DataFrame({"lon": X[:, 0], "lat": X[:, 1], "temp": yr}).to_csv(csv, index=False)
+    fitted = tmp_path / "fit.gvz"
+    assert main(["fit", str(csv), "--save", str(fitted), "--epochs", "3", "--encoder", "sh:4+siren(8x1)",
+                 "--quiet", "--device", "cpu"]) == 0
+    est = load_estimator(fitted)
+    model, meta = load_model(fitted)
+    np.testing.assert_allclose(est.predict(X[:50]), predict_with(model, meta, X[:50])["prediction"], rtol=1e-6)
+    mine = tmp_path / "mine.gvz"
+    GeoRegressor(random_state=0, **TINY).fit(X, yr).save(mine)
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(mine), str(csv), "-o", str(out)]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)["prediction"].to_numpy(), load_estimator(mine).predict(X), rtol=1e-5)
+    with pytest.raises(ValueError, match="LocationEmbedder"):
+        load_estimator(default_weights_path("l10"))

@@ -15,6 +15,10 @@ DataFrame with swapped columns is refused at ``predict``/``transform`` time):
   ``(N, 2)`` → ``(N, D)`` embeddings with column names ``emb_0 … emb_{D-1}``, so that
   ``set_output(transform="pandas")`` works.
 
+``GeoRegressor.save(path)`` / ``GeoClassifier.save(path)`` write the one geoviz model file
+(what ``geoviz fit`` writes and ``geoviz predict`` reads); :func:`load_estimator` reads such a
+file, from either, back as a fitted estimator.
+
 All three validate in ``fit`` (never in ``__init__``), accept nothing but two finite columns
 with lon in [-180, 180] and lat in [-90, 90] (the error names the first bad row), pickle with
 their weights on the CPU, and work with ``Pipeline``, ``clone``, ``GridSearchCV`` and
@@ -31,9 +35,10 @@ Example::
 
 
 from ._embedder import LocationEmbedder
+from ._persist import load_estimator
 from ._supervised import GeoClassifier, GeoRegressor
 
-__all__ = ["GeoRegressor", "GeoClassifier", "LocationEmbedder"]
+__all__ = ["GeoRegressor", "GeoClassifier", "LocationEmbedder", "load_estimator"]
 
 # pickles and reprs name the public path, so that moving code between the private modules
 # never breaks a saved estimator

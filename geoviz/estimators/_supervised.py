@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from numbers import Integral, Real
 from typing import Any
 
@@ -155,6 +158,19 @@ class _GeoNetwork(BaseEstimator):
         self.device_ = str(device)
         self.n_train_, self.n_val_ = int(len(tr)), int(len(va))
         return trainer
+
+    # -- the one model file ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, *, extra: dict[str, Any] | None = None) -> Path:
+        """Write the fitted estimator as a geoviz model file (safetensors + JSON header; no
+        pickle), the format ``geoviz fit`` writes and ``geoviz predict`` reads; load it with
+        :func:`geoviz.estimators.load_estimator`. The name is kept as given.
+
+        Raises:
+            sklearn.exceptions.NotFittedError: not fitted yet.
+        """
+        from ._persist import save_estimator
+
+        return save_estimator(self, path, extra=extra)
 
     # -- pickling: weights always travel on the CPU --------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
