@@ -16,7 +16,7 @@ For each dtype it reports
   dtype and through the float32 prediction path (``predict_dtype="float32"``);
 * ``live``: epochs per second when every epoch also predicts the 1° grid (the dashboard
   animation), with the float32 prediction path; the 1° grid is a regular lon/lat grid, so
-  predictions go through the separable SH first layer (``geoviz._grid_predict``); the
+  predictions go through the separable SH first layer (``geoviz.training.grid_predict``); the
   dense path is timed beside it (``separable_grid=False``).
 
 ``--reproduce-estimate`` instead times a few epochs of every land–ocean reproduction cell
@@ -113,7 +113,7 @@ def _reproduce_estimate(results: str, dtype: str, epochs: int) -> dict:
     import torch
 
     from geoviz.data import get_task
-    from geoviz.reproduce import load_records, make_config, parse_subset
+    from geoviz.training.reproduce import load_records, make_config, parse_subset
     from geoviz.training import Trainer, TrainConfig
 
     torch.set_num_threads(1)

@@ -51,7 +51,7 @@ PRETRAINED: tuple[str, ...] = (
 REPRODUCE_VARIANTS: tuple[str, ...] = (
     "correct_units", "float32", "no_early_stop", "reference", "restore_best", "sh_l20", "sh_l30",
 )
-"""Sorted keys of :data:`geoviz.reproduce.VARIANTS`."""
+"""Sorted keys of :data:`geoviz.training.reproduce.VARIANTS`."""
 
 EVAL_TASKS: tuple[str, ...] = (
     "temperature", "precipitation", "elevation", "population", "countries", "koppen", "landcover", "continents",

@@ -228,7 +228,7 @@ def grid_views(model: Any, spacing: float, *, k: int | None = None, pca_fit_rows
     """Embed a global grid (cached on disk) and compute what the maps show: PCA colours,
     Köppen and MODIS classes, and optionally k-means clusters.
 
-    A server runs this in a child process (:class:`geoviz.training_process.ChildPool`): the
+    A server runs this in a child process (:class:`geoviz.training.process.ChildPool`): the
     grid's forward pass, the PCA and scikit-learn's import leave a few hundred MB behind in
     the process that ran them, while the server only needs the small results and reads the
     embeddings back from the disk cache.

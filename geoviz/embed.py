@@ -425,7 +425,7 @@ def _embed_grid_separable(model: nn.Module, grid: Any, batch_size: int | None, d
                           max_batch_bytes: int | None) -> np.ndarray | None:
     """``(H*W, D)`` float32 grid embeddings through the separable first layer, or None when
     the model is not SH features + Siren/Linear/FCNet."""
-    from ._grid_predict import GridPredictor, supports_grid_prediction
+    from .training.grid_predict import GridPredictor, supports_grid_prediction
 
     pe, net = getattr(model, "positional_encoding", None), getattr(model, "network", None)
     if pe is None or net is None or not supports_grid_prediction(pe, net):
@@ -469,7 +469,7 @@ def embed_grid(
 
     For a :class:`geoviz.LocationEncoder` with spherical-harmonic features and a Siren,
     Linear or FCNet network (the SatCLIP and geoviz models) the grid is evaluated through
-    the separable first layer (:class:`geoviz._grid_predict.GridPredictor`, as the training
+    the separable first layer (:class:`geoviz.training.grid_predict.GridPredictor`, as the training
     maps are): ``Σ_m cos/sin(m·lon) · A_m(lat)`` with ``2L − 1`` terms per point instead of
     ``L²`` features, and no ``(H·W, L²)`` feature matrix. It equals the dense evaluation
     to float rounding (≈1e-6 relative in float32, ≈1e-13 in float64) and is 2–3× faster

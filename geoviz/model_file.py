@@ -3,7 +3,7 @@
 Every fitted or pretrained thing geoviz saves — fields and regressors, classifiers
 (:mod:`geoviz.model_io`), species range models (:class:`geoviz.species.SpeciesModel`),
 pretrained location encoders (:mod:`geoviz.pretrained.geoviz_model`, the shipped Blue
-Marble models), the pretraining checkpoint (:mod:`geoviz.pretraining`) and the species
+Marble models), the pretraining checkpoint (:mod:`geoviz.training.pretraining`) and the species
 demo (:mod:`geoviz.species.demo`) — is one `safetensors <https://github.com/huggingface/safetensors>`_
 file. Safetensors holds raw tensor bytes and a JSON header only, so **reading a model file
 can never run code** (no pickle is involved at any point).
@@ -45,7 +45,7 @@ Kinds (:data:`KINDS`) and what else their header holds:
 * ``"species"`` — ``species`` (names), ``extra`` (the model's ``meta``; tensors inside it are
   stored as tensors named ``extra.<path>`` and referenced by ``{"__tensor__": name}``).
 * ``"pretraining-checkpoint"`` — the whole contrastive model (location + image encoder +
-  temperature): ``config`` (the :class:`~geoviz.pretraining.PretrainConfig`).
+  temperature): ``config`` (the :class:`~geoviz.training.pretraining.PretrainConfig`).
 * ``"species-demo"`` — the species demo's arrays: ``species``, ``resolution``, ``settings``.
 
 Files written before format version 2 (``torch.save`` pickles) are recognised by their
@@ -97,7 +97,7 @@ _LOADERS = {
     "classifier": "geoviz.model_io.load_model",
     "location-encoder": "geoviz.pretrained.geoviz_model.load_geoviz_model(path=...) or geoviz.model_io.load_model",
     "species": "geoviz.species.load_species_model",
-    "pretraining-checkpoint": "geoviz.pretraining.load_full_checkpoint",
+    "pretraining-checkpoint": "geoviz.training.pretraining.load_full_checkpoint",
     "species-demo": "geoviz.species.demo.SpeciesDemo.load",
 }
 _MAX_HEADER = 100 * 2**20

@@ -122,7 +122,7 @@ pd.DataFrame(rows).set_index("encoding").round(2)
 #
 # ## 2 · A reduced version of the paper's table
 #
-# Every cell uses the tuned hyperparameters of the paper (`geoviz.reproduce.LANDOCEAN_HPARAMS`)
+# Every cell uses the tuned hyperparameters of the paper (`geoviz.training.reproduce.LANDOCEAN_HPARAMS`)
 # with the reference protocol (`reproduce.make_config`), but in float32, one seed and a short
 # epoch budget, so absolute numbers are lower than the paper's, most of all for the cells with
 # small tuned learning rates.

@@ -133,7 +133,7 @@ def _convert_location_encoder(obj: dict[str, Any], old: Path, new: Path) -> tupl
 
 
 def _convert_pretraining(obj: dict[str, Any], old: Path, new: Path) -> tuple[Path, dict[str, torch.Tensor]]:
-    from geoviz.pretraining import PretrainConfig, build_model, save_full_checkpoint
+    from geoviz.training.pretraining import PretrainConfig, build_model, save_full_checkpoint
 
     try:
         cfg = PretrainConfig(**obj["config"])

@@ -141,7 +141,7 @@ def test_light_names_match_the_registries() -> None:
     from geoviz.encoders import ALIASES
     from geoviz.evaluation import PROBES, SPLITS, list_eval_tasks
     from geoviz.pretrained import list_pretrained
-    from geoviz.reproduce import VARIANTS
+    from geoviz.training.reproduce import VARIANTS
     from geoviz.species import list_backgrounds, list_losses
 
     assert list(_names.POSITIONAL_ENCODINGS) == geoviz.list_positional_encodings()

@@ -142,7 +142,7 @@ import numpy as np
 from geoviz.data import get_task
 from pathlib import Path
 from geoviz.commands.fit import render_map
-from geoviz.reproduce import latitude_band_accuracy, plot_latitude_accuracy
+from geoviz.training.reproduce import latitude_band_accuracy, plot_latitude_accuracy
 task = get_task("landocean")
 lons = np.arange(-175.0, 180.0, 10.0); lats = np.arange(85.0, -90.0, -10.0)
 render_map(Path(OUT) / "m.png", task, np.random.default_rng(0).random((lats.size, lons.size)), lons, lats)

@@ -171,7 +171,7 @@ def test_a_second_start_while_preparing_is_ignored(app, monkeypatch):
     tr.task.value, tr.epochs.value = "checkerboard", 2
     started = []
 
-    import geoviz.training_process as tp
+    import geoviz.training.process as tp
 
     real_start = tp.TrainingProcess.start
 

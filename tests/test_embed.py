@@ -236,7 +236,7 @@ def test_dask_distributed_local_cluster_equals_numpy(model, points):
     ("fcnet", dict(legendre_polys=6, hidden_dim=32, num_layers=2, dropout=0.2)),
 ])
 def test_separable_grid_equals_dense(net, kw):
-    from geoviz._grid_predict import GridPredictor
+    from geoviz.training.grid_predict import GridPredictor
 
     torch.manual_seed(3)
     m = geoviz.build_location_encoder("sphericalharmonics", net, 40, **kw).train()  # eval used, mode restored

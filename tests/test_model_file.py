@@ -223,7 +223,7 @@ def test_species_model_round_trip_with_tensors_in_meta(tmp_path):
 
 
 def test_pretraining_checkpoint_round_trip(tmp_path):
-    from geoviz.pretraining import PretrainConfig, build_model, load_full_checkpoint, save_full_checkpoint
+    from geoviz.training.pretraining import PretrainConfig, build_model, load_full_checkpoint, save_full_checkpoint
 
     cfg = PretrainConfig(legendre_polys=3, hidden_dim=8, embed_dim=8, cnn_channels=(2, 2, 2, 2), pixels=16,
                          batch_size=4, eval_n=0)
@@ -432,7 +432,7 @@ def _evil_files(tmp_path):
 
 def test_pickles_are_never_unpickled(tmp_path):
     from geoviz.pretrained.geoviz_model import load_geoviz_model
-    from geoviz.pretraining import load_full_checkpoint
+    from geoviz.training.pretraining import load_full_checkpoint
     from geoviz.species import load_species_model
     from geoviz.species.demo import SpeciesDemo
 
@@ -507,7 +507,7 @@ def test_converter_turns_each_old_format_into_an_identical_model(tmp_path, capsy
     # pretraining --save-full
     from dataclasses import asdict
 
-    from geoviz.pretraining import PretrainConfig, build_model, load_full_checkpoint
+    from geoviz.training.pretraining import PretrainConfig, build_model, load_full_checkpoint
 
     cfg = PretrainConfig(legendre_polys=3, hidden_dim=8, embed_dim=8, cnn_channels=(2, 2, 2, 2), pixels=16,
                          batch_size=4, eval_n=0)

@@ -1,4 +1,4 @@
-"""Tests for geoviz.pretraining (SatCLIP-style pretraining) and geoviz.pretrained.geoviz_model.
+"""Tests for geoviz.training.pretraining (SatCLIP-style pretraining) and geoviz.pretrained.geoviz_model.
 
 References: a hand computation of the symmetric InfoNCE loss in numpy, brute-force
 argsort ranking for top-k accuracy, the Natural Earth land mask, exact save/load
@@ -19,7 +19,7 @@ from geoviz import build_location_encoder
 from geoviz.data import is_land
 from geoviz.pretrained import geoviz_model as gm
 from geoviz.pretrained.geoviz_model import load_geoviz_model, save_geoviz_model
-from geoviz.pretraining import (
+from geoviz.training.pretraining import (
     PatchEncoder,
     PretrainConfig,
     Pretrainer,

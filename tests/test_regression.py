@@ -129,7 +129,7 @@ def test_constant_training_target_is_refused():
 
 def test_training_process_runs_a_regression_task_object():
     """A points task (picklable NearestValue label function) trains in a child process."""
-    from geoviz.training_process import TrainingProcess
+    from geoviz.training.process import TrainingProcess
 
     task = _task(400)
     cfg = TrainConfig(max_epochs=3, patience=None, **CFG)

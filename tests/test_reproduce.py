@@ -10,7 +10,7 @@ import pytest
 
 from geoviz.cli import main
 from geoviz.location_encoder import build_location_encoder
-from geoviz.reproduce import (
+from geoviz.training.reproduce import (
     CHECKERBOARD_HPARAMS,
     LANDOCEAN_HPARAMS,
     NETS,
@@ -188,7 +188,7 @@ def test_cli_reproduce_subset_and_errors(tmp_path, capsys) -> None:
 
 
 def test_report_regenerates_inside_markers_and_keeps_prose(tmp_path) -> None:
-    from geoviz.reproduce import render_landocean_report, update_doc
+    from geoviz.training.reproduce import render_landocean_report, update_doc
 
     recs = [_rec("sphericalharmonics", "siren", a, s) for s, a in enumerate([95.8, 96.0])]
     recs += [dict(_rec("grid", "siren", 93.0), stopped="early_stopping", best_epoch=70)]

@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy.special import sph_harm_y
 
-import geoviz._grid_predict as gp
-from geoviz._grid_predict import GridPredictor, supports_grid_prediction
+import geoviz.training.grid_predict as gp
+from geoviz.training.grid_predict import GridPredictor, supports_grid_prediction
 from geoviz.data import get_task, regular_grid
 from geoviz.encoders import SphericalHarmonics, get_positional_encoding, spherical_harmonics
 from geoviz.encoders.sh_grid import grid_axes, sh_grid_factors, sh_grid_linear, sh_order_blocks

@@ -1,4 +1,4 @@
-"""geoviz.training_process: a Trainer in a child process, streamed back record by record."""
+"""geoviz.training.process: a Trainer in a child process, streamed back record by record."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from geoviz.data import get_task, regular_grid
 from geoviz.training import TrainConfig, Trainer
-from geoviz.training_process import RunInfo, TrainingError, TrainingProcess, train_in_process
+from geoviz.training.process import RunInfo, TrainingError, TrainingProcess, train_in_process
 
 CFG = dict(dtype="float32", patience=None, lr=1e-2, nn_kwargs={"hidden_dim": 16, "num_layers": 2},
            pe_kwargs={"legendre_polys": 5})
@@ -182,7 +182,7 @@ def test_fork_server_has_no_openmp_threads():
     """Only the main thread and OpenBLAS's fork-safe pthread server live in the fork server."""
     from multiprocessing import forkserver
 
-    from geoviz.training_process import warm_up
+    from geoviz.training.process import warm_up
 
     warm_up(wait=True)
     pid = forkserver._forkserver._forkserver_pid
@@ -198,7 +198,7 @@ def test_fork_server_has_no_openmp_threads():
 _SERVER_LIKE = r"""
 import signal, sys, time
 if __name__ == "__main__":
-    from geoviz.training_process import ChildPool
+    from geoviz.training.process import ChildPool
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))  # like a server's graceful SIGTERM
     pool = ChildPool(1, nice=5)
     fut = pool.submit(time.sleep, 300)   # a long background job, like a cold-cache build

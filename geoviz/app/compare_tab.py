@@ -129,7 +129,7 @@ class CompareTab:
         self.button.disabled = True
         self.progress.max, self.progress.value, self.progress.visible = 2 * len(specs) + 2, 0, True
         t_start = time.perf_counter()
-        from geoviz.training_process import ChildPool
+        from geoviz.training.process import ChildPool
 
         pool = ChildPool(1, nice=NICE)  # one child for every step: its imports are paid once
         try:
@@ -176,7 +176,7 @@ class CompareTab:
         comp = self.comparison
         if comp is None or self.running:
             return
-        from geoviz.training_process import submit_in_child
+        from geoviz.training.process import submit_in_child
 
         self.maps.object = await asyncio.wrap_future(submit_in_child(maps_png, comp, self.probe.value, nice=NICE))
 

@@ -74,7 +74,7 @@ class DashboardApp:
         configure_session()  # light theme only (no broken ?theme=dark), table padding
         import panel as pn
 
-        from geoviz.training_process import warm_up
+        from geoviz.training.process import warm_up
 
         from .training_tab import device_label
 
@@ -195,7 +195,7 @@ class DashboardApp:
             if _served(doc):
                 pn.state.onload(self.show_deferred)
             else:  # ``panel serve --warm``: the start-up session, built before the server serves
-                from geoviz.training_process import warm_up
+                from geoviz.training.process import warm_up
 
                 self.show_deferred()
                 from .embeddings_tab import warm_up as warm_up_embeddings

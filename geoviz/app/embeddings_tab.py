@@ -197,7 +197,7 @@ def prepare_embeddings(spec: str = DEFAULT_MODEL, path: str = "") -> Prepared:
     from geoviz.data.zones import KOPPEN_OCEAN, koppen_colors
     from geoviz.embed import embed_grid
     from geoviz.pretrained import is_image_derived, lookalike_note
-    from geoviz.training_process import submit_in_child
+    from geoviz.training.process import submit_in_child
 
     key = _cache_key(spec, path)
     with _PREPARED_LOCK:
@@ -252,7 +252,7 @@ def _clusters(prep: Prepared, k: int) -> tuple[np.ndarray, dict[str, float], np.
     its agreement with Köppen zones / MODIS classes, and its image; cached per model and ``k``
     (shared by sessions)."""
     from geoviz.analysis import cluster_views, grid_clusters
-    from geoviz.training_process import submit_in_child
+    from geoviz.training.process import submit_in_child
 
     k = int(k)
     with prep.lock:

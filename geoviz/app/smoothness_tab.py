@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from geoviz.viz.lsweep import (NETWORK_LABELS, SMOOTHNESS_LESSON, SWEEP_LS, SWEEP_NETWORKS, SWEEP_SETTINGS,
-                               LFit, LFitSpec, LSweep, f_max_deg, fit_caption, sweep_specs)
+from geoviz.training.lsweep import (NETWORK_LABELS, SMOOTHNESS_LESSON, SWEEP_LS, SWEEP_NETWORKS, SWEEP_SETTINGS,
+                                    LFit, LFitSpec, LSweep, f_max_deg, sweep_specs)
+from geoviz.viz.lsweep import fit_caption
 
 __all__ = ["SmoothnessTab", "FITS", "submit_fit", "prefit_default", "DEFAULT_L", "MAP_WIDTH"]
 
@@ -67,7 +68,7 @@ def submit_fit(spec: LFitSpec) -> concurrent.futures.Future:
     """The fit of ``spec``: a finished future when cached, the running one when another session
     asked for it already, else a new fit in a child process."""
     global _EXECUTOR
-    from geoviz.viz.lsweep import _fit_in_child, fit_executor
+    from geoviz.training.lsweep import _fit_in_child, fit_executor
 
     with _LOCK:
         if spec in FITS:

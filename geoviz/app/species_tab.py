@@ -65,7 +65,7 @@ def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Fu
                 return fut
             except ValueError:
                 pass
-        from geoviz.training_process import submit_in_child
+        from geoviz.training.process import submit_in_child
 
         fut = submit_in_child(build_and_save, settings, str(path), nice=NICE)
         _DEMOS[key] = fut

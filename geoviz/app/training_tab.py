@@ -1,6 +1,6 @@
 """Live training tab: pick a task, encoder and hyperparameters, train, watch the map change.
 
-Training runs in a child process per run (:class:`geoviz.training_process.TrainingProcess`,
+Training runs in a child process per run (:class:`geoviz.training.process.TrainingProcess`,
 one torch thread), so the training loop never competes with the server for the GIL: the
 event loop only receives finished epochs and stays responsive for every other session.
 The display is paced by a :class:`geoviz.viz.pacing.FramePacer` (the *Speed* toggle): at
@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from geoviz.training_process import device_label
+from geoviz.training.process import device_label
 from geoviz.viz import GridField, render_globe
 from geoviz.viz.animation import SYNTHETIC_TASKS, task_title
 from geoviz.viz.colors import PLAND_CMAP
@@ -213,7 +213,7 @@ class TrainingTab:
         self.last_prediction: np.ndarray | None = None
         self.error = ""
         self.running = False
-        self.process: Any = None  # the running geoviz.training_process.TrainingProcess
+        self.process: Any = None  # the running geoviz.training.process.TrainingProcess
         self._stop_requested = threading.Event()
         self._closed = False
         self._flat = self._blank_flat()
@@ -886,7 +886,7 @@ class TrainingTab:
     async def train(self) -> None:
         """Run one training with the current settings, updating maps, curves and status.
 
-        The run happens in a child process (:class:`geoviz.training_process.TrainingProcess`,
+        The run happens in a child process (:class:`geoviz.training.process.TrainingProcess`,
         one torch thread); this coroutine only waits on its pipe, so the server's event loop
         and the other sessions are not slowed by the training loop. The display is paced by a
         :class:`~geoviz.viz.pacing.FramePacer` (Speed: class pace shows every epoch's map for
@@ -894,7 +894,7 @@ class TrainingTab:
         pile up). Returns when the run has ended and been shown (max epochs, Stop, or an
         error shown in the app); a second call while a run is active returns immediately.
         """
-        from geoviz.training_process import TrainingError, TrainingProcess
+        from geoviz.training.process import TrainingError, TrainingProcess
         from geoviz.viz.animation import FrameHistory
 
         if self.running:

@@ -14,7 +14,7 @@ Commands on the user's own data and models:
   in chunks with dask.dataframe, optionally on a ``dask.distributed`` cluster).
 
 Parsers of commands implemented elsewhere: :mod:`geoviz.commands.reproduce`
-(:mod:`geoviz.reproduce`), :mod:`geoviz.commands.pretrain` (:mod:`geoviz.pretraining`),
+(:mod:`geoviz.training.reproduce`), :mod:`geoviz.commands.pretrain` (:mod:`geoviz.training.pretraining`),
 :mod:`geoviz.commands.pretrained` (``download``/``models``, :mod:`geoviz.pretrained.download`),
 :mod:`geoviz.commands.species` (:mod:`geoviz.species.cli`) and :mod:`geoviz.commands.evaluate`
 (:mod:`geoviz.evaluation.cli`).

@@ -1,5 +1,5 @@
 """``geoviz pretrain``: SatCLIP-style contrastive pretraining of an SH + Siren location encoder on
-NASA Blue Marble patches (:mod:`geoviz.pretraining`); writes a geoviz model file (kind
+NASA Blue Marble patches (:mod:`geoviz.training.pretraining`); writes a geoviz model file (kind
 ``location-encoder``) that ``geoviz embed``, ``geoviz evaluate`` and the dashboard load.
 """
 # A light module: the body imports torch when it runs (tests/test_cli.py checks).
@@ -24,7 +24,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     from geoviz.pretrained.geoviz_model import save_geoviz_model
     import torch
 
-    from geoviz.pretraining import (EVAL_SIZE_DEG, Pretrainer, PretrainConfig, hyper_parameters,
+    from geoviz.training.pretraining import (EVAL_SIZE_DEG, Pretrainer, PretrainConfig, hyper_parameters,
                                     save_full_checkpoint)
 
     cfg = PretrainConfig(legendre_polys=args.legendre_polys, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,

@@ -1,5 +1,5 @@
 """``geoviz reproduce {landocean,checkerboard}``: the paper's land–ocean table and checkerboard analysis
-(:mod:`geoviz.reproduce` holds the runs, tables and figures).
+(:mod:`geoviz.training.reproduce` holds the runs, tables and figures).
 """
 # A light module: the body imports torch when it runs (tests/test_cli.py checks).
 
@@ -27,7 +27,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from geoviz.reproduce import (PAPER_LANDOCEAN, format_checkerboard_table, format_table, load_records,
+    from geoviz.training.reproduce import (PAPER_LANDOCEAN, format_checkerboard_table, format_table, load_records,
                                   parse_subset, plot_latitude_accuracy, render_checkerboard_report,
                                   render_landocean_report, run_checkerboard, run_landocean, summarize, update_doc)
 

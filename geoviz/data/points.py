@@ -438,7 +438,7 @@ class NearestValue:
 
     Point data have no ground-truth function; maps of the "truth" show each location's
     nearest observation (great-circle distance). Picklable (no closures), so tasks built
-    from points can be sent to a :class:`geoviz.training_process.TrainingProcess`.
+    from points can be sent to a :class:`geoviz.training.process.TrainingProcess`.
 
     Args:
         lonlat: ``(N, 2)`` known points (degrees); values: ``(N,)`` or ``(N, K)`` targets.

@@ -103,26 +103,14 @@ def _board_points(cell: float, n: int, seed: int) -> np.ndarray:
 
 
 def _siren_sh_accuracy(L: int, x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, epochs: int, seed: int) -> float:
-    import torch
+    """Test accuracy of Siren(SH L) 64 × 2 trained from scratch on the board (full-batch Adam,
+    ``epochs`` epochs, no early stopping): a :class:`geoviz.GeoClassifier`."""
+    from geoviz.estimators import GeoClassifier
 
-    from geoviz.encoders import get_positional_encoding
-    from geoviz.location_encoder import LocationEncoder
-    from geoviz.networks import Siren
-
-    torch.manual_seed(seed)
-    pe = get_positional_encoding("sphericalharmonics", legendre_polys=L)
-    model = LocationEncoder(pe, Siren(L * L, 1, hidden_dim=64, num_layers=2)).float()
-    feats = model.features(torch.from_numpy(x)).float()
-    yt = torch.from_numpy(y.astype(np.float32))
-    opt = torch.optim.Adam(model.network.parameters(), lr=1e-3)
-    for _ in range(epochs):
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(model.network(feats[tr])[:, 0], yt[tr])
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        pred = (model.network(feats[te])[:, 0] > 0).long().numpy()
-    return score("classification", y[te], pred)
+    clf = GeoClassifier(f"sh:{int(L)}+siren(64x2)", lr=1e-3, max_epochs=int(epochs), batch_size=len(tr), patience=None,
+                        validation_fraction=None, random_state=int(seed), device="cpu", dtype="float32")
+    clf.fit(x[tr], y[tr])
+    return score("classification", y[te], clf.predict(x[te]))
 
 
 @dataclass

@@ -144,7 +144,7 @@ class SpeciesModel(nn.Module):
             mask = np.asarray(mask, dtype=bool)
             if mask.shape != (H, W):
                 raise ValueError(f"mask must have shape {(H, W)} for resolution {resolution}, got {mask.shape}")
-        from geoviz._grid_predict import supports_grid_prediction
+        from geoviz.training.grid_predict import supports_grid_prediction
         from geoviz.networks import Siren
 
         if refine is not None and int(refine) > 1:

@@ -8,7 +8,7 @@ process per run has its own interpreter, so the parent only receives finished re
 due) and stays responsive. The child also exits when the parent dies.
 
     >>> from geoviz.training import TrainConfig
-    >>> from geoviz.training_process import TrainingProcess
+    >>> from geoviz.training.process import TrainingProcess
     >>> with TrainingProcess("landocean", TrainConfig(max_epochs=20, dtype="float32"),
     ...                      grid_resolution=2.0) as proc:          # doctest: +SKIP
     ...     for rec in proc.records():
@@ -48,12 +48,12 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterator
 
-from .training import EpochRecord, TrainConfig
+from .engine import EpochRecord, TrainConfig
 
 __all__ = ["TrainingProcess", "TrainingError", "RunInfo", "ChildPool", "submit_in_child", "train_in_process",
            "terminate_children", "warm_up", "device_label"]
 
-_PRELOAD = ["geoviz._training_preload"]
+_PRELOAD = ["geoviz.training._preload"]
 _CLOSED = object()  # sentinel: the pipe was closed by close() from another thread
 
 
@@ -288,7 +288,7 @@ def device_label(device: Any = "auto") -> str:
     """
     import torch
 
-    from .training import resolve_device
+    from .engine import resolve_device
 
     device = resolve_device(device)
     if device.type == "cuda":
@@ -305,8 +305,8 @@ def _child(conn: Any, task_name: str, task_kwargs: dict, config: TrainConfig, gr
     """Child process body: build the trainer, run it, send records (see the module docstring)."""
     import torch
 
-    from .data import get_task, regular_grid
-    from .training import Trainer
+    from ..data import get_task, regular_grid
+    from .engine import Trainer
 
     _exit_with_parent(parent_pid)
     if nice > 0 and hasattr(os, "nice"):

@@ -331,7 +331,7 @@ def latitude_band_accuracy(lonlat: Any, y_true: Any, y_pred: Any, band_deg: floa
     Raises:
         ValueError: empty point set, mismatched lengths or a bad band width.
     """
-    from ._validation import check_lonlat
+    from .._validation import check_lonlat
     import torch
 
     ll = np.asarray(lonlat, dtype=np.float64)
@@ -364,8 +364,8 @@ def _one_run(task_name: str, variant: str, cfg: dict[str, Any]) -> dict[str, Any
     """Train one configuration and return its JSON-able record (runs in a worker process)."""
     import torch
 
-    from .data import get_task
-    from .training import Trainer, TrainConfig
+    from ..data import get_task
+    from .engine import Trainer, TrainConfig
 
     task = get_task(task_name)
     t0, c0 = time.perf_counter(), time.process_time()

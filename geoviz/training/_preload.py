@@ -1,4 +1,4 @@
-"""Imported once by the fork server of :mod:`geoviz.training_process`.
+"""Imported once by the fork server of :mod:`geoviz.training.process`.
 
 Every child of the fork server is a ``fork()`` of this process, so this process must never
 start an OpenMP (or other) thread pool: GNU OpenMP keeps its pool's state across ``fork()``

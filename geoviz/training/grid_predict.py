@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .encoders.sh_grid import grid_axes, sh_grid_factors, sh_order_blocks
-from .encoders.spherical_harmonics import SphericalHarmonics
-from .networks import FCNet, Linear, Siren
+from ..encoders.sh_grid import grid_axes, sh_grid_factors, sh_order_blocks
+from ..encoders.spherical_harmonics import SphericalHarmonics
+from ..networks import FCNet, Linear, Siren
 
 __all__ = ["GridPredictor", "supports_grid_prediction"]
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._grid_predict import GridPredictor
-from .location_encoder import LocationEncoder, build_location_encoder
-from .spec import HasEncoderSpec
+from .grid_predict import GridPredictor
+from ..location_encoder import LocationEncoder, build_location_encoder
+from ..spec import HasEncoderSpec
 
 __all__ = ["TrainConfig", "EpochRecord", "Trainer", "resolve_device", "classification_metrics", "regression_metrics"]
 
@@ -183,7 +183,7 @@ class Trainer:
         separable_grid: when ``predict_lonlat`` is a row-major rectilinear lon/lat grid (e.g.
             :func:`geoviz.data.regular_grid` ``.lonlat``), the encoding is spherical harmonics
             and the network is Siren/Linear/FCNet, evaluate predictions with a separable first
-            layer (:class:`geoviz._grid_predict.GridPredictor`: ≈ 5× fewer multiply–adds in that
+            layer (:class:`geoviz.training.grid_predict.GridPredictor`: ≈ 5× fewer multiply–adds in that
             layer, no ``(M, L²)`` feature matrix; equal to the dense path to float rounding).
             ``False`` always uses the dense path.
 

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .location_encoder import LocationEncoder, build_location_encoder
+from ..location_encoder import LocationEncoder, build_location_encoder
 
 __all__ = [
     "PretrainConfig",
@@ -295,7 +295,7 @@ def sample_locations(n: int, rng: np.random.Generator, land_fraction: float = 0.
     Returns:
         ``(n, 2)`` float64 ``(lon, lat)`` degrees, land points first (shuffle if it matters).
     """
-    from .data import is_land
+    from ..data import is_land
 
     n_land = int(round(n * land_fraction))
     parts: list[np.ndarray] = []
@@ -336,7 +336,7 @@ def _color_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> tor
 
 def make_batch(cfg: PretrainConfig, rng: np.random.Generator, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """One training batch: jittered ``(B, 2)`` float32 lon/lat and ``(B, 3, P, P)`` float32 patches."""
-    from .data.imagery import blue_marble_patch
+    from ..data.imagery import blue_marble_patch
 
     loc = sample_locations(cfg.batch_size, rng, cfg.land_fraction)
     size = rng.uniform(cfg.size_deg_min, cfg.size_deg_max, len(loc))
@@ -397,7 +397,7 @@ def evaluate_retrieval(
         "chance_top10": …, "n": n}``: fractions in [0, 1]; ``patch_*`` is the reverse
         direction (patch→location).
     """
-    from .data.imagery import blue_marble_patch
+    from ..data.imagery import blue_marble_patch
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
@@ -545,7 +545,7 @@ def save_full_checkpoint(path: str | Any, model: ContrastiveModel, cfg: Pretrain
     Returns:
         The path written.
     """
-    from .model_file import encoder_header, save_model_file
+    from ..model_file import encoder_header, save_model_file
 
     header = {"kind": "pretraining-checkpoint", **encoder_header(model.location), "config": _config_dict(cfg),
               "training_data": training_data, "extra": extra or {}}
@@ -572,8 +572,8 @@ def load_full_checkpoint(path: str, weights_only: bool = True) -> tuple[Contrast
     """
     from pathlib import Path
 
-    from .model_file import ModelFileError, check_tensors, encoder_spec_of, read_model_file
-    from .spec import EncoderSpec
+    from ..model_file import ModelFileError, check_tensors, encoder_spec_of, read_model_file
+    from ..spec import EncoderSpec
 
     p = Path(path)
     if not p.is_file() and not p.is_dir():
