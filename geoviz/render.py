@@ -51,7 +51,7 @@ __all__ = [
     "RANGE_COLORS", "colormap_lut", "categorical_palette", "hex_colors", "symmetric_clim", "mpl_colormap",
     "class_colormap",
     # colouring
-    "colorize", "grid_rgb", "rgba_to_rgb",
+    "colorize", "grid_rgb", "rgba_to_rgb", "grid_rgba", "regression_rgba", "prediction_rgba", "colorbar_spec",
     # colour bars and legends
     "nice_ceil", "colorbar_ticks", "legend_ticks", "tick_text", "colorbar_image", "class_legend_image",
     "legend_image", "add_colorbar", "class_legend",
@@ -1029,3 +1029,89 @@ def gif_bytes(frames: Sequence[Any], fps: float = 5.0, *, palette: np.ndarray | 
     pal[0].save(buf, format="GIF", save_all=True, append_images=pal[1:], duration=int(round(1000 / fps)), loop=0,
                 disposal=1, optimize=False)
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- maps of a task
+
+
+def grid_rgba(values: Any, shape: tuple[int, int], kind: str = "continuous", *,
+               n_classes: int | None = None, cmap: str | None = None,
+               clim: tuple[float, float] | None = None) -> np.ndarray:
+    """Colour a field given on a regular grid.
+
+    Args:
+        values: ``(H*W,)`` numbers (``kind="continuous"``: e.g. land probabilities in
+            [0, 1]; ``"categorical"``: class indices) or ``(H*W, 3)`` RGB in [0, 1]
+            (``"rgb"``).
+        shape: ``(H, W)`` of the grid.
+        kind, n_classes, cmap, clim: see :func:`colorize` (a fixed
+            ``n_classes`` keeps class colours stable while predictions change).
+
+    Returns:
+        ``(H, W, 4)`` uint8 RGBA.
+    """
+    v = np.asarray(values)
+    H, W = int(shape[0]), int(shape[1])
+    v = v.reshape((H, W) + v.shape[1:])
+    return colorize(v, kind=kind, cmap=cmap, clim=clim, n_classes=n_classes)
+
+
+def regression_rgba(values: Any, shape: tuple[int, int], style: dict[str, Any]) -> np.ndarray:
+    """Colour a regression map in its units: ``style``'s colormap over its fixed ``clim``
+    (:func:`geoviz.viz.animation.regression_style`), cells without a value (NaN) in :data:`NAN_GREY`.
+
+    Args:
+        values: ``(H*W,)`` values in the target's units, NaN where undefined.
+        shape: ``(H, W)``.
+
+    Returns:
+        ``(H, W, 4)`` uint8 RGBA, opaque.
+    """
+    rgba = grid_rgba(np.asarray(values, dtype=np.float64), shape, "continuous", cmap=style["cmap"],
+                      clim=style["clim"])
+    rgba[rgba[..., 3] == 0] = NAN_GREY
+    return rgba
+
+
+def prediction_rgba(values: Any, shape: tuple[int, int], kind: str, n_classes: int | None = None,
+                    style: dict[str, Any] | None = None) -> np.ndarray:
+    """Colour a map of a task of ``kind`` the one way every view of it does: ``"binary"``
+    P(land) in :data:`PLAND_CMAP` over [0, 1], ``"multiclass"`` class colours (``n_classes``
+    fixed), ``"regression"`` :func:`regression_rgba` with ``style``. ``(H, W, 4)`` uint8."""
+    if kind == "regression":
+        if style is None:
+            raise ValueError("prediction_rgba('regression') needs style=regression_style(task)")
+        return regression_rgba(values, shape, style)
+    if kind == "binary":
+        return grid_rgba(values, shape, "continuous", cmap=PLAND_CMAP, clim=(0.0, 1.0))
+    return grid_rgba(values, shape, "categorical", n_classes=n_classes)
+
+
+def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Colour bar settings (:meth:`geoviz.viz.live.ImageView.set_colorbar`) matching :func:`grid_rgba`.
+
+    Args:
+        kind: ``"binary"`` (land probability, :data:`PLAND_CMAP` from 0 to 1),
+            ``"multiclass"`` (one colour per class index ``0..n_classes-1``) or
+            ``"regression"`` (``style``'s colormap over its range, titled in units).
+        n_classes: number of classes (multiclass).
+        style: :func:`regression_style` of the task (regression).
+    """
+    if kind == "regression":
+        if style is None:
+            raise ValueError("colorbar_spec('regression') needs style=regression_style(task)")
+        lut = colormap_lut(style["cmap"])
+        lo, hi = style["clim"]
+        # both ends labelled with their values, round values between, 0 on a diverging scale
+        ticks = list(style.get("ticks") or colorbar_ticks(lo, hi, center=style.get("center")))
+        return {"palette": hex_colors(lut), "low": lo, "high": hi,
+                "title": style["label"], "ticks": ticks, "labels": {t: tick_text(t) for t in ticks}}
+    if kind == "binary":
+        lut = colormap_lut(PLAND_CMAP)
+        return {"palette": hex_colors(lut), "low": 0.0, "high": 1.0,
+                "title": "P(land)   (0 = ocean, 1 = land)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0], "labels": {}}
+    if kind != "multiclass" or not n_classes or n_classes < 1:
+        raise ValueError(f"colorbar_spec needs kind 'binary' or 'multiclass' with n_classes, got {kind!r}, {n_classes!r}")
+    n = int(n_classes)
+    return {"palette": hex_colors(categorical_palette(n)), "low": -0.5, "high": n - 0.5, "title": "class",
+            "ticks": list(range(n)), "labels": {}}

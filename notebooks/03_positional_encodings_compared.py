@@ -58,7 +58,8 @@ import panel as pn
 import torch
 
 import geoviz
-from geoviz import reproduce, viz
+from geoviz import viz
+from geoviz.training import reproduce
 from geoviz.data import get_task
 from geoviz.training import TrainConfig, Trainer
 

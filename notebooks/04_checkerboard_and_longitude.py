@@ -55,7 +55,8 @@ import pandas as pd
 import holoviews as hv
 import panel as pn
 
-from geoviz import reproduce, viz
+from geoviz import viz
+from geoviz.training import reproduce
 from geoviz.data import get_task, regular_grid
 from geoviz.training import TrainConfig, Trainer
 

@@ -974,7 +974,7 @@ def test_warm_start_session_builds_the_whole_page(monkeypatch):
     from panel.io.session import generate_session
 
     import geoviz.app.dashboard as dashboard
-    from geoviz import training_process
+    from geoviz.training import process as training_process
 
     import sys
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geoviz.app.species_tab import RANGE_COLORS, SpeciesTab, range_rgba, truth_outline
+from geoviz.app.species_tab import SpeciesTab
+from geoviz.species.figures import RANGE_MAP_COLORS as RANGE_COLORS, range_rgba, truth_outline
 from geoviz.species.demo import SpeciesDemo, build_demo, range_stats
 
 TINY = {"n_species": 3, "n_observations": 400, "bias": "uniform", "resolution": 2.0, "seed": 3,

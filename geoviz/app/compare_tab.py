@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 from geoviz.evaluation.compare import (DEFAULT_POINTS, DEFAULT_SELECTION, DEFAULT_TASK, GEOCLIP_MAX_POINTS,
                                        MAX_ENCODERS, POINT_OPTIONS, RESOLUTION_SETTINGS, Comparison,
-                                       available_encoders, build_task, draw_all, maps_png, one_thread,
-                                       run_encoder, scoreboard_html, split_halves)
+                                       available_encoders, build_task, draw_all, maps_png, new_comparison,
+                                       one_thread, run_encoder, scoreboard_html)
 
 __all__ = ["CompareTab", "LESSON", "NICE"]
 
@@ -135,8 +135,8 @@ class CompareTab:
         try:
             self.status.object = f"Sampling **{task_name}** ({n} points)…"
             task = await _step(pool, build_task, task_name, n)
-            train, test = split_halves(task, 0)
-            comp = Comparison(task, train, test)
+            comp = new_comparison(task)
+            train, test = comp.train, comp.test
             self.progress.value += 1
             for s in specs:
                 self.status.object = f"Embedding and probing with **{s}**…"

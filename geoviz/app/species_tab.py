@@ -27,19 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from geoviz.species.demo import DEMO_SETTINGS, SpeciesDemo, build_and_save, cell_area, demo_path, range_stats
+from geoviz.species.demo import DEMO_SETTINGS, SpeciesDemo, build_and_save, demo_path, range_stats
+from geoviz.species.figures import RANGE_MAP_COLORS, probability_rgba, range_rgba, truth_outline
 
-__all__ = ["SpeciesTab", "demo_future", "range_rgba", "probability_rgba", "truth_outline", "RANGE_COLORS"]
+__all__ = ["SpeciesTab", "demo_future"]
 
 MAP_WIDTH = 620
 """Width of the flat maps' frames in pixels (height = width / 2)."""
 GLOBE_SIZE = 320
 NICE = 10
-RANGE_COLORS = {"agree": "#2166ac", "predicted": "#f4a582", "missed": "#1b7837", "land": "#f2f2ee",
-                "ocean": "#dfe8f0"}
-"""Colours of the range map: predicted and true, predicted only, true only (missed), other land, ocean."""
-
-
 # ---------------------------------------------------------------------------- shared demo
 
 _LOCK = threading.Lock()
@@ -73,55 +69,6 @@ def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Fu
 
 
 # ---------------------------------------------------------------------------- pure helpers
-
-
-def _hex_rgba(h: str) -> np.ndarray:
-    return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)] + [255], np.uint8)
-
-
-def range_rgba(probability: np.ndarray, threshold: float, land: np.ndarray,
-               truth: np.ndarray | None = None) -> np.ndarray:
-    """``(H, W, 4)`` uint8 image of the thresholded range: :data:`RANGE_COLORS` ``agree``
-    (predicted and true), ``predicted`` (predicted only), ``missed`` (true only), else land or ocean."""
-    pred = (np.nan_to_num(probability, nan=0.0) >= threshold) & land
-    out = np.empty(probability.shape + (4,), np.uint8)
-    out[:] = _hex_rgba(RANGE_COLORS["ocean"])
-    out[land] = _hex_rgba(RANGE_COLORS["land"])
-    if truth is None:
-        out[pred] = _hex_rgba(RANGE_COLORS["agree"])
-        return out
-    t = np.asarray(truth, bool)
-    out[pred & t] = _hex_rgba(RANGE_COLORS["agree"])
-    out[pred & ~t] = _hex_rgba(RANGE_COLORS["predicted"])
-    out[~pred & t] = _hex_rgba(RANGE_COLORS["missed"])
-    return out
-
-
-def probability_rgba(probability: np.ndarray, land: np.ndarray) -> np.ndarray:
-    """``(H, W, 4)`` uint8 viridis image of P(present) on land, ocean in :data:`RANGE_COLORS` ``ocean``."""
-    from geoviz.viz.colors import colorize
-
-    rgba = colorize(np.where(land, probability, np.nan), cmap="viridis", clim=(0.0, 1.0))
-    rgba[~land] = _hex_rgba(RANGE_COLORS["ocean"])
-    return rgba
-
-
-def truth_outline(truth: np.ndarray) -> np.ndarray:
-    """``(K, 2)`` NaN-separated (lon, lat) polylines around a ``(H, W)`` bool range (cell edges
-    traced by contourpy at level 0.5 over the cell centres, padded so ranges at the map edge close)."""
-    import contourpy
-
-    H, W = truth.shape
-    lon = -180.0 + (np.arange(-1, W + 1) + 0.5) * 360.0 / W
-    lat = 90.0 - (np.arange(-1, H + 1) + 0.5) * 180.0 / H
-    z = np.pad(np.asarray(truth, float), 1)
-    lines = contourpy.contour_generator(lon, lat, z).lines(0.5)
-    if not lines:
-        return np.full((1, 2), np.nan)
-    parts = []
-    for ln in lines:
-        parts += [np.clip(ln, [-180, -90], [180, 90]), np.full((1, 2), np.nan)]
-    return np.concatenate(parts)
 
 
 def _metrics_table(demo: SpeciesDemo, s: int) -> str:
@@ -194,8 +141,7 @@ class SpeciesTab:
         self.message = pn.pane.Alert("", alert_type="danger", visible=False)
         self.table = pn.pane.HTML("", width=300)
         self.range_text = pn.pane.Markdown("", width=280)
-        blank = np.zeros((90, 180, 4), np.uint8)
-        blank[:] = _hex_rgba(RANGE_COLORS["ocean"])
+        blank = range_rgba(np.zeros((90, 180)), 0.5, np.zeros((90, 180), bool))  # all ocean
         coast = nan_join(coastline_paths())
         none = np.full((1, 2), np.nan)
         lut = colormap_lut("viridis")
@@ -275,7 +221,7 @@ class SpeciesTab:
     def set_demo(self, demo: SpeciesDemo) -> None:
         """Show ``demo`` (fills the species list and draws its first species)."""
         self.demo = demo
-        counts = np.bincount(demo.species, minlength=len(demo.names))
+        counts = demo.counts()
         options = {f"{n} ({c} observations)": n for n, c in zip(demo.names, counts)}
         st = demo.settings
         self.status.object = (f"{len(demo.names)} virtual species, {len(demo.lonlat):,} observations "
@@ -283,9 +229,7 @@ class SpeciesTab:
                               f"Siren({st.get('hidden_dim', '?')}), {st.get('epochs', '?')} epochs, "
                               f"{demo.train_seconds:.0f} s of training.")
         self.species.disabled = self.threshold.disabled = False
-        # first: the widest true range among the better-observed half (readable at world scale)
-        area = (demo.truth * cell_area(demo.shape)).sum(axis=(1, 2))
-        first = demo.names[int(np.argmax(np.where(counts >= np.median(counts), area, -1.0)))]
+        first = demo.showcase_species()
         self.species.options = options
         if self.species.value == first:
             self.show()
@@ -298,7 +242,7 @@ class SpeciesTab:
         items = [("agree", "predicted and true"), ("predicted", "predicted, not true"), ("missed", "true, missed")]
         if not truth:
             items = [("agree", "predicted range")]
-        sw = "".join(f"<span style='display:inline-block;width:12px;height:12px;background:{RANGE_COLORS[k]};"
+        sw = "".join(f"<span style='display:inline-block;width:12px;height:12px;background:{RANGE_MAP_COLORS[k]};"
                      f"margin:0 4px 0 12px;vertical-align:middle'></span>{t}" for k, t in items)
         return f"<div style='font-size:13px'>{sw}</div>"
 

@@ -733,25 +733,10 @@ class TrainingTab:
         return io.BytesIO(self.gif or b"")
 
     def _make_gif(self, h: Any, task: Any, task_name: str, label: str) -> bytes | None:
-        """Worker thread: the GIF of a run's :class:`FrameHistory` ``h`` (at most ``_GIF_FRAMES``
-        frames spread over the run), or None without frames."""
-        from geoviz.viz.animation import FrameHistory
-
-        if h is None or not len(h) or task is None:
+        """Worker thread: the GIF of a run's :class:`FrameHistory` ``h`` (:meth:`FrameHistory.run_gif`)."""
+        if h is None:
             return None
-        pick = np.unique(np.round(np.linspace(0, len(h) - 1, min(_GIF_FRAMES, len(h)))).astype(int))
-        sub = FrameHistory(h.shape, h.kind, max_frames=max(2, len(pick)), clim=h.clim)
-        for i in pick:
-            sub.add(h.epochs[i], h.values(i))
-        scale = max(1, int(round(360 / h.shape[1])))
-        style = self._run_style
-        if task.kind == "regression" and style is not None:
-            return sub.gif(fps=8, label=style["label"], cmap=style["cmap"],
-                           coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
-        return sub.gif(fps=8, n_classes=task.num_classes if task.kind != "binary" else None,
-                       cmap=PLAND_CMAP if task.kind == "binary" else None,
-                       class_names=task.class_names if task.kind != "binary" else None,
-                       coastlines=task_name not in SYNTHETIC_TASKS, scale=scale, title=label)
+        return h.run_gif(task, task_name, style=self._run_style, max_frames=_GIF_FRAMES, title=label)
 
     def _show_error(self, text: str) -> None:
         """Show ``text`` in the red alert in place of the status line (``""`` hides it): the

@@ -1,4 +1,6 @@
-"""Small image/element helpers shared by the dashboard tabs (thin over :mod:`geoviz.viz`).
+"""Small Panel/HoloViews helpers shared by the dashboard tabs; every colour comes from
+:mod:`geoviz.render` (re-exported here: ``prediction_rgba``, ``regression_rgba``,
+``field_rgba`` = :func:`geoviz.render.grid_rgba`, ``colorbar_spec``).
 
 Fields live on a regular lon/lat grid (:func:`geoviz.data.regular_grid`, rows north →
 south). Images are ``(H, W, 4)`` uint8 RGBA arrays, row 0 at the top (north).
@@ -12,8 +14,10 @@ from typing import Any, Iterator
 import numpy as np
 
 from geoviz import render
-from geoviz.viz.animation import FIELD_CMAPS, NAN_GREY, regression_style, task_title  # re-exported for the tabs
-from geoviz.viz.colors import PLAND_CMAP
+from geoviz.render import (FIELD_CMAPS, NAN_GREY, PLAND_CMAP, colorbar_spec, prediction_rgba,  # for the tabs
+                           regression_rgba)
+from geoviz.render import grid_rgba as field_rgba
+from geoviz.viz.animation import regression_style, task_title
 
 __all__ = ["FIELD_CMAPS", "FLAT_BOUNDS", "NAN_GREY", "PLAND_CMAP", "STACK_BELOW_CSS", "prediction_rgba", "regression_rgba",
            "task_title", "regression_style", "TABLE_CSS", "WRAP_ITEMS_CSS", "batched_updates", "colorbar_spec",
@@ -75,69 +79,6 @@ div[id^="flexbox-"] > div > * { flex: 1 1 340px !important; width: auto !importa
 gets at least 340 px, and wrap below each other otherwise (the loss and accuracy curves)."""
 
 
-def regression_rgba(values: Any, shape: tuple[int, int], style: dict[str, Any]) -> np.ndarray:
-    """Colour a regression map in its units: ``style``'s colormap over its fixed ``clim``
-    (:func:`regression_style`), cells without a value (NaN) in :data:`NAN_GREY`.
-
-    Args:
-        values: ``(H*W,)`` values in the target's units, NaN where undefined.
-        shape: ``(H, W)``.
-
-    Returns:
-        ``(H, W, 4)`` uint8 RGBA, opaque.
-    """
-    rgba = field_rgba(np.asarray(values, dtype=np.float64), shape, "continuous", cmap=style["cmap"],
-                      clim=style["clim"])
-    rgba[rgba[..., 3] == 0] = NAN_GREY
-    return rgba
-
-
-def prediction_rgba(values: Any, shape: tuple[int, int], kind: str, n_classes: int | None = None,
-                    style: dict[str, Any] | None = None) -> np.ndarray:
-    """Colour a map of a task of ``kind`` the one way every view of it does: ``"binary"``
-    P(land) in :data:`PLAND_CMAP` over [0, 1], ``"multiclass"`` class colours (``n_classes``
-    fixed), ``"regression"`` :func:`regression_rgba` with ``style``. ``(H, W, 4)`` uint8."""
-    if kind == "regression":
-        if style is None:
-            raise ValueError("prediction_rgba('regression') needs style=regression_style(task)")
-        return regression_rgba(values, shape, style)
-    if kind == "binary":
-        return field_rgba(values, shape, "continuous", cmap=PLAND_CMAP, clim=(0.0, 1.0))
-    return field_rgba(values, shape, "categorical", n_classes=n_classes)
-
-
-def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Colour bar settings (:meth:`geoviz.viz.live.ImageView.set_colorbar`) matching :func:`field_rgba`.
-
-    Args:
-        kind: ``"binary"`` (land probability, :data:`PLAND_CMAP` from 0 to 1),
-            ``"multiclass"`` (one colour per class index ``0..n_classes-1``) or
-            ``"regression"`` (``style``'s colormap over its range, titled in units).
-        n_classes: number of classes (multiclass).
-        style: :func:`regression_style` of the task (regression).
-    """
-    from geoviz.viz.animation import colorbar_ticks, tick_text
-    from geoviz.viz.colors import categorical_palette, colormap_lut, hex_colors
-
-    if kind == "regression":
-        if style is None:
-            raise ValueError("colorbar_spec('regression') needs style=regression_style(task)")
-        lut = colormap_lut(style["cmap"])
-        lo, hi = style["clim"]
-        # both ends labelled with their values, round values between, 0 on a diverging scale
-        ticks = list(style.get("ticks") or colorbar_ticks(lo, hi, center=style.get("center")))
-        return {"palette": hex_colors(lut), "low": lo, "high": hi,
-                "title": style["label"], "ticks": ticks, "labels": {t: tick_text(t) for t in ticks}}
-    if kind == "binary":
-        lut = colormap_lut(PLAND_CMAP)
-        return {"palette": hex_colors(lut), "low": 0.0, "high": 1.0,
-                "title": "P(land)   (0 = ocean, 1 = land)", "ticks": [0.0, 0.25, 0.5, 0.75, 1.0], "labels": {}}
-    if kind != "multiclass" or not n_classes or n_classes < 1:
-        raise ValueError(f"colorbar_spec needs kind 'binary' or 'multiclass' with n_classes, got {kind!r}, {n_classes!r}")
-    n = int(n_classes)
-    return {"palette": hex_colors(categorical_palette(n)), "low": -0.5, "high": n - 0.5, "title": "class",
-            "ticks": list(range(n)), "labels": {}}
-
 FLAT_BOUNDS = (-180.0, -90.0, 180.0, 90.0)
 """``(left, bottom, right, top)`` of the flat map in degrees."""
 
@@ -159,30 +100,6 @@ def batched_updates() -> Iterator[None]:
         return
     with pn.io.hold(doc), doc.models.freeze():
         yield
-
-
-def field_rgba(values: Any, shape: tuple[int, int], kind: str = "continuous", *,
-               n_classes: int | None = None, cmap: str | None = None,
-               clim: tuple[float, float] | None = None) -> np.ndarray:
-    """Colour a field given on a regular grid.
-
-    Args:
-        values: ``(H*W,)`` numbers (``kind="continuous"``: e.g. land probabilities in
-            [0, 1]; ``"categorical"``: class indices) or ``(H*W, 3)`` RGB in [0, 1]
-            (``"rgb"``).
-        shape: ``(H, W)`` of the grid.
-        kind, n_classes, cmap, clim: see :func:`geoviz.viz.colors.colorize` (a fixed
-            ``n_classes`` keeps class colours stable while predictions change).
-
-    Returns:
-        ``(H, W, 4)`` uint8 RGBA.
-    """
-    from geoviz.viz.colors import colorize
-
-    v = np.asarray(values)
-    H, W = int(shape[0]), int(shape[1])
-    v = v.reshape((H, W) + v.shape[1:])
-    return colorize(v, kind=kind, cmap=cmap, clim=clim, n_classes=n_classes)
 
 
 def rgb_element(rgba: np.ndarray, bounds: tuple[float, float, float, float], **labels: str) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 from geoviz import render
 
 __all__ = ["DEFAULT_ENCODERS", "DEFAULT_SELECTION", "RESOLUTION_SETTINGS", "EncoderRun", "Comparison",
-           "available_encoders", "run_encoder", "compare_encoders", "scoreboard_html",
+           "available_encoders", "new_comparison", "run_encoder", "compare_encoders", "scoreboard_html",
            "maps_figure", "resolution_figure", "figure_png", "truth_figure",
            "build_task", "one_thread", "draw_all", "maps_png", "split_halves"]
 
@@ -128,6 +128,13 @@ def split_halves(task: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     tr, te, _ = make_reps(task, "random", seeds=seed + 1)["random"][seed]
     return np.asarray(tr, np.int64), np.asarray(te, np.int64)
+
+
+def new_comparison(task: Any, seed: int = 0) -> "Comparison":
+    """An empty :class:`Comparison` of ``task`` on its random 50/50 split number ``seed``
+    (:func:`split_halves`); add runs with :func:`run_encoder`."""
+    train, test = split_halves(task, seed)
+    return Comparison(task, train, test)
 
 
 def run_encoder(spec: str, task: Any, train: np.ndarray, test: np.ndarray, *, cache: Any = None,

@@ -71,6 +71,17 @@ class SpeciesDemo:
             raise ValueError(f"unknown species {name!r}; choose from {self.names}")
         return self.names.index(name)
 
+    def counts(self) -> np.ndarray:
+        """``(S,)`` observations per species."""
+        return np.bincount(self.species, minlength=len(self.names))
+
+    def showcase_species(self) -> str:
+        """The species to show first: the widest true range (by area) among the better-observed
+        half (at least the median number of observations), readable at world scale."""
+        counts = self.counts()
+        area = (self.truth * cell_area(self.shape)).sum(axis=(1, 2))
+        return self.names[int(np.argmax(np.where(counts >= np.median(counts), area, -1.0)))]
+
     def observations(self, name: str | int) -> np.ndarray:
         """``(n, 2)`` float64 (lon, lat) of one species' observations."""
         return self.lonlat[self.species == self.index(name)]

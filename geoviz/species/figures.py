@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["PANELS", "auto_extent", "probability_on_extent", "species_figure"]
+__all__ = ["PANELS", "auto_extent", "probability_on_extent", "species_figure", "RANGE_MAP_COLORS", "range_rgba",
+           "probability_rgba", "truth_outline"]
 
 PANELS = ("truth", "observations", "probability", "range")
 """Panel names accepted by :func:`species_figure`."""
@@ -149,3 +150,59 @@ def species_figure(model: Any, species: Any, *, observations: np.ndarray | None 
     if path is not None:
         render.save_figure(fig, path)
     return fig
+
+
+# ----------------------------------------------------------------------------- interactive map layers
+
+RANGE_MAP_COLORS = {"agree": "#2166ac", "predicted": "#f4a582", "missed": "#1b7837", "land": "#f2f2ee",
+                "ocean": "#dfe8f0"}
+"""Colours of the range map: predicted and true, predicted only, true only (missed), other land, ocean."""
+
+
+def _hex_rgba(h: str) -> np.ndarray:
+    return np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)] + [255], np.uint8)
+
+
+def range_rgba(probability: np.ndarray, threshold: float, land: np.ndarray,
+               truth: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W, 4)`` uint8 image of the thresholded range: :data:`RANGE_MAP_COLORS` ``agree``
+    (predicted and true), ``predicted`` (predicted only), ``missed`` (true only), else land or ocean."""
+    pred = (np.nan_to_num(probability, nan=0.0) >= threshold) & land
+    out = np.empty(probability.shape + (4,), np.uint8)
+    out[:] = _hex_rgba(RANGE_MAP_COLORS["ocean"])
+    out[land] = _hex_rgba(RANGE_MAP_COLORS["land"])
+    if truth is None:
+        out[pred] = _hex_rgba(RANGE_MAP_COLORS["agree"])
+        return out
+    t = np.asarray(truth, bool)
+    out[pred & t] = _hex_rgba(RANGE_MAP_COLORS["agree"])
+    out[pred & ~t] = _hex_rgba(RANGE_MAP_COLORS["predicted"])
+    out[~pred & t] = _hex_rgba(RANGE_MAP_COLORS["missed"])
+    return out
+
+
+def probability_rgba(probability: np.ndarray, land: np.ndarray) -> np.ndarray:
+    """``(H, W, 4)`` uint8 viridis image of P(present) on land, ocean in :data:`RANGE_MAP_COLORS` ``ocean``."""
+    from geoviz.render import colorize
+
+    rgba = colorize(np.where(land, probability, np.nan), cmap="viridis", clim=(0.0, 1.0))
+    rgba[~land] = _hex_rgba(RANGE_MAP_COLORS["ocean"])
+    return rgba
+
+
+def truth_outline(truth: np.ndarray) -> np.ndarray:
+    """``(K, 2)`` NaN-separated (lon, lat) polylines around a ``(H, W)`` bool range (cell edges
+    traced by contourpy at level 0.5 over the cell centres, padded so ranges at the map edge close)."""
+    import contourpy
+
+    H, W = truth.shape
+    lon = -180.0 + (np.arange(-1, W + 1) + 0.5) * 360.0 / W
+    lat = 90.0 - (np.arange(-1, H + 1) + 0.5) * 180.0 / H
+    z = np.pad(np.asarray(truth, float), 1)
+    lines = contourpy.contour_generator(lon, lat, z).lines(0.5)
+    if not lines:
+        return np.full((1, 2), np.nan)
+    parts = []
+    for ln in lines:
+        parts += [np.clip(ln, [-180, -90], [180, 90]), np.full((1, 2), np.nan)]
+    return np.concatenate(parts)

@@ -318,3 +318,30 @@ class FrameHistory:
                           title=f"{title}  epoch {e}".strip(), cmap=cmap, clim=self.clim)
                 for i, e in enumerate(self._epochs)]
         return render.gif_bytes(imgs, fps, palette=render.gif_palette(kind, n_classes, cmap))
+
+    def subsample(self, max_frames: int) -> FrameHistory:
+        """A copy with at most ``max_frames`` frames spread evenly over the run (first and last kept)."""
+        pick = np.unique(np.round(np.linspace(0, len(self) - 1, min(int(max_frames), len(self)))).astype(int))
+        sub = FrameHistory(self.shape, self.kind, max_frames=max(2, len(pick)), clim=self.clim)
+        for i in pick:
+            sub.add(self._epochs[i], self.values(i))
+        return sub
+
+    def run_gif(self, task: Any, task_name: str, *, style: dict[str, Any] | None = None, max_frames: int = 60,
+                title: str = "", fps: float = 8.0) -> bytes | None:
+        """The GIF of a training run on ``task`` as the dashboard offers it: at most
+        ``max_frames`` frames, P(land) / class / regression colours (``style`` from
+        :func:`regression_style`), coastlines unless the task is synthetic, about 360 px wide.
+        ``None`` without frames."""
+        if not len(self) or task is None:
+            return None
+        sub = self.subsample(max_frames)
+        scale = max(1, int(round(360 / self.shape[1])))
+        coast = task_name not in SYNTHETIC_TASKS
+        if task.kind == "regression" and style is not None:
+            return sub.gif(fps=fps, label=style["label"], cmap=style["cmap"], coastlines=coast, scale=scale,
+                           title=title)
+        return sub.gif(fps=fps, n_classes=task.num_classes if task.kind != "binary" else None,
+                       cmap=render.PLAND_CMAP if task.kind == "binary" else None,
+                       class_names=task.class_names if task.kind != "binary" else None,
+                       coastlines=coast, scale=scale, title=title)
