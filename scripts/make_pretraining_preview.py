@@ -34,7 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", nargs="+", default=["l10", "l40"])
     ap.add_argument("--resolution", type=float, default=1.0)
-    ap.add_argument("--weights-dir", default=None, help="load geoviz-bluemarble-<variant>.pt from here instead")
+    ap.add_argument("--weights-dir", default=None, help="load geoviz-bluemarble-<variant>.safetensors from here instead")
     ap.add_argument("--out", default="docs/results/pretraining_pca.png")
     args = ap.parse_args()
     torch.set_num_threads(1)
