@@ -1,23 +1,22 @@
 """The ``geoviz`` command line: one package, the parser built in one place (:func:`build_parser`).
 
-Every entry of :data:`COMMANDS` names a ``register(sub)`` function in a *light*
-module (standard library and :mod:`geoviz._names` only, no torch/numpy/pandas at import), so
-that ``geoviz --help``, ``geoviz CMD --help`` and argument errors answer at once. The command
-bodies import the heavy stack when they run; for bodies that live in heavy modules the parser
-holds a :class:`LazyCommand` (``"module:function"``, imported on call).
+Every entry of :data:`COMMANDS` names a ``register(sub)`` function in a *light* module of this
+package (standard library, :mod:`geoviz._names` and :mod:`geoviz.spec` only: no torch, numpy
+or pandas at import), so that ``geoviz --help``, ``geoviz CMD --help`` and argument errors
+answer at once. Each command's body lives beside its parser and imports the library when it
+runs: ``train``, ``fit``, ``predict``, ``embed``, ``evaluate``, ``species fit|map``,
+``reproduce``, ``pretrain``, ``download``, ``models``.
 
-Commands on the user's own data and models:
+Option names mean the same in every command:
 
-* :mod:`geoviz.commands.fit`: ``geoviz fit SOURCE --save MODEL`` (a point file or ``field:NAME``);
-* :mod:`geoviz.commands.predict`: ``geoviz predict MODEL POINTS -o OUT``;
-* :mod:`geoviz.commands.embed`: ``geoviz embed MODEL POINTS -o OUT.parquet`` (in memory, or
-  in chunks with dask.dataframe, optionally on a ``dask.distributed`` cluster).
-
-Parsers of commands implemented elsewhere: :mod:`geoviz.commands.reproduce`
-(:mod:`geoviz.training.reproduce`), :mod:`geoviz.commands.pretrain` (:mod:`geoviz.training.pretraining`),
-:mod:`geoviz.commands.pretrained` (``download``/``models``, :mod:`geoviz.pretrained.download`),
-:mod:`geoviz.commands.species` (:mod:`geoviz.species.cli`) and :mod:`geoviz.commands.evaluate`
-(:mod:`geoviz.evaluation.cli`).
+* ``--encoder SPEC`` (and the shorthands ``--pe``, ``--nn``, ``--legendre-polys``, ...;
+  :mod:`geoviz.commands._options`) — the location encoder of ``train``, ``fit``, ``species fit``;
+* ``--save MODEL`` — the model file a command writes (the name is kept as given);
+  ``-o/--output FILE`` — the result file of ``predict``, ``embed``, ``species map``;
+  ``--out DIR`` — the folder of maps, tables and JSON of ``train``, ``fit``, ``evaluate``,
+  ``reproduce``;
+* ``--lon``/``--lat`` — coordinate columns of a point file; ``--seed``, ``--device``
+  (``auto``: CUDA when present), ``--threads``, ``--epochs``, ``--quiet``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import importlib
 import sys
 from typing import Any, Callable, Sequence
 
-__all__ = ["main", "build_parser", "COMMANDS", "LazyCommand", "name_choice", "comma_list"]
+__all__ = ["main", "build_parser", "COMMANDS", "comma_list"]
 
 COMMANDS: dict[str, str] = {
     "train": "geoviz.commands.train:register",
@@ -76,51 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"geoviz: error: {msg}", file=sys.stderr)
         return 2
-
-
-class LazyCommand:
-    """A command body named ``"module:function"``, imported when the command runs.
-
-    Used as an argparse ``func`` default so that building the parser imports nothing heavy.
-
-    Args:
-        spec: ``"package.module:function"``; the function takes the parsed
-            ``argparse.Namespace`` and returns an exit code.
-    """
-
-    def __init__(self, spec: str) -> None:
-        module, _, attr = spec.partition(":")
-        if not module or not attr:
-            raise ValueError(f"expected 'module:function', got {spec!r}")
-        self.spec = spec
-
-    def resolve(self) -> Callable[[argparse.Namespace], int]:
-        """The function itself (imports its module)."""
-        module, _, attr = self.spec.partition(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def __call__(self, args: argparse.Namespace) -> int:
-        return self.resolve()(args)
-
-    def __repr__(self) -> str:
-        return f"LazyCommand({self.spec!r})"
-
-
-def name_choice(names: Sequence[str], aliases: dict[str, str] | None = None) -> Callable[[str], str]:
-    """An argparse ``type=`` for a registry name: stripped and lower-cased, as the registries do.
-
-    Used together with ``choices=`` (the converted value is what argparse checks), so an
-    unknown name is an argparse error that lists the valid names. ``aliases`` are kept as
-    given (the registries resolve them).
-    """
-    valid = {n.lower(): n for n in [*names, *(aliases or {})]}
-
-    def convert(text: str) -> str:
-        key = text.strip().lower()
-        return valid.get(key, text)
-
-    convert.__name__ = "name"  # argparse shows "invalid name value" if this ever raises
-    return convert
 
 
 def comma_list(text: str, allowed: Sequence[str], what: str, *, allow_all: bool = True) -> list[str]:
