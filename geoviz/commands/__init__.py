@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 __all__ = ["main", "build_parser", "COMMANDS", "comma_list"]
 
