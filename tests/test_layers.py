@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("estimators",),
     ("evaluation",),
     ("species",),
+    ("results",),
     ("viz",),
     ("commands", "cli", "__main__", "widgets", "app"),
 ]

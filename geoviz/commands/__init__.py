@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "geoviz.commands.evaluate:register",
     "species": "geoviz.commands.species:register",
     "reproduce": "geoviz.commands.reproduce:register",
+    "results": "geoviz.commands.results:register",
     "pretrain": "geoviz.commands.pretrain:register",
     "download": "geoviz.commands.pretrained:register_download",
     "models": "geoviz.commands.pretrained:register_models",
