@@ -31,7 +31,7 @@ def register(sub: "argparse._SubParsersAction") -> None:
     """Add ``geoviz results``."""
     p = sub.add_parser("results", help="regenerate a results page of docs/results/ from seeds",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", help="results page (evaluation, species, fields, pretrained) or all")
+    p.add_argument("name", help="results page (evaluation, species, fields) or all")
     p.add_argument("--small", action="store_true", help="the quick version: same code, small sizes; docs untouched")
     p.add_argument("--out", default=None, metavar="DIR", help="folder for the JSON record and figures")
     p.add_argument("--no-doc", action="store_true", help="do not rewrite the page's generated block")

@@ -30,8 +30,12 @@ from typing import Any, Callable
 
 __all__ = ["RESULTS", "list_results", "get_generator", "regenerate", "update_block", "BEGIN", "END"]
 
-RESULTS: dict[str, str] = {}
-"""Results page name → the module of its generator (filled in as generators are added)."""
+RESULTS: dict[str, str] = {
+    "evaluation": "geoviz.results.evaluation",
+    "species": "geoviz.results.species",
+    "fields": "geoviz.results.fields",
+}
+"""Results page name → the module of its generator."""
 
 BEGIN = "<!-- results:{name} begin (generated: do not edit by hand) -->"
 END = "<!-- results:{name} end -->"
