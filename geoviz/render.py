@@ -51,7 +51,7 @@ __all__ = [
     "RANGE_COLORS", "colormap_lut", "categorical_palette", "hex_colors", "symmetric_clim", "mpl_colormap",
     "class_colormap",
     # colouring
-    "colorize", "grid_rgb", "rgba_to_rgb", "grid_rgba", "regression_rgba", "prediction_rgba", "colorbar_spec",
+    "colorize", "grid_rgb", "rgba_to_rgb", "regression_style", "grid_rgba", "regression_rgba", "prediction_rgba", "colorbar_spec",
     # colour bars and legends
     "nice_ceil", "colorbar_ticks", "legend_ticks", "tick_text", "colorbar_image", "class_legend_image",
     "legend_image", "add_colorbar", "class_legend",
@@ -1115,3 +1115,42 @@ def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, A
     n = int(n_classes)
     return {"palette": hex_colors(categorical_palette(n)), "low": -0.5, "high": n - 0.5, "title": "class",
             "ticks": list(range(n)), "labels": {}}
+
+
+def regression_style(task: Any) -> dict[str, Any]:
+    """How a regression task's maps are coloured: one fixed range for every frame of a run.
+
+    Args:
+        task: a :class:`geoviz.data.Task` of kind ``"regression"``; a built-in field's task
+            carries its 1° truth grid in ``meta["grid"]``, a task from points does not.
+
+    Returns:
+        ``{"cmap", "clim", "center", "ticks", "units", "label", "field", "land_only"}``:
+        ``clim`` = the 1st and 99th percentiles of the truth (the field's 1° grid, else the
+        training targets), so frames are comparable and a few extremes do not wash out the map;
+        for a field whose 0 means something (:data:`CENTRED_FIELDS`, e.g. temperature in °C)
+        the range is symmetric about ``center`` = 0, out to a round value covering both
+        percentiles (temperature: −50 … 50 °C), so the diverging colormap's neutral middle is
+        at 0; ``ticks`` the colour-bar ticks (:func:`colorbar_ticks`: both ends labelled);
+        ``label`` the colour-bar title, e.g. ``"temperature (°C)"``; ``field`` the built-in
+        field's name or None.
+    """
+    meta = dict(task.meta or {})
+    units = str(meta.get("units") or "")
+    name = (meta.get("target_names") or [task.name])[0]
+    field = meta.get("field")
+    grid = meta.get("grid")
+    vals = np.asarray(grid[0] if grid is not None else task.train.y, dtype=np.float64).reshape(-1)
+    vals = vals[np.isfinite(vals)]
+    lo, hi = (np.percentile(vals, [1.0, 99.0]) if vals.size else (0.0, 1.0))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    center = 0.0 if field in CENTRED_FIELDS else None
+    if center is not None:
+        m = nice_ceil(max(abs(lo - center), abs(hi - center)))
+        lo, hi = center - m, center + m
+    lo, hi = float(lo), float(hi)
+    return {"cmap": FIELD_CMAPS.get(field, SEQUENTIAL_CMAP), "clim": (lo, hi), "center": center,
+            "ticks": colorbar_ticks(lo, hi, center=center), "units": units,
+            "label": f"{name} ({units})" if units else str(name), "field": field,
+            "land_only": bool(meta.get("land_only", False))}

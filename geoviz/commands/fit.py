@@ -217,10 +217,9 @@ def render_map(path: Path, task: Any, pred: np.ndarray, lons: np.ndarray, lats: 
     else:
         panels = [("prediction", pred)]
     class_names = None
-    if task.kind == "regression":
-        finite = np.concatenate([p[np.isfinite(p)].ravel() for _, p in panels[:2]])
-        vmin, vmax = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
-        look: dict[str, Any] = {"cmap": render.SEQUENTIAL_CMAP, "clim": (float(vmin), float(vmax))}
+    if task.kind == "regression":  # the colours of every view of this task (the dashboard's too)
+        style = render.regression_style(task)
+        look: dict[str, Any] = {"cmap": style["cmap"], "clim": style["clim"]}
     elif task.kind == "binary":
         look = {"cmap": render.PROBABILITY_CMAP, "clim": (0.0, 1.0)}
         label = f"P({(task.class_names or ['0', '1'])[1]})"

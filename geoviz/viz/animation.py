@@ -17,7 +17,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from geoviz import render
-from geoviz.render import (CENTRED_FIELDS, FIELD_CMAPS, NAN_GREY, SEQUENTIAL_CMAP, colorbar_ticks, colorize,
+from geoviz.render import regression_style  # re-exported: the tabs and widgets import it from here
+from geoviz.render import (CENTRED_FIELDS, FIELD_CMAPS, NAN_GREY, colorbar_ticks, colorize,
                            legend_image, map_image, nice_ceil, tick_text)
 
 from ._hv import hv as _hv
@@ -55,45 +56,6 @@ def task_title(name: str, units: str | None = None) -> str:
     if name.startswith("upload:"):
         return name.split(":", 1)[1]
     return name
-
-
-def regression_style(task: Any) -> dict[str, Any]:
-    """How a regression task's maps are coloured: one fixed range for every frame of a run.
-
-    Args:
-        task: a :class:`geoviz.data.Task` of kind ``"regression"``; a built-in field's task
-            carries its 1° truth grid in ``meta["grid"]``, a task from points does not.
-
-    Returns:
-        ``{"cmap", "clim", "center", "ticks", "units", "label", "field", "land_only"}``:
-        ``clim`` = the 1st and 99th percentiles of the truth (the field's 1° grid, else the
-        training targets), so frames are comparable and a few extremes do not wash out the map;
-        for a field whose 0 means something (:data:`CENTRED_FIELDS`, e.g. temperature in °C)
-        the range is symmetric about ``center`` = 0, out to a round value covering both
-        percentiles (temperature: −50 … 50 °C), so the diverging colormap's neutral middle is
-        at 0; ``ticks`` the colour-bar ticks (:func:`colorbar_ticks`: both ends labelled);
-        ``label`` the colour-bar title, e.g. ``"temperature (°C)"``; ``field`` the built-in
-        field's name or None.
-    """
-    meta = dict(task.meta or {})
-    units = str(meta.get("units") or "")
-    name = (meta.get("target_names") or [task.name])[0]
-    field = meta.get("field")
-    grid = meta.get("grid")
-    vals = np.asarray(grid[0] if grid is not None else task.train.y, dtype=np.float64).reshape(-1)
-    vals = vals[np.isfinite(vals)]
-    lo, hi = (np.percentile(vals, [1.0, 99.0]) if vals.size else (0.0, 1.0))
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    center = 0.0 if field in CENTRED_FIELDS else None
-    if center is not None:
-        m = nice_ceil(max(abs(lo - center), abs(hi - center)))
-        lo, hi = center - m, center + m
-    lo, hi = float(lo), float(hi)
-    return {"cmap": FIELD_CMAPS.get(field, SEQUENTIAL_CMAP), "clim": (lo, hi), "center": center,
-            "ticks": colorbar_ticks(lo, hi, center=center), "units": units,
-            "label": f"{name} ({units})" if units else str(name), "field": field,
-            "land_only": bool(meta.get("land_only", False))}
 
 
 def _grid_shape(grid: Any) -> tuple[int, int]:
