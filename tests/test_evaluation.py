@@ -204,12 +204,17 @@ def test_cli_end_to_end(tmp_path, capsys) -> None:
     assert rc == 0
     text = capsys.readouterr().out
     assert "linear probe, split random" in text and "mlp probe, split blocks" in text
+    assert "held-out Asia (Natural Earth: Russia is in Europe)" in text
     recs = json.loads(js.read_text())
-    assert set(recs[0]) == {"encoder", "task", "probe", "split", "metric", "mean", "std", "n_train", "n_test"}
+    # protocol of issue 27: every record also names its scoring region and its 95 % interval over seeds
+    assert set(recs[0]) == {"encoder", "task", "probe", "split", "region", "metric", "mean", "std", "ci_low",
+                            "ci_high", "n_train", "n_test"}
     splits = {r["split"] for r in recs}
     assert splits == {"random", "blocks", "continent:Asia", "continent:Africa"}
     assert not any(r["task"] == "continents" and r["split"].startswith("continent:") for r in recs)
-    assert len(recs) == 2 * 2 * (4 + 2)  # encoders × probes × (population: 4 splits, continents: 2)
+    everywhere = [r for r in recs if r["region"] == "all"]
+    assert len(everywhere) == 2 * 2 * (4 + 2)  # encoders × probes × (population: 4 splits, continents: 2)
+    assert len({r["n_train"] for r in recs if r["task"] == "population"}) == 1  # equal training sizes
     assert (out / "evaluation.md").read_text().startswith("# geoviz evaluate")
     assert (out / "evaluation.png").stat().st_size > 1000
     assert main(["evaluate", "--encoders", "bogus-encoder", "--tasks", "population", "--quiet"]) == 2
@@ -225,3 +230,88 @@ def test_cli_resolution(tmp_path, capsys) -> None:
     doc = json.loads((tmp_path / "resolution.json").read_text())
     assert doc[0]["encoder"] == "sh:3" and len(doc[0]["accuracy"]) == 2
     assert (tmp_path / "resolution_sh_3.png").exists() and (tmp_path / "resolution_comparison.png").exists()
+
+
+# --- the protocol of issue 27 -----------------------------------------------------------------
+
+
+def test_protocol_equal_training_sizes_new_samples_per_seed_and_regions() -> None:
+    from geoviz.evaluation.harness import ANTARCTICA_LAT, region_masks
+
+    res = evaluate(["wrap"], ["temperature"], ["linear"], ["random", "blocks", "continents"], n=300, seeds=3)
+    recs = [r for r in res.records_ if r.region == "all"]
+    assert {r.split for r in recs} == {"random", "blocks", "continent:Asia", "continent:Africa"}
+    assert len({r.n_train for r in recs}) == 1 and recs[0].n_train == res.settings["n_train"]["temperature"]
+    samples = res.samples["temperature"]
+    assert len(samples) == 3 and not np.array_equal(samples[0].lonlat, samples[1].lonlat)  # a new sample per seed
+    r_all = res.get("wrap", "temperature", "linear", "random")
+    r_no = res.get("wrap", "temperature", "linear", "random", "no-antarctica")
+    r_ant = res.get("wrap", "temperature", "linear", "random", "antarctica")
+    assert len(r_all.values) == len(r_no.values) == len(r_ant.values) == 3
+    assert r_no.n_test + r_ant.n_test == r_all.n_test
+    assert res.get("wrap", "temperature", "linear", "continent:Asia", "antarctica") is None
+    lo, hi = r_all.ci_low, r_all.ci_high
+    assert lo < r_all.mean < hi
+    m = region_masks(np.array([[0.0, -61.0], [0.0, -59.0]]))
+    assert list(m["antarctica"]) == [True, False] and list(m["no-antarctica"]) == [False, True]
+    assert ANTARCTICA_LAT == -60.0
+
+
+def test_t_interval_matches_scipy() -> None:
+    from scipy import stats
+
+    from geoviz.evaluation import t_interval
+
+    v = [0.8, 0.85, 0.9, 0.7, 0.75]
+    ref = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
+    np.testing.assert_allclose(t_interval(v), ref, rtol=1e-12)
+    assert all(np.isnan(t_interval([0.5])))
+
+
+def test_mlp_tuning_by_inner_cv() -> None:
+    from geoviz.evaluation import MLP_GRID, tune_mlp
+
+    x = uniform_sphere(300, seed=8)
+    y = np.sin(np.radians(x[:, 1])) * 10 + np.cos(np.radians(x[:, 0]))
+    X = get_encoder("sh:4")(x)
+    tr = np.arange(150)
+    cfg, inner = tune_mlp(X, y, "regression", tr, epochs=60)
+    assert cfg in [dict(g) for g in MLP_GRID] and len(inner) == len(MLP_GRID)
+    assert inner[[dict(g) for g in MLP_GRID].index(cfg)] == max(inner)
+    # only the training rows matter: changing the test targets changes nothing
+    y2 = y.copy()
+    y2[150:] = 0.0
+    assert tune_mlp(X, y2, "regression", tr, epochs=60) == (cfg, inner)
+    labels = (x[:, 1] > 0).astype(np.int64)
+    cfg_c, inner_c = tune_mlp(X, labels, "classification", tr, n_classes=2, epochs=60)
+    assert max(inner_c) > 0.8
+
+
+def test_resolved_scale_is_absolute_and_ordered() -> None:
+    from geoviz.evaluation.resolution import RESOLVED_ACCURACY
+
+    cells = [90, 45, 22.5, 10, 5]
+    sh = [0.95, 0.87, 0.52, 0.50, 0.52]   # the Compare tab's case: this curve lies above the other everywhere
+    bm = [0.81, 0.76, 0.51, 0.50, 0.50]
+    assert RESOLVED_ACCURACY == 0.75
+    assert resolved_scale(cells, bm) >= resolved_scale(cells, sh)
+    assert np.isnan(resolved_scale(cells, [0.70, 0.6, 0.5, 0.5, 0.5]))  # never 75 %: resolves no board
+
+
+def test_resolution_boards_on_land_for_image_derived_models() -> None:
+    from geoviz.data import is_land
+    from geoviz.evaluation.resolution import _board_points, land_only
+
+    assert land_only("geoviz-bluemarble-l10") and land_only("geoclip")
+    assert not land_only("sh:10") and not land_only("raw")
+    for cell in (90.0, 5.0):
+        p = _board_points(cell, 200, seed=3, land=True)
+        assert p.shape == (200, 2) and is_land(p).all()
+
+
+def test_held_out_continents_are_named_as_natural_earth_draws_them() -> None:
+    from geoviz.data.splits import continent_of
+    from geoviz.evaluation.harness import split_label
+
+    assert continent_of(np.array([[105.0, 62.0]]))[0] == "Europe"  # central Siberia: Russia is in Europe
+    assert split_label("continent:Asia") == "held-out Asia (Natural Earth: Russia is in Europe)"

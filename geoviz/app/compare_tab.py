@@ -9,7 +9,9 @@ The tab shows
 - for the chosen probe, one column per encoder: predicted values and residuals (prediction −
   truth, in the task's units) at the test points on 2:1 maps with colour bars, or for
   classification tasks the predicted class and whether it agrees with the truth;
-- the resolution curves (accuracy vs cell size, resolved scale marked).
+- the resolution curves (accuracy vs cell size, resolved scale marked: the smallest cell still
+  classified ≥ 75 % right, :data:`geoviz.evaluation.resolution.RESOLVED_ACCURACY`; on land for
+  image-derived models).
 
 Nothing runs at page load: the tab is built when first opened and a comparison runs when
 *Compare* is pressed, step by step in one niced child process (a ``ChildPool``), with a
@@ -41,7 +43,13 @@ LESSON = (
     "linearly readable; the **MLP** probe (2 × 64 ReLU) can bend them. A big gap between the two "
     "means the information is there but not laid out linearly. The **resolution curve** asks "
     "the same question at every scale: how small a checkerboard can a linear probe still draw "
-    "from the features? Pick up to three encoders and a task, then press **Compare** "
+    "from the features? Its **resolved scale** is the smallest checkerboard cell the linear "
+    "probe still gets at least 75 % right (one absolute threshold: a curve that is lower at every "
+    "cell never resolves finer); image-derived models (Blue Marble, GeoCLIP, SatCLIP) are tested "
+    "on land only, where their imagery varies. It is not the Smoothness tab's f_max = 180°/(2L): "
+    "f_max bounds what a degree-L expansion draws in one direction, while a checkerboard cell c "
+    "needs degree ≈ 360°/c, so Linear(SH L) resolves about 360°/L = 4 × f_max (`sh:10`: about "
+    "36°, f_max 9°). Pick up to three encoders and a task, then press **Compare** "
     "(small N: a run takes seconds to half a minute on a 2-core CPU).")
 
 

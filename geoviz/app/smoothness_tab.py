@@ -5,7 +5,8 @@ The tab fits the task with SH(L) + Linear and SH(L) + Siren for every L of
 :data:`~geoviz.viz.lsweep.SWEEP_SETTINGS`, then shows, for the L of a slider, a large
 Linear(SH) map above a large Siren(SH) map (equirectangular at 2:1, P(land) colourbar),
 captioned with f_max = 180°/(2L) and the test accuracy, plus test accuracy versus L for
-both networks and the two-sentence lesson (:data:`~geoviz.viz.lsweep.SMOOTHNESS_LESSON`).
+both networks and the three-sentence lesson (:data:`~geoviz.viz.lsweep.SMOOTHNESS_LESSON`; its last sentence
+relates f_max to the Compare tab's resolved scale: Linear(SH L) resolves about 360°/L = 4 × f_max).
 
 Fits run in child processes (:func:`geoviz.viz.lsweep.fit_executor`: forked from the
 training fork server, one torch thread, niceness 10) shared by every session of the server

@@ -90,7 +90,8 @@ def _resolution(args: argparse.Namespace, say) -> int:
     results = []
     for spec in parse_list(args.encoders, None, "encoder"):
         t0 = time.perf_counter()
-        r = resolution_diagnostics(spec, cells=cells, n=args.n or 1500, cache=cache, siren_epochs=args.siren_epochs)
+        r = resolution_diagnostics(spec, cells=cells, n=args.n or 1500, cache=cache, siren_epochs=args.siren_epochs,
+                                   siren_L=0 if args.siren_epochs == 0 else None)
         results.append(r)
         plot_resolution(r, out / f"resolution_{_slug(spec)}.png")
         acc = "  ".join(f"{c:g}°:{100 * a:.0f}%" for c, a in zip(r.cells, r.accuracy))
@@ -109,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from geoviz.evaluation.encoders import EmbeddingCache
-    from geoviz.evaluation.harness import evaluate
+    from geoviz.evaluation.harness import REGION_LABELS, evaluate, split_label
+    from geoviz.evaluation.probes import MLP_GRID
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -121,14 +123,20 @@ def _run(args: argparse.Namespace) -> int:
         kw["n"] = args.n
     if args.epochs is not None:
         kw["epochs"] = args.epochs
+    if args.n_train is not None:
+        kw["n_train"] = args.n_train if args.n_train > 0 else None
     res = evaluate(args.encoders, args.tasks, args.probes, args.splits, seeds=args.seeds, block_deg=args.block_deg,
-                   folds=args.folds, cache=EmbeddingCache(args.cache_dir), progress=say, **kw)
+                   folds=args.folds, cache=EmbeddingCache(args.cache_dir), progress=say,
+                   mlp_grid=None if args.no_tune else MLP_GRID, **kw)
     for p in res.probes():
         for s in res.splits():
-            tab = res.table(p, s)
-            if tab.count("\n") >= 2:
-                print(f"\n== {p} probe, split {s} (R² or accuracy %, mean ± std; * best) ==")
-                print(tab)
+            for reg in res.settings["regions"]:
+                tab = res.table(p, s, region=reg)
+                if tab.count("\n") >= 2:
+                    where = "" if reg == "all" else f", {REGION_LABELS[reg]}"
+                    print(f"\n== {p} probe, split {split_label(s)}{where} "
+                          "(R² or accuracy %, mean [95 % t-interval over seeds]; * best) ==")
+                    print(tab)
     print("\ntime (s): " + ", ".join(f"{k} {v:.1f}" for k, v in res.timings.items()))
     if args.out or args.json:
         paths = res.write(args.out or Path(args.json).parent, json_path=args.json)
@@ -145,8 +153,14 @@ def register(sub: "argparse._SubParsersAction") -> None:
     p.add_argument("--tasks", default="all", help="comma-separated task names or 'all': " + ",".join(EVAL_TASKS))
     p.add_argument("--probes", default="linear,mlp", help="comma-separated: " + ",".join(EVAL_PROBES))
     p.add_argument("--splits", default="random,blocks,continents", help="comma-separated: " + ",".join(EVAL_SPLITS))
-    p.add_argument("--n", type=int, default=None, help="points per task (default 2000)")
-    p.add_argument("--seeds", type=int, default=3, help="repetitions of the random and continent splits")
+    p.add_argument("--n", type=int, default=None, help="points per task sample (default 2000)")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="repetitions: each seed draws its own task sample and one repetition of every split")
+    p.add_argument("--n-train", type=int, default=None,
+                   help="training points of every repetition (default: the smallest training side over the splits; "
+                        "0: no cut)")
+    p.add_argument("--no-tune", action="store_true",
+                   help="MLP probe with the fixed recipe (lr 1e-3, no weight decay) instead of inner-CV tuning")
     p.add_argument("--block-deg", type=float, default=10.0, help="block size of the blocks split (degrees)")
     p.add_argument("--folds", type=int, default=5, help="K of the spatial-block K-fold")
     p.add_argument("--epochs", type=int, default=None, help="MLP probe epochs (default 200)")

@@ -9,7 +9,8 @@ One run embeds the task's points once per encoder (an optional
 (:data:`geoviz.evaluation.PROBES`) on one random 50/50 split, keeps their test predictions,
 and measures each encoder's checkerboard accuracy against cell size
 (:func:`geoviz.evaluation.resolution.resolution_diagnostics`, small boards, no Siren
-baseline) with its *resolved scale*.
+baseline) with its *resolved scale* (the smallest cell still classified ≥ 75 % right; boards on
+land for image-derived models: see :mod:`geoviz.evaluation.resolution`).
 """
 
 from __future__ import annotations
@@ -353,11 +354,14 @@ def resolution_figure(comp: Comparison) -> Any:
             continue
         cells = res.cells
         sc = res.resolved_scale
-        lab = f"{r.spec} (resolved {sc:.0f}°)" if np.isfinite(sc) else f"{r.spec} (resolves nothing)"
+        where = ", land" if res.extra.get("land_only") else ""
+        lab = (f"{r.spec} (resolved {sc:.0f}°{where})" if np.isfinite(sc)
+               else f"{r.spec} (resolves no board{where})")
         ax.plot(res.cells, 100 * np.asarray(res.accuracy), "o-", color=f"C{i}", label=lab)
         if np.isfinite(sc):
             ax.axvline(sc, color=f"C{i}", ls=":", lw=1.2)
     ax.axhline(50, color="0.6", lw=1, ls="--", label="chance")
+    ax.axhline(75, color="0.3", lw=0.8, ls=":", label="75 %: resolved above this")
     ax.set_xscale("log")
     if cells:
         ax.set_xticks(cells, [f"{c:g}°" for c in cells])

@@ -14,6 +14,10 @@ so that every probe sees exactly the same splits.
   on the training points, MSE on standardised targets (regression) or cross-entropy
   (classification). One network per repetition, its seed setting the initial weights; the
   cost equals a plain ``torch.nn.Sequential`` loop (``benchmarks/bench_evaluate.py``).
+  :func:`tune_mlp` chooses its learning rate and weight decay from :data:`MLP_GRID` by inner
+  K-fold cross-validation on the training points only (all configurations × folds trained at
+  once as one batch of networks), so that the MLP is tuned like the linear probe (whose
+  alpha is chosen by leave-one-out) and every encoder gets the same tuning budget.
 
 :func:`score` is scikit-learn's ``r2_score`` / ``accuracy_score``.
 """
@@ -24,7 +28,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["PROBES", "RIDGE_ALPHAS", "MLP_EPOCHS", "MLP_HIDDEN", "linear_probe", "mlp_probe", "score", "Rep"]
+__all__ = ["PROBES", "RIDGE_ALPHAS", "MLP_EPOCHS", "MLP_HIDDEN", "MLP_GRID", "INNER_FOLDS", "linear_probe", "mlp_probe",
+           "tune_mlp", "score", "Rep"]
 
 Rep = tuple[np.ndarray, np.ndarray, int]
 """One repetition: ``(train_idx, test_idx, seed)``."""
@@ -36,6 +41,13 @@ MLP_EPOCHS = 200
 """Full-batch Adam epochs of the MLP probe (SatCLIP's notebook uses 3,000 on 1,538 points)."""
 
 MLP_HIDDEN = 64
+
+MLP_GRID: tuple[dict[str, float], ...] = tuple({"lr": lr, "weight_decay": wd} for lr in (1e-3, 1e-2) for wd in (1e-4, 1e-2))
+"""The MLP probe's tuning grid: Adam learning rate {1e-3, 1e-2} × L2 weight decay {1e-4, 1e-2}
+(width 64 × 2 and :data:`MLP_EPOCHS` full-batch epochs fixed)."""
+
+INNER_FOLDS = 3
+"""Folds of the MLP probe's inner cross-validation (on the training points only)."""
 
 
 def score(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -95,6 +107,7 @@ def mlp_probe(
     hidden: int = MLP_HIDDEN,
     lr: float = 1e-3,
     threads: int | None = None,
+    weight_decay: float = 0.0,
 ) -> list[np.ndarray]:
     """The SatCLIP-recipe MLP, one network per repetition.
 
@@ -103,6 +116,8 @@ def mlp_probe(
             drawn like ``torch.nn.Linear``'s default: U(±1/sqrt(fan_in))).
         n_classes: ``K`` for classification (outputs), ignored for regression.
         epochs: full-batch Adam steps. hidden: width of the two hidden layers. lr: Adam lr.
+        weight_decay: L2 penalty ``weight_decay / 2 · Σ w²`` on all parameters (torch Adam's
+            coupled ``weight_decay``).
         threads: torch intra-op threads for the call (restored afterwards); ``None``: 1 for small
             problems (training rows × D < 4e6), else the current setting.
 
@@ -142,7 +157,7 @@ def mlp_probe(
             g = torch.Generator().manual_seed(int(seed))
             params = [*init(D, hidden, g), *init(hidden, hidden, g), *init(hidden, out_dim, g)]
             W1, b1, W2, b2, W3, b3 = params
-            opt = torch.optim.Adam(params, lr=lr)
+            opt = torch.optim.Adam(params, lr=lr, weight_decay=float(weight_decay))
 
             def forward(x: torch.Tensor) -> torch.Tensor:
                 h = torch.relu(torch.addmm(b1, x, W1))
@@ -164,6 +179,104 @@ def mlp_probe(
         return preds
     finally:
         torch.set_num_threads(old_threads)
+
+
+def tune_mlp(
+    X: np.ndarray,
+    y: np.ndarray,
+    kind: str,
+    train: np.ndarray,
+    n_classes: int = 0,
+    *,
+    grid: Sequence[dict[str, float]] = MLP_GRID,
+    folds: int = INNER_FOLDS,
+    epochs: int = MLP_EPOCHS,
+    hidden: int = MLP_HIDDEN,
+    seed: int = 0,
+) -> tuple[dict[str, float], list[float]]:
+    """Choose the MLP probe's ``lr`` and ``weight_decay`` by inner K-fold CV on ``train`` only.
+
+    Every configuration of ``grid`` is trained on each of ``folds`` folds of the training points
+    (features standardised and regression targets scaled on the training points; the networks
+    of all configurations × folds are trained together as one batch, each with its own Adam
+    state, learning rate and L2 penalty, and each seeing only its fold's training rows) and
+    scored on the held-out fold (R² or accuracy).
+
+    Returns:
+        ``(best_config, mean_inner_score_per_config)``; ties go to the earlier configuration.
+    """
+    import torch
+
+    tr = np.asarray(train)
+    if len(tr) < 2 * folds:
+        return dict(grid[0]), [float("nan")] * len(grid)
+    rng = np.random.default_rng(1_000 + int(seed))
+    fold_of = rng.permutation(len(tr)) % folds
+    Z = _standardise(np.asarray(X, np.float64), tr)[tr].astype(np.float32)
+    D = Z.shape[1]
+    out_dim = 1 if kind == "regression" else int(n_classes)
+    if kind == "regression":
+        yy = y[tr].astype(np.float64)
+        yt = torch.from_numpy(((yy - yy.mean()) / (yy.std() or 1.0)).astype(np.float32))
+    else:
+        yt = torch.from_numpy(np.asarray(y[tr], np.int64))
+    B = len(grid) * folds
+    cfg_of = np.repeat(np.arange(len(grid)), folds)
+    fld_of = np.tile(np.arange(folds), len(grid))
+    w = torch.from_numpy((fold_of[None, :] != fld_of[:, None]).astype(np.float32))  # (B, n) training rows per net
+    w = w / w.sum(1, keepdim=True)
+    lr = torch.tensor([grid[c]["lr"] for c in cfg_of], dtype=torch.float32)
+    wd = torch.tensor([grid[c]["weight_decay"] for c in cfg_of], dtype=torch.float32)
+    g = torch.Generator().manual_seed(int(seed))
+
+    def init(fan_in: int, fan_out: int) -> list[torch.Tensor]:
+        b = 1.0 / np.sqrt(fan_in)
+        return [((torch.rand(B, fan_in, fan_out, generator=g) * 2 - 1) * b).requires_grad_(),
+                ((torch.rand(B, 1, fan_out, generator=g) * 2 - 1) * b).requires_grad_()]
+
+    params = [*init(D, hidden), *init(hidden, hidden), *init(hidden, out_dim)]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    xt = torch.from_numpy(Z)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        W1, b1, W2, b2, W3, b3 = params
+        h = torch.relu(torch.matmul(x, W1) + b1)
+        h = torch.relu(torch.bmm(h, W2) + b2)
+        return torch.bmm(h, W3) + b3  # (B, n, out)
+
+    try:
+        b1_, b2_, eps = 0.9, 0.999, 1e-8
+        for t in range(1, int(epochs) + 1):
+            o = forward(xt)
+            if kind == "regression":
+                per = (o[..., 0] - yt) ** 2
+            else:
+                per = torch.nn.functional.cross_entropy(o.reshape(-1, out_dim), yt.repeat(B), reduction="none").reshape(B, -1)
+            loss = (per * w).sum() + 0.5 * sum((wd.view(B, *([1] * (p.dim() - 1))) * p ** 2).sum() for p in params)
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                for p, gr, mm, vv in zip(params, grads, m, v):
+                    mm.mul_(b1_).add_(gr, alpha=1 - b1_)
+                    vv.mul_(b2_).addcmul_(gr, gr, value=1 - b2_)
+                    step = (mm / (1 - b1_ ** t)) / ((vv / (1 - b2_ ** t)).sqrt() + eps)
+                    p.sub_(lr.view(B, *([1] * (p.dim() - 1))) * step)
+        with torch.no_grad():
+            o = forward(xt)
+    finally:
+        torch.set_num_threads(old_threads)
+    scores = np.zeros(len(grid))
+    for b in range(B):
+        te = fold_of == fld_of[b]
+        if kind == "regression":
+            s = score("regression", yt.numpy()[te], o[b, te, 0].double().numpy())
+        else:
+            s = score("classification", yt.numpy()[te], o[b, te].argmax(-1).numpy())
+        scores[cfg_of[b]] += s / folds
+    best = int(np.argmax(scores))
+    return dict(grid[best]), [float(s) for s in scores]
 
 
 PROBES: dict[str, Callable[..., list[np.ndarray]]] = {"linear": linear_probe, "mlp": mlp_probe}

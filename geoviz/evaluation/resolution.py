@@ -6,19 +6,36 @@
     box of side ``min(16 c, 360°) × min(16 c, 180°)`` (global for c ≥ 22.5°), at
     ``regions`` random centres (|lat| ≤ 60°), 50/50 train/test; the score is the mean test
     accuracy of the linear probe (ridge classifier, LOO-chosen alpha) on the frozen features.
+    **Image-derived models** (:func:`geoviz.pretrained.is_image_derived`: GeoCLIP, SatCLIP, the
+    Blue Marble models) are tested **on land only** (points kept where
+    :func:`geoviz.data.is_land`; box centres drawn until the box holds land): over the ocean
+    their imagery is uniform, so ocean cells would measure the imagery, not the encoder.
+    Spherical harmonics and other analytic encodings are tested globally.
     Beside it: a from-scratch Siren(SH) (SH ``L`` → Siren 64×2, Adam, full batch) trained on
     the same points, and the Linear(SH) limit: a checkerboard of cell ``c`` is a product of a
     longitude square wave (order m = 180°/c) and a latitude square wave (≈ 180°/c half-waves),
     so its fundamental needs SH degree ≈ 360°/c, and degrees 0..L-1 cannot represent cells
-    smaller than ≈ 360°/L (measured: ``sh:10`` + linear probe resolves 34°). The issue's
-    f_max = 180°/(2L) (9° at L = 10) is drawn too, for reference; it is far finer than what a
-    linear read-out of SH achieves on this board.
+    smaller than ≈ 360°/L. The Smoothness tab's f_max = 180°/(2L) (9° at L = 10) is drawn too,
+    for reference (see below).
 (b) **Cosine similarity vs great-circle distance**: for ``anchors`` random points and each
     distance in :data:`DISTANCES_KM`, a partner at that distance in a random direction; the
     median and quartiles of the embeddings' cosine similarity.
 
-The *resolved scale* is the cell size at which the checkerboard accuracy first falls below
-halfway between chance (0.5) and the best accuracy over the cells (log-interpolated).
+**Resolved scale** (one definition, used by the library, ``geoviz evaluate --resolution``, the
+Compare tab and notebook 08): the smallest checkerboard cell, going from coarse to fine, down
+to which the linear probe's accuracy stays at or above :data:`RESOLVED_ACCURACY` = 75 %
+(halfway between chance, 50 %, and perfect), log-interpolated between the bracketing cells;
+"none" when even the coarsest board is below 75 %. The threshold is absolute, so a curve that
+lies below another at every cell size never gets a finer resolved scale. (An earlier
+definition put the threshold halfway between chance and each encoder's own best accuracy,
+which let a weaker encoder "resolve" finer cells than a stronger one.)
+
+How it relates to **f_max = 180°/(2L)** (the Smoothness tab): f_max is a property of the SH
+basis alone, the finest feature a degree-L expansion can draw in one direction; the resolved
+scale is measured, for any encoder, on a two-dimensional checkerboard, whose cell ``c`` needs
+SH degree ≈ 360°/c (c/180° longitude order plus as many latitude half-waves). So Linear(SH L)
+resolves ≈ 360°/L = 4 × f_max (``sh:10``: ≈ 36° against f_max = 9°): the two numbers measure
+different things and neither contradicts the other.
 """
 
 from __future__ import annotations
@@ -34,11 +51,24 @@ from geoviz.data.sampling import EARTH_RADIUS_KM
 from .encoders import EmbeddingCache, FrozenEncoder, get_encoder
 from .probes import linear_probe, score
 
-__all__ = ["CELLS", "DISTANCES_KM", "ResolutionResult", "checkerboard_labels", "destination_points",
+__all__ = ["CELLS", "DISTANCES_KM", "RESOLVED_ACCURACY", "land_only", "ResolutionResult", "checkerboard_labels", "destination_points",
            "resolution_diagnostics", "resolved_scale", "load_resolution", "plot_resolution", "plot_resolution_comparison"]
 
 CELLS: tuple[float, ...] = (90.0, 45.0, 22.5, 10.0, 5.0, 2.5, 1.0)
 DISTANCES_KM: tuple[float, ...] = (10, 25, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+RESOLVED_ACCURACY = 0.75
+"""Accuracy the linear probe must keep for a checkerboard cell to count as resolved."""
+
+
+def land_only(encoder: Any) -> bool:
+    """Whether the resolution diagnostic of ``encoder`` runs on land only (image-derived models)."""
+    from geoviz.pretrained import is_image_derived
+
+    spec = getattr(encoder, "spec", encoder)
+    try:
+        return bool(is_image_derived(spec))
+    except Exception:  # not a registry name (sh:L, raw, a file): analytic or unknown → global
+        return False
 
 
 def checkerboard_labels(lonlat: np.ndarray, cell_deg: float) -> np.ndarray:
@@ -61,23 +91,20 @@ def destination_points(lonlat: np.ndarray, distance_km: float, bearing_deg: np.n
     return np.stack([lon2, np.degrees(lat2)], axis=1)
 
 
-def resolved_scale(cells: Sequence[float], accuracy: Sequence[float], chance: float = 0.5) -> float:
-    """Cell size (degrees) where accuracy first falls below ``(chance + best) / 2``, going from large to small cells.
+def resolved_scale(cells: Sequence[float], accuracy: Sequence[float], threshold: float = RESOLVED_ACCURACY) -> float:
+    """Cell size (degrees) where accuracy first falls below ``threshold`` (75 %), going from large to small cells.
 
     Log-interpolated between the bracketing cells. Returns the smallest cell if accuracy
-    never falls below the threshold, and NaN if it starts below it (a curve that rises at
-    finer cells has no single resolved scale) or if the best accuracy is within 0.05 of
-    chance (nothing resolved).
+    never falls below the threshold, and NaN if it starts below it (nothing resolved; a curve
+    that only rises above it at finer cells has no single resolved scale either). The
+    threshold is absolute, so a curve below another at every cell never resolves finer.
     """
     c = np.asarray(cells, dtype=np.float64)
     a = np.asarray(accuracy, dtype=np.float64)
     order = np.argsort(-c)
     c, a = c[order], a[order]
-    best = np.nanmax(a)
-    if not np.isfinite(best) or best - chance < 0.05:
-        return float("nan")  # never clearly above chance: nothing resolved
-    thr = (chance + best) / 2.0
-    if a[0] < thr:
+    thr = float(threshold)
+    if not np.isfinite(a[0]) or a[0] < thr:
         return float("nan")  # already below the threshold on the coarsest board: no coarse-to-fine fall
     for i in range(1, len(c)):
         if a[i] < thr:
@@ -86,20 +113,40 @@ def resolved_scale(cells: Sequence[float], accuracy: Sequence[float], chance: fl
     return float(c[-1])
 
 
-def _board_points(cell: float, n: int, seed: int) -> np.ndarray:
-    from geoviz.data import uniform_sphere
+def _board_points(cell: float, n: int, seed: int, land: bool = False) -> np.ndarray:
+    """``n`` points of one board: global for coarse cells, else in a box at a random centre;
+    with ``land``, only land points (a box is redrawn until at least 5 % of it is land)."""
+    from geoviz.data import is_land, uniform_sphere
 
     rng = np.random.default_rng(seed)
     w, h = min(16 * cell, 360.0), min(16 * cell, 180.0)
-    if w >= 360.0 and h >= 180.0:
+
+    def draw(m: int, lon_c: float, lat_c: float) -> np.ndarray:
+        if w >= 360.0 and h >= 180.0:
+            return uniform_sphere(m, seed=int(rng.integers(2**31)))
+        lat0, lat1 = max(lat_c - h / 2, -90.0), min(lat_c + h / 2, 90.0)
+        s = rng.uniform(np.sin(np.radians(lat0)), np.sin(np.radians(lat1)), m)   # uniform in area
+        lat = np.degrees(np.arcsin(s))
+        lon = (lon_c + rng.uniform(-w / 2, w / 2, m) + 180.0) % 360.0 - 180.0
+        return np.stack([lon, lat], axis=1)
+
+    if not land and w >= 360.0 and h >= 180.0:
         return uniform_sphere(n, seed=10_000 + seed)
-    lat_c = rng.uniform(-60.0, 60.0)
-    lon_c = rng.uniform(-180.0, 180.0)
-    lat0, lat1 = max(lat_c - h / 2, -90.0), min(lat_c + h / 2, 90.0)
-    s = rng.uniform(np.sin(np.radians(lat0)), np.sin(np.radians(lat1)), n)   # uniform in area
-    lat = np.degrees(np.arcsin(s))
-    lon = (lon_c + rng.uniform(-w / 2, w / 2, n) + 180.0) % 360.0 - 180.0
-    return np.stack([lon, lat], axis=1)
+    for _ in range(200):
+        lat_c, lon_c = rng.uniform(-60.0, 60.0), rng.uniform(-180.0, 180.0)
+        if not land:
+            return draw(n, lon_c, lat_c)
+        probe = draw(400, lon_c, lat_c)
+        frac = is_land(probe).mean()
+        if frac >= 0.05:
+            kept, have = [], 0
+            while have < n:
+                p = draw(max(int(1.3 * (n - have) / frac), 100), lon_c, lat_c)
+                p = p[is_land(p)]
+                kept.append(p)
+                have += len(p)
+            return np.concatenate(kept)[:n]
+    raise RuntimeError("no box with land found")
 
 
 def _siren_sh_accuracy(L: int, x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray, epochs: int, seed: int) -> float:
@@ -161,6 +208,7 @@ def resolution_diagnostics(
     siren_epochs: int = 300,
     cache: EmbeddingCache | None = None,
     seed: int = 0,
+    land: bool | None = None,
 ) -> ResolutionResult:
     """Checkerboard accuracy vs cell size and similarity vs distance for one encoder.
 
@@ -173,6 +221,8 @@ def resolution_diagnostics(
             ``0`` skips it.
         siren_epochs: its full-batch Adam epochs.
         cache: embedding cache. seed: sampling seed.
+        land: boards on land only; ``None`` (default): on land for image-derived models
+            (:func:`land_only`), globally for everything else.
 
     Returns:
         :class:`ResolutionResult`.
@@ -181,11 +231,12 @@ def resolution_diagnostics(
     cache = cache if cache is not None else EmbeddingCache()
     L = enc.legendre_polys
     sL = (L or 10) if siren_L is None else int(siren_L)
+    on_land = land_only(enc) if land is None else bool(land)
     acc, acc_sd, sir = [], [], []
     for ci, c in enumerate(cells):
         vals, svals = [], []
         for r in range(regions):
-            x = _board_points(float(c), n, seed=seed * 1000 + ci * 37 + r)
+            x = _board_points(float(c), n, seed=seed * 1000 + ci * 37 + r, land=on_land)
             y = checkerboard_labels(x, float(c))
             rng = np.random.default_rng(seed + r)
             perm = rng.permutation(len(x))
@@ -194,7 +245,7 @@ def resolution_diagnostics(
             pred = linear_probe(X, y, "classification", [(tr, te, 0)])[0]
             vals.append(score("classification", y[te], pred))
             if sL > 0:
-                key = (sL, float(c), n, r, seed, siren_epochs)
+                key = (sL, float(c), n, r, seed, siren_epochs, on_land)
                 if key not in _SIREN_CACHE:
                     _SIREN_CACHE[key] = [_siren_sh_accuracy(sL, x, y, tr, te, siren_epochs, seed + r)]
                 svals += _SIREN_CACHE[key]
@@ -221,7 +272,8 @@ def resolution_diagnostics(
         q75.append(float(q[2]))
     return ResolutionResult(
         enc.spec, L, [float(c) for c in cells], acc, acc_sd, sL, sir, [float(d) for d in distances_km], med, q25, q75,
-        resolved_scale(cells, acc), resolved_scale(cells, sir) if sL > 0 else float("nan"))
+        resolved_scale(cells, acc), resolved_scale(cells, sir) if sL > 0 else float("nan"),
+        extra={"land_only": on_land, "threshold": RESOLVED_ACCURACY})
 
 
 def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> Any:
@@ -243,7 +295,8 @@ def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> An
         a1.axvline(180.0 / (2 * res.siren_L), color="0.75", ls="-.", lw=1, label="f_max = 180°/(2L) (issue's formula)")
     a1.axhline(50, color="0.8", lw=1)
     if np.isfinite(res.resolved_scale):
-        a1.axvline(res.resolved_scale, color="C3", lw=1, label=f"resolved scale ≈ {res.resolved_scale:.1f}°")
+        a1.axvline(res.resolved_scale, color="C3", lw=1, label=f"resolved scale (≥ 75 %) ≈ {res.resolved_scale:.1f}°")
+    a1.axhline(100 * RESOLVED_ACCURACY, color="C3", lw=0.6, ls=":")
     a1.set_xscale("log")
     a1.set_xticks(c, [f"{v:g}°" for v in c])
     a1.invert_xaxis()
@@ -251,7 +304,8 @@ def plot_resolution(res: ResolutionResult, path: str | Path | None = None) -> An
     a1.set_yticks(range(40, 101, 10))
     a1.set_xlabel("checkerboard cell size (finer →)")
     a1.set_ylabel("test accuracy (%)  (chance 50)")
-    a1.set_title("(a) checkerboard, frozen features", fontsize=10)
+    a1.set_title("(a) checkerboard, frozen features" + (" (land only)" if res.extra.get("land_only") else ""),
+                  fontsize=10)
     a1.legend(fontsize=6.5, loc="upper right", ncol=2)
     d = np.array(res.distances_km)
     a2.fill_between(d, res.sim_q25, res.sim_q75, alpha=0.3, label="quartiles")
@@ -292,7 +346,9 @@ def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | 
     sirens_done = set()
     for i, r in enumerate(results):
         col = f"C{i}"
-        a1.plot(r.cells, 100 * np.array(r.accuracy), "o-", color=col, label=f"{r.encoder} (resolved {_fmt(r.resolved_scale)})")
+        where = ", land only" if r.extra.get("land_only") else ""
+        scale = f"resolved {_fmt(r.resolved_scale)}" if np.isfinite(r.resolved_scale) else "resolves no board"
+        a1.plot(r.cells, 100 * np.array(r.accuracy), "o-", color=col, label=f"{r.encoder} ({scale}{where})")
         if r.siren_L not in sirens_done and np.isfinite(r.siren_accuracy).any():
             sirens_done.add(r.siren_L)
             a1.plot(r.cells, 100 * np.array(r.siren_accuracy), "--", color="0.3", alpha=0.4 + 0.3 * (len(sirens_done) % 2),
@@ -300,6 +356,7 @@ def plot_resolution_comparison(results: Sequence[ResolutionResult], path: str | 
         a2.plot(r.distances_km, r.sim_median, "o-", color=col, label=r.encoder)
         a2.fill_between(r.distances_km, r.sim_q25, r.sim_q75, color=col, alpha=0.12)
     a1.axhline(50, color="0.8", lw=1)
+    a1.axhline(100 * RESOLVED_ACCURACY, color="0.4", lw=0.8, ls=":", label="75 %: resolved above this")
     a1.set_xscale("log")
     cells = results[0].cells if results else list(CELLS)
     a1.set_xticks(cells, [f"{v:g}°" for v in cells])

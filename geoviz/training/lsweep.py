@@ -77,9 +77,13 @@ SMOOTHNESS_LESSON = (
     "L = 10: 9°, L = 40: 2.25°): Linear(SH) goes from a constant (L = 1) to blurry continents to "
     "sharp coasts with ripples (ringing) as L grows. Siren(SH) is not bound by f_max: its sine "
     "layers multiply and compose the harmonics, which creates higher frequencies, so it draws "
-    "sharp coastlines already at small L."
+    "sharp coastlines already at small L. f_max is a property of the basis (the finest feature "
+    "in one direction); the Compare tab's resolved scale is measured (the smallest checkerboard "
+    "cell a linear probe still gets 75 % right), and a checkerboard cell c needs degree ≈ 360°/c "
+    "in two directions, so Linear(SH) resolves about 360°/L = 4 × f_max (L = 10: about 36°)."
 )
-"""Two sentences on what the L sweep shows (used by the dashboard and notebook 02)."""
+"""Three sentences on what the L sweep shows and how f_max relates to the resolved scale (used
+by the dashboard and notebook 02)."""
 
 
 def f_max_deg(L: int) -> float:
