@@ -1,6 +1,10 @@
 """``geoviz pretrain``: SatCLIP-style contrastive pretraining of an SH + Siren location encoder on
 NASA Blue Marble patches (:mod:`geoviz.training.pretraining`); writes a geoviz model file (kind
 ``location-encoder``) that ``geoviz embed``, ``geoviz evaluate`` and the dashboard load.
+
+Under ``torchrun`` (``torchrun --standalone --nproc_per_node=2 -m geoviz pretrain ...``) it
+trains data-parallel over the ranks (:mod:`geoviz.training.distributed`; ``--batch-size`` is
+the global batch); rank 0 alone prints and writes files. See ``docs/pretraining-distributed.md``.
 """
 # A light module: the body imports torch when it runs (tests/test_cli.py checks).
 
@@ -13,7 +17,21 @@ __all__ = ["register", "run_pretrain"]
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    """Body of ``geoviz pretrain``; returns the exit code."""
+    """Body of ``geoviz pretrain``; returns the exit code (joins ``torchrun``'s process group if any)."""
+    from geoviz.training.distributed import init_from_env
+
+    info = init_from_env(args.dist_backend)
+    try:
+        return _run(args, info)
+    finally:
+        if info.distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace, info: Any) -> int:
+    import copy
     import json
     import platform
     from dataclasses import asdict
@@ -32,8 +50,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
                          threads=args.threads, eval_n=args.eval_n, hidden_dim=args.hidden_dim,
                          land_fraction=args.land_fraction, jitter_deg=args.jitter_deg,
                          time_budget_s=60.0 * args.time_budget_min if args.time_budget_min else None)
-    trainer = Pretrainer(cfg)
-    bar = tqdm(total=cfg.epochs * cfg.steps_per_epoch, desc=f"pretrain L={cfg.legendre_polys}", unit="step")
+    device = args.device
+    if device == "auto":
+        device = f"cuda:{info.local_rank}" if torch.cuda.is_available() else "cpu"
+    trainer = Pretrainer(cfg, device=device)
+    main = info.is_main
+    bar = tqdm(total=cfg.epochs * cfg.steps_per_epoch, desc=f"pretrain L={cfg.legendre_polys}", unit="step",
+               disable=not main)
     ema: list[float] = []
 
     def on_step(step: int, loss: float) -> None:
@@ -50,10 +73,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
         msg = f"epoch {rec.epoch}: loss {rec.loss:.4f}, scale {rec.logit_scale:.1f}, {rec.elapsed:.0f} s"
         if r:
             msg += f", held-out top-1 {100 * r['top1']:.1f} %, top-10 {100 * r['top10']:.1f} % (n={int(r['n'])})"
-        bar.write(msg)
+        if main:
+            bar.write(msg)
     bar.close()
     assert rec is not None
     train_time = rec.elapsed
+    if not main:  # rank 0 alone evaluates, prints and writes
+        return 0
     final = trainer.evaluate(args.final_eval_n) if args.final_eval_n else rec.retrieval
     cfg_d = asdict(cfg)
     cfg_d["cnn_channels"] = list(cfg.cnn_channels)
@@ -63,6 +89,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "objective": "symmetric InfoNCE, learnable temperature",
         "train_time_s": round(train_time, 1),
         "steps": trainer.step,
+        "world_size": info.world_size,
+        "samples_per_s": round(trainer.step * cfg.batch_size / max(train_time, 1e-9), 1),
         "final_loss": rec.loss,
         "logit_scale": rec.logit_scale,
         "retrieval": final,
@@ -77,12 +105,14 @@ def run_pretrain(args: argparse.Namespace) -> int:
     }
     out = Path(args.save)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_geoviz_model(out, trainer.model.location, meta, hyper_parameters=hyper_parameters(cfg))
+    save_geoviz_model(out, copy.deepcopy(trainer.model.location).cpu(), meta, hyper_parameters=hyper_parameters(cfg))
     if args.save_full:
         save_full_checkpoint(args.save_full, trainer.model, cfg,
                              training_data={"source": meta["data_source"], "steps": trainer.step},
                              extra={"retrieval": final, "train_time_s": meta["train_time_s"]})
-    print(json.dumps({"out": str(out), "train_time_s": meta["train_time_s"], "retrieval": final}, indent=1))
+    print(json.dumps({"out": str(out), "train_time_s": meta["train_time_s"], "steps": trainer.step,
+                      "world_size": info.world_size, "global_batch": cfg.batch_size,
+                      "samples_per_s": meta["samples_per_s"], "retrieval": final}, indent=1))
     return 0
 
 
@@ -92,7 +122,8 @@ def register(sub: Any) -> None:
     p.add_argument("--legendre-polys", type=int, default=10)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps-per-epoch", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256,
+                   help="global batch (contrasted as one; split evenly over torchrun's ranks)")
     p.add_argument("--pixels", type=int, default=24)
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -108,4 +139,8 @@ def register(sub: Any) -> None:
                    help="where to write the location-encoder model file (name kept as given)")
     p.add_argument("--save-full", default=None, metavar="CHECKPOINT",
                    help="optionally also save the full model (incl. image encoder) as a model file")
+    p.add_argument("--device", default="auto",
+                   help="where to train: auto (cuda:LOCAL_RANK when CUDA is available, else cpu), cpu, cuda:0, ...")
+    p.add_argument("--dist-backend", default=None, choices=("gloo", "nccl"),
+                   help="under torchrun: process-group backend (default nccl with CUDA, else gloo)")
     p.set_defaults(func=run_pretrain)

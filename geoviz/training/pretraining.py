@@ -9,7 +9,12 @@ Model
   Siren(L², 256, hidden_dim=256, num_layers=2, w0=1, w0_initial=30))``; un-normalised
   ``(N, 256)`` output (as SatCLIP; L2-normalisation happens only inside the loss).
 * **image encoder**: :class:`PatchEncoder`, a small CNN (4 × [3×3 conv, BatchNorm, ReLU,
-  2×2 max-pool], global average pool, linear → 256).
+  2×2 max-pool], global average pool, linear → 256). Its BatchNorm layers
+  (:class:`~geoviz.training.distributed.GlobalBatchNorm2d`) are plain ``BatchNorm2d`` in
+  one process and take their statistics over the **global** batch under ``torchrun``
+  (all-reduced with gradient; ``nn.SyncBatchNorm`` refuses CPU tensors), so a batch split
+  over ranks computes what one process computes on the whole batch.
+  ``cnn_norm="group"`` offers GroupNorm (per-sample statistics) instead.
 * **objective**: symmetric InfoNCE (:func:`info_nce`) on cosine similarities scaled by a
   learnable temperature ``exp(logit_scale)``, ``logit_scale`` initialised to ``log(1/0.07)``
   and clamped to ``≤ log(100)`` as in CLIP.
@@ -53,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..location_encoder import LocationEncoder, build_location_encoder
+from .distributed import GlobalBatchNorm2d
 
 __all__ = [
     "PretrainConfig",
@@ -63,6 +69,9 @@ __all__ = [
     "sample_locations",
     "patches_to_tensor",
     "make_batch",
+    "plan_batch",
+    "render_batch",
+    "BatchPlan",
     "build_model",
     "Pretrainer",
     "pretrain",
@@ -74,6 +83,9 @@ __all__ = [
 
 EVAL_SIZE_DEG = 3.0
 """Patch size (degrees of latitude) used by :func:`evaluate_retrieval`: the middle of 2–4°."""
+
+CNN_NORMS: tuple[str, ...] = ("batch", "group")
+"""Normalisation layers :class:`PatchEncoder` offers (see :class:`PretrainConfig`)."""
 
 
 # ----------------------------------------------------------------------------- config
@@ -89,13 +101,18 @@ class PretrainConfig:
         hidden_dim, num_layers, w0, w0_initial, dropout: Siren hyperparameters.
         embed_dim: width of both embeddings.
         cnn_channels: channels of the four conv blocks of :class:`PatchEncoder`.
+        cnn_norm: ``"batch"`` (BatchNorm with global-batch statistics under ``torchrun``;
+            the default, and what checkpoints without this field hold) or ``"group"``
+            (GroupNorm: per-sample statistics, no communication).
         pixels: patch side in pixels.
         size_deg_min, size_deg_max: range of the random patch size (degrees of latitude).
         land_fraction: fraction of locations drawn uniformly over land (rest uniform).
         jitter_deg: half-width of the centred uniform coordinate jitter (degrees).
         color_jitter: relative strength of the brightness/contrast jitter (0 disables).
         batch_size, epochs, steps_per_epoch: schedule (one epoch = ``steps_per_epoch``
-            fresh random batches; there is no fixed dataset).
+            fresh random batches; there is no fixed dataset). ``batch_size`` is the
+            **global** batch: under ``torchrun`` each of W ranks renders ``batch_size / W``
+            of it and the loss contrasts all ``batch_size`` pairs.
         lr, weight_decay: AdamW (no decay on biases, 1-D parameters and ``logit_scale``);
             linear warm-up over ``warmup_frac`` of the steps, then cosine decay to 0.
         logit_scale_init: initial ``logit_scale`` (``log(1/0.07)``).
@@ -119,6 +136,7 @@ class PretrainConfig:
     w0_initial: float = 30.0
     dropout: float = 0.0
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
+    cnn_norm: str = "batch"
     pixels: int = 24
     size_deg_min: float = 2.0
     size_deg_max: float = 4.0
@@ -159,6 +177,8 @@ class PretrainConfig:
         self.cnn_channels = tuple(int(c) for c in self.cnn_channels)
         if len(self.cnn_channels) != 4 or min(self.cnn_channels) < 1:
             raise ValueError(f"cnn_channels must be 4 positive ints, got {self.cnn_channels}")
+        if self.cnn_norm not in CNN_NORMS:
+            raise ValueError(f"cnn_norm must be one of {CNN_NORMS}, got {self.cnn_norm!r}")
 
 
 @dataclass
@@ -185,25 +205,37 @@ class PretrainRecord:
 # ----------------------------------------------------------------------------- models
 
 
+def _norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return GlobalBatchNorm2d(channels)
+    if kind == "group":  # up to 8 groups, a divisor of the channel count
+        return nn.GroupNorm(math.gcd(channels, 8), channels)
+    raise ValueError(f"norm must be one of {CNN_NORMS}, got {kind!r}")
+
+
 class PatchEncoder(nn.Module):
-    """Small CNN image encoder: 4 × [conv3×3 → BatchNorm → ReLU → maxpool2] → avg-pool → linear.
+    """Small CNN image encoder: 4 × [conv3×3 → norm → ReLU → maxpool2] → avg-pool → linear.
 
     Args:
         embed_dim: output width.
         channels: output channels of the four conv blocks.
         in_channels: input channels (3 for RGB).
+        norm: ``"batch"`` (:class:`~geoviz.training.distributed.GlobalBatchNorm2d`: batch
+            statistics, over all ranks' rows when distributed) or ``"group"`` (GroupNorm
+            with ``gcd(c, 8)`` groups: per-sample statistics).
 
     Shape:
         input ``(B, in_channels, P, P)`` float32 (see :func:`patches_to_tensor`), P ≥ 16;
         output ``(B, embed_dim)``, un-normalised.
     """
 
-    def __init__(self, embed_dim: int = 256, channels: tuple[int, ...] = (32, 64, 128, 128), in_channels: int = 3):
+    def __init__(self, embed_dim: int = 256, channels: tuple[int, ...] = (32, 64, 128, 128), in_channels: int = 3,
+                 norm: str = "batch"):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = in_channels
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
+            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), _norm_layer(norm, c), nn.ReLU(inplace=True),
                        nn.MaxPool2d(2)]
             c_in = c
         self.features = nn.Sequential(*layers)
@@ -270,7 +302,7 @@ def build_model(cfg: PretrainConfig) -> ContrastiveModel:
         convention=cfg.sh_convention, hidden_dim=cfg.hidden_dim, num_layers=cfg.num_layers, w0=cfg.w0,
         w0_initial=cfg.w0_initial, dropout=cfg.dropout,
     )
-    img = PatchEncoder(cfg.embed_dim, cfg.cnn_channels)
+    img = PatchEncoder(cfg.embed_dim, cfg.cnn_channels, norm=cfg.cnn_norm)
     return ContrastiveModel(loc, img, cfg.logit_scale_init)
 
 
@@ -324,25 +356,56 @@ def _jitter_lonlat(lonlat: np.ndarray, jitter_deg: float, rng: np.random.Generat
     return out
 
 
-def _color_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
-    if strength <= 0:
-        return x
-    n = x.shape[0]
-    bright = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength
-    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * strength
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return ((x - mean) * contrast + mean + bright).clamp_(-1, 1)
+@dataclass
+class BatchPlan:
+    """Everything random about one global batch, drawn before any patch is rendered.
+
+    Attributes:
+        centres: ``(B, 2)`` float64 patch centres (lon, lat degrees).
+        size_deg: ``(B,)`` patch sizes (degrees of latitude).
+        lonlat: ``(B, 2)`` jittered locations fed to the location encoder.
+        bright, contrast: ``(B, 1, 1, 1)`` colour-jitter draws (None when it is off).
+    """
+
+    centres: np.ndarray
+    size_deg: np.ndarray
+    lonlat: np.ndarray
+    bright: torch.Tensor | None
+    contrast: torch.Tensor | None
+
+
+def plan_batch(cfg: PretrainConfig, rng: np.random.Generator, gen: torch.Generator) -> BatchPlan:
+    """Draw one global batch's randomness (cheap: no image is touched).
+
+    Under ``torchrun`` every rank draws the same plan from the same seeded streams and
+    renders only its own rows (:func:`render_batch`), as ``DistributedSampler`` has every
+    rank compute the same permutation and keep its indices.
+    """
+    loc = sample_locations(cfg.batch_size, rng, cfg.land_fraction)
+    size = rng.uniform(cfg.size_deg_min, cfg.size_deg_max, len(loc))
+    bright = contrast = None
+    if cfg.color_jitter > 0:
+        n, st = len(loc), cfg.color_jitter
+        bright = (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * st
+        contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * st
+    loc_in = _jitter_lonlat(loc, cfg.jitter_deg, rng)
+    return BatchPlan(loc, size, loc_in, bright, contrast)
+
+
+def render_batch(cfg: PretrainConfig, plan: BatchPlan, rows: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``rows`` of a planned batch: ``(b, 2)`` float32 lon/lat and ``(b, 3, P, P)`` float32 patches."""
+    from ..data.imagery import blue_marble_patch
+
+    img = patches_to_tensor(blue_marble_patch(plan.centres[rows], plan.size_deg[rows], cfg.pixels))
+    if plan.bright is not None and plan.contrast is not None:
+        mean = img.mean(dim=(1, 2, 3), keepdim=True)
+        img = ((img - mean) * plan.contrast[rows] + mean + plan.bright[rows]).clamp_(-1, 1)
+    return torch.from_numpy(plan.lonlat[rows].astype(np.float32)), img
 
 
 def make_batch(cfg: PretrainConfig, rng: np.random.Generator, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """One training batch: jittered ``(B, 2)`` float32 lon/lat and ``(B, 3, P, P)`` float32 patches."""
-    from ..data.imagery import blue_marble_patch
-
-    loc = sample_locations(cfg.batch_size, rng, cfg.land_fraction)
-    size = rng.uniform(cfg.size_deg_min, cfg.size_deg_max, len(loc))
-    img = _color_jitter(patches_to_tensor(blue_marble_patch(loc, size, cfg.pixels)), cfg.color_jitter, gen)
-    loc_in = _jitter_lonlat(loc, cfg.jitter_deg, rng)
-    return torch.from_numpy(loc_in.astype(np.float32)), img
+    return render_batch(cfg, plan_batch(cfg, rng, gen))
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -435,19 +498,57 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+class _Towers(nn.Module):
+    """The two towers and the temperature as one module, so that DDP sees one forward per step."""
+
+    def __init__(self, model: ContrastiveModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, feats: torch.Tensor, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.model.location.network(feats), self.model.image(img), self.model.logit_scale
+
+
 class Pretrainer:
     """Runs a :class:`PretrainConfig`; :meth:`run` yields one :class:`PretrainRecord` per epoch.
 
+    Inside an initialised ``torch.distributed`` process group of W > 1 ranks (``torchrun``,
+    :func:`geoviz.training.distributed.init_from_env`) it trains data-parallel: each rank
+    renders ``batch_size / W`` rows of the same global batch, the loss contrasts the whole
+    global batch (:func:`geoviz.training.distributed.global_info_nce`), DDP averages the
+    gradients, and only rank 0 evaluates; the weights stay equal to a 1-rank run's.
+
+    Args:
+        cfg: the config.
+        device: where to train (default CPU; under NCCL, ``cuda:LOCAL_RANK``).
+
     Attributes:
-        cfg: the config. model: the :class:`ContrastiveModel` (float32, CPU).
+        cfg: the config. model: the :class:`ContrastiveModel` (float32). dist: the
+        :class:`~geoviz.training.distributed.DistInfo` of this process.
     """
 
-    def __init__(self, cfg: PretrainConfig) -> None:
+    def __init__(self, cfg: PretrainConfig, device: str | torch.device | None = None) -> None:
+        from .distributed import dist_info, rank_rows
+
         self.cfg = cfg
+        self.dist = dist_info()
+        self._rows = rank_rows(cfg.batch_size, self.dist)  # checks divisibility
+        if device is None:
+            device = (f"cuda:{self.dist.local_rank}" if self.dist.distributed and torch.distributed.get_backend() == "nccl"
+                      else "cpu")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg)
+        self.model = build_model(cfg).to(self.device)
+        self._towers: nn.Module = _Towers(self.model)
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._towers = DistributedDataParallel(self._towers, device_ids=ids)  # buffers agree anyway
         self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
         total = cfg.epochs * cfg.steps_per_epoch
 
@@ -466,28 +567,40 @@ class Pretrainer:
         self._t0: float | None = None
 
     def progress(self) -> float:
-        """Fraction of the run done: steps over the planned total, or elapsed over ``time_budget_s``."""
+        """Fraction of the run done: steps over the planned total, or elapsed over ``time_budget_s``
+        (the maximum over ranks, so that all ranks stop together)."""
         p = self.step / self._total
         if self.cfg.time_budget_s and self._t0 is not None:
             p = max(p, (time.perf_counter() - self._t0) / self.cfg.time_budget_s)
+            if self.dist.distributed:
+                from .distributed import all_max
+
+                p = all_max(p, self.dist)
         return min(1.0, p)
 
     def train_step(self) -> float:
-        """One optimizer step on a fresh random batch; returns the loss."""
+        """One optimizer step on a fresh random (global) batch; returns the global batch's loss."""
+        from .distributed import all_mean, global_info_nce
+
         if self._t0 is None:
             self._t0 = time.perf_counter()
         self.model.train()
         f = self._lr_at(self.progress())
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.lr * f
-        loc, img = make_batch(self.cfg, self.rng, self.gen)
-        feats = self.model.location.features(loc)  # SH kernel (no parameters, no grad needed)
-        loss = info_nce(self.model.location.network(feats), self.model.image(img), self.model.logit_scale)
+        plan = plan_batch(self.cfg, self.rng, self.gen)  # the same on every rank
+        loc, img = render_batch(self.cfg, plan, self._rows)  # this rank's rows only
+        feats = self.model.location.features(loc.to(self.device))  # SH kernel (no parameters)
+        loc_emb, img_emb, scale = self._towers(feats, img.to(self.device))
+        if self.dist.distributed:
+            loss = global_info_nce(loc_emb, img_emb, scale)
+        else:
+            loss = info_nce(loc_emb, img_emb, scale)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.step += 1
-        return float(loss.detach())
+        return all_mean(float(loss.detach()), self.dist)
 
     def evaluate(self, n: int | None = None) -> dict[str, float]:
         """:func:`evaluate_retrieval` with the config's held-out set."""
@@ -507,7 +620,7 @@ class Pretrainer:
                     on_step(self.step, losses[-1])
                 if self.progress() >= 1.0:
                     break
-            retrieval = self.evaluate() if self.cfg.eval_n else {}
+            retrieval = self.evaluate() if self.cfg.eval_n and self.dist.is_main else {}
             yield PretrainRecord(epoch=epoch, step=self.step, loss=float(np.mean(losses)),
                                  logit_scale=float(self.model.logit_scale.detach().clamp(max=math.log(100)).exp()),
                                  elapsed=time.perf_counter() - t0, retrieval=retrieval, model=self.model)
