@@ -36,12 +36,13 @@ Example::
 
 from ._embedder import LocationEmbedder
 from ._persist import load_estimator
+from ._ridge import SHRidge
 from ._supervised import GeoClassifier, GeoRegressor
 
-__all__ = ["GeoRegressor", "GeoClassifier", "LocationEmbedder", "load_estimator"]
+__all__ = ["GeoRegressor", "GeoClassifier", "LocationEmbedder", "SHRidge", "load_estimator"]
 
 # pickles and reprs name the public path, so that moving code between the private modules
 # never breaks a saved estimator
-for _cls in (GeoRegressor, GeoClassifier, LocationEmbedder):
+for _cls in (GeoRegressor, GeoClassifier, LocationEmbedder, SHRidge):
     _cls.__module__ = __name__
 del _cls
