@@ -319,3 +319,58 @@ def test_observation_and_background_files_are_checked_like_point_files(tmp_path)
     ok = tmp_path / "ok.csv"
     ok.write_text("LONGITUDE;Latitude\n190;10\n-20;-30\n")
     np.testing.assert_array_equal(read_points(ok), [[-170.0, 10.0], [-20.0, -30.0]])  # 0..360 wrapped
+
+
+# ----------------------------------------------------------------------------- the tuned recipe (issue 27)
+
+
+def test_default_recipe_is_the_tuned_one_and_scales_lambda_with_the_species_count():
+    import json
+    from pathlib import Path
+
+    from geoviz.commands import species as cmd
+    from geoviz.species import train
+
+    cfg = SpeciesConfig()
+    assert cfg.pos_weight is None and cfg.epochs is None
+    assert cfg.lam(30) == pytest.approx(train.DEFAULT_POS_WEIGHT_SCALE * 59)  # λ = c·(2S − 1)
+    assert SpeciesConfig(pos_weight=2048.0).lam(30) == 2048.0
+    assert cfg.num_epochs(23_000) == math.ceil(cfg.steps / math.ceil(23_000 / cfg.batch_size))  # whole epochs
+    assert cfg.num_epochs(100) == cfg.steps and SpeciesConfig(epochs=3).num_epochs(10**6) == 3
+    with pytest.raises(ValueError, match="steps must be"):
+        SpeciesConfig(steps=0)
+    # the CLI repeats the numbers (its --help must not import torch): they agree
+    assert (cmd.DEFAULT_POS_WEIGHT_SCALE, cmd.DEFAULT_STEPS, cmd.DEFAULT_BACKGROUND, cmd.DEFAULT_BATCH_SIZE) == (
+        train.DEFAULT_POS_WEIGHT_SCALE, train.DEFAULT_STEPS, train.DEFAULT_BACKGROUND, train.DEFAULT_BATCH_SIZE)
+    assert cmd.DEFAULT_ENCODER == f"sh:20+siren({train.DEFAULT_HIDDEN_DIM}x2)"
+    # ... and they are what `geoviz results species` tuned on its validation split
+    record = Path(__file__).resolve().parents[1] / "docs" / "results" / "species" / "species.json"
+    tuned = json.loads(record.read_text())["tuning"]["tuned"]
+    assert tuned == {"c": cfg.pos_weight_scale, "background": cfg.background, "steps": cfg.steps,
+                     "hidden_dim": cfg.nn_kwargs["hidden_dim"]}
+
+
+def test_log_uniform_counts_fill_every_bucket_and_world_keeps_them():
+    from geoviz.species.virtual import log_uniform_counts
+
+    c = log_uniform_counts(160, 1000, np.random.default_rng(0))
+    assert c.min() == 1 and 900 <= c.max() <= 1000
+    for lo, hi in ((1, 5), (6, 20), (21, 100), (101, 1000)):
+        assert ((c >= lo) & (c <= hi)).sum() >= 25
+    w = make_virtual_species(4, bias="uniform", resolution=2.0, seed=1, counts=[1, 2, 3, 9])
+    assert w.observations.counts().tolist() == [1, 2, 3, 9] and w.params["counts"] == [1, 2, 3, 9]
+    with pytest.raises(ValueError, match="counts must be 4 integers"):
+        make_virtual_species(4, resolution=2.0, counts=[1, 2, 0, 9])
+
+
+def test_target_background_and_kde_without_points():
+    from geoviz.species.train import DEFAULT_POS_WEIGHT_SCALE
+
+    pts = np.array([[10.0, 45.0], [11.0, 46.0], [12.0, 45.5], [-60.0, -10.0]])
+    obs = make_observations(pts[:3], np.array([0, 0, 0]), ["a", "b"], min_observations=0)
+    s = KDEBaseline(obs, bandwidths_deg=2.0).score(pts)
+    assert np.all(s[:, 1] == 0.0) and s[0, 0] > s[3, 0]  # no points: no ranking; else near beats far
+    cfg = SpeciesConfig(pe_kwargs={"legendre_polys": 4}, nn_kwargs={"hidden_dim": 8, "num_layers": 1},
+                        background="target", steps=5, threads=1)
+    model, hist = fit_species(obs, cfg)
+    assert hist[-1]["steps"] == 5 and model.meta["pos_weight_used"] == pytest.approx(3 * DEFAULT_POS_WEIGHT_SCALE)

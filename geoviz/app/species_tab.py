@@ -71,6 +71,10 @@ def demo_future(settings: dict[str, Any] | None = None) -> concurrent.futures.Fu
 # ---------------------------------------------------------------------------- pure helpers
 
 
+def _num(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, (int, float)) else "?"
+
+
 def _metrics_table(demo: SpeciesDemo, s: int) -> str:
     mm, mk = demo.metrics["model"], demo.metrics["kde"]
 
@@ -199,7 +203,7 @@ class SpeciesTab:
         if not fut.done():
             self.progress.visible = True
             n = (settings or DEMO_SETTINGS)["n_species"]
-            self.status.object = (f"Training one model on {n} virtual species (about 30–60 s, once per "
+            self.status.object = (f"Training one model on {n} virtual species (about 20–60 s, once per "
                                   "server; later visits are instant)…")
         t0 = time.perf_counter()
         try:
@@ -226,7 +230,8 @@ class SpeciesTab:
         st = demo.settings
         self.status.object = (f"{len(demo.names)} virtual species, {len(demo.lonlat):,} observations "
                               f"({st.get('bias', '?')} observer bias); SH(L={st.get('legendre_polys', '?')}) + "
-                              f"Siren({st.get('hidden_dim', '?')}), {st.get('epochs', '?')} epochs, "
+                              f"Siren({st.get('hidden_dim', '?')}), λ = {_num(st.get('pos_weight_used'))}, "
+                              f"{st.get('steps_run', st.get('epochs', '?'))} steps, "
                               f"{demo.train_seconds:.0f} s of training.")
         self.species.disabled = self.threshold.disabled = False
         first = demo.showcase_species()

@@ -18,6 +18,14 @@ from typing import Any, Sequence
 
 from geoviz._names import SPECIES_BACKGROUNDS, SPECIES_LOSSES
 
+# The tuned recipe (docs/results/species.md); the same numbers as geoviz.species.train's
+# DEFAULT_* (tests/test_species.py checks), repeated here so that --help does not import torch.
+DEFAULT_POS_WEIGHT_SCALE = 12.5
+DEFAULT_STEPS = 250
+DEFAULT_BACKGROUND = "uniform"
+DEFAULT_BATCH_SIZE = 1024
+DEFAULT_ENCODER = "sh:20+siren(256x2)"
+
 from ._options import add_compute_options, add_encoder_options, add_lonlat_options, encoder_spec
 
 __all__ = ["register", "run_fit", "run_map", "load_source", "species_choice"]
@@ -82,14 +90,14 @@ def load_source(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
     vkw = parse_virtual(src)
     if vkw is not None:
         world = make_virtual_species(**vkw)
-        return world.observations, world, "land", {"source": src, "virtual": world.params}
+        return world.observations, world, DEFAULT_BACKGROUND, {"source": src, "virtual": world.params}
     if src.lower() in ("elapid:ariolimax", "ariolimax"):
         pres, bg = load_ariolimax()
         obs = make_observations(pres, ["Ariolimax buttoni"] * len(pres), meta={"source": "elapid:ariolimax"})
         return obs, None, bg, {"source": "elapid:ariolimax"}
     obs = read_observations(src, args.species_column, lon_column=args.lon, lat_column=args.lat,
                             dropna=args.dropna, drop_rare=args.drop_rare)
-    return obs, None, "land", {"source": src, **{k: v for k, v in obs.meta.items() if k != "source"}}
+    return obs, None, DEFAULT_BACKGROUND, {"source": src, **{k: v for k, v in obs.meta.items() if k != "source"}}
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -102,9 +110,13 @@ def run_fit(args: argparse.Namespace) -> int:
     counts = obs.counts()
     print(f"{len(obs)} observations of {obs.num_species} species (per species: min {counts.min()}, "
           f"median {int(np.median(counts))}, max {counts.max()})", file=sys.stderr)
-    cfg = SpeciesConfig.from_spec(encoder_spec(args), loss=args.loss, pos_weight=args.pos_weight, background=args.background or default_bg,
-                        batch_size=args.batch_size, epochs=args.epochs, max_seconds=args.max_seconds, lr=args.lr,
-                        seed=args.seed, device=args.device, threads=args.threads)
+    extra = {} if args.pos_weight_scale is None else {"pos_weight_scale": args.pos_weight_scale}
+    cfg = SpeciesConfig.from_spec(encoder_spec(args), loss=args.loss, pos_weight=args.pos_weight,
+                                  background=args.background or default_bg, batch_size=args.batch_size,
+                                  epochs=args.epochs, steps=args.steps, max_seconds=args.max_seconds, lr=args.lr,
+                                  seed=args.seed, device=args.device, threads=args.threads, **extra)
+    print(f"λ = {cfg.lam(obs.num_species):g}, {cfg.num_epochs(len(obs))} epochs of "
+          f"{-(-len(obs) // min(cfg.batch_size, len(obs)))} steps", file=sys.stderr)
 
     def show(row: dict[str, Any]) -> None:
         print(f"epoch {row['epoch']:3d}  loss {row['loss']:.4f}  {row['seconds']:.1f} s", file=sys.stderr)
@@ -171,14 +183,22 @@ def register(sub: "argparse._SubParsersAction") -> None:
     f.add_argument("--loss", default="an-full", choices=list(SPECIES_LOSSES),
                    help="assume-negative loss: 'an' (background absences) or 'an-full' (also other species "
                         "at observed places; SINR's best) (default an-full)")
-    f.add_argument("--pos-weight", type=float, default=2048.0, help="weight λ of each presence (default 2048 as SINR)")
+    f.add_argument("--pos-weight", type=float, default=None,
+                   help="weight λ of each presence (default: scaled to the species count S, "
+                        f"λ = {DEFAULT_POS_WEIGHT_SCALE:g}·(2S − 1); SINR's 2048 belongs to ~47,000 species)")
+    f.add_argument("--pos-weight-scale", type=float, default=None, metavar="C",
+                   help=f"c of the scaled λ = c·(2S − 1) (default {DEFAULT_POS_WEIGHT_SCALE:g})")
     f.add_argument("--background", default=None,
-                   help="pseudo-absence sampling: " + ", ".join(SPECIES_BACKGROUNDS) + " (bias:FILE: target group "
-                        "from a point file; default land; the dataset's own background for elapid:ariolimax)")
-    add_encoder_options(f, "sh:20+siren(256x2)")
-    f.add_argument("--epochs", type=int, default=20, help="passes over the observations (default 20)")
+                   help="pseudo-absence sampling: " + ", ".join((*SPECIES_BACKGROUNDS, "target")) + " (bias:FILE: "
+                        "target group from a point file; target: the observations' own locations; default "
+                        f"{DEFAULT_BACKGROUND}; the dataset's own background for elapid:ariolimax)")
+    add_encoder_options(f, DEFAULT_ENCODER)
+    f.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"optimiser steps (rounded up to whole epochs; default {DEFAULT_STEPS})")
+    f.add_argument("--epochs", type=int, default=None, help="passes over the observations (overrides --steps)")
     f.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds of training")
-    f.add_argument("--batch-size", type=int, default=2048, help="observations per step (default 2048)")
+    f.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                   help=f"observations per step (default {DEFAULT_BATCH_SIZE})")
     f.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate, cosine-decayed (default 1e-3)")
     add_compute_options(f)
     f.add_argument("--evaluate", action="store_true",

@@ -24,11 +24,13 @@ __all__ = ["DEMO_SETTINGS", "SpeciesDemo", "build_demo", "build_and_save", "cell
 
 DEMO_SETTINGS: dict[str, Any] = {
     "n_species": 12, "n_observations": 6000, "bias": "flickr", "resolution": 1.0, "seed": 1,
-    "legendre_polys": 20, "hidden_dim": 128, "num_layers": 2, "epochs": 40, "batch_size": 512, "lr": 3e-3,
-    "loss": "an-full", "pos_weight": 64.0, "n_eval_points": 20000,
+    "legendre_polys": 20, "hidden_dim": 256, "num_layers": 2, "epochs": None, "steps": 250, "batch_size": 1024,
+    "lr": 0.001, "loss": "an-full", "pos_weight": None, "pos_weight_scale": 12.5, "background": "uniform",
+    "kde_bandwidth_deg": 5.04, "n_eval_points": 20000,
 }
-"""The server's demo: 12 virtual species, 6,000 observations, SH(L=20) + Siren(128 × 2),
-about 30 s of training on one core of a 2-core machine."""
+"""The server's demo: 12 virtual species, 6,000 Flickr-biased observations, the tuned recipe of
+``geoviz results species`` (SH(L=20) + Siren(256 × 2), λ = 12.5·(2S − 1), uniform background,
+250 steps of 1,024) and the tuned KDE bandwidth; a cold build took 18 s (10 s of training) on 2 cores."""
 
 
 @dataclass
@@ -132,19 +134,21 @@ class SpeciesDemo:
 
 def build_demo(n_species: int = 12, n_observations: int = 6000, *, bias: str = "flickr", resolution: float = 1.0,
                seed: int = 1, legendre_polys: int = 20, hidden_dim: int = 128, num_layers: int = 2,
-               epochs: int = 40, batch_size: int = 512, lr: float = 3e-3, loss: str = "an-full",
-               pos_weight: float = 64.0, n_eval_points: int = 20000, threads: int | None = 1) -> SpeciesDemo:
+               epochs: int | None = None, steps: int | None = None, batch_size: int = 512, lr: float = 3e-3,
+               loss: str = "an-full", pos_weight: float | None = None, pos_weight_scale: float | None = None,
+               background: str | None = None, kde_bandwidth_deg: float | None = None, n_eval_points: int = 20000,
+               threads: int | None = 1) -> SpeciesDemo:
     """Generate virtual species, fit one model to all of them, map and score it and the KDE baseline.
 
     Args:
         n_species, n_observations, bias, seed: :func:`geoviz.species.make_virtual_species`
             (``bias="flickr"`` falls back to ``"uniform"`` when geoclip's coordinates are missing).
         resolution: grid cell size in degrees of the true ranges and the maps (dividing 180).
-        legendre_polys, hidden_dim, num_layers, epochs, batch_size, lr, loss, pos_weight: the
-            :class:`geoviz.species.SpeciesConfig` of the fit (SH + Siren, land background).
-            λ = 64 rather than SINR's 2048: with a few hundred observations per species, 2048
-            pushed P(present) above 0.5 on a quarter of the land for a range of 0.3 % of it
-            (mAP 0.73 vs 0.79 with 64, on the default demo).
+        legendre_polys, hidden_dim, num_layers, epochs, steps, batch_size, lr, loss, pos_weight,
+            pos_weight_scale, background: the :class:`geoviz.species.SpeciesConfig` of the fit
+            (SH + Siren); ``None`` keeps SpeciesConfig's default (the tuned recipe: λ scaled
+            to the species count, its steps and background).
+        kde_bandwidth_deg: the KDE baseline's bandwidth (``None``: chosen by held-out likelihood).
         n_eval_points: Fibonacci points on the sphere for the metrics (land kept, ~29 %).
         threads: torch threads during the fit.
 
@@ -156,26 +160,33 @@ def build_demo(n_species: int = 12, n_observations: int = 6000, *, bias: str = "
 
     settings = {"n_species": n_species, "n_observations": n_observations, "bias": bias, "resolution": resolution,
                 "seed": seed, "legendre_polys": legendre_polys, "hidden_dim": hidden_dim, "num_layers": num_layers,
-                "epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss, "pos_weight": pos_weight,
-                "n_eval_points": n_eval_points}
+                "epochs": epochs, "steps": steps, "batch_size": batch_size, "lr": lr, "loss": loss,
+                "pos_weight": pos_weight, "pos_weight_scale": pos_weight_scale, "background": background,
+                "kde_bandwidth_deg": kde_bandwidth_deg, "n_eval_points": n_eval_points}
     try:
         world = make_virtual_species(n_species, n_observations, bias=bias, resolution=resolution, seed=seed)
     except FileNotFoundError:  # no geoclip coordinates: uniform observer effort
         settings["bias"] = "uniform"
         world = make_virtual_species(n_species, n_observations, bias="uniform", resolution=resolution, seed=seed)
     obs = world.observations
+    opt = {k: v for k, v in (("steps", steps), ("pos_weight_scale", pos_weight_scale), ("background", background))
+           if v is not None}
     cfg = SpeciesConfig(loss=loss, pe_kwargs={"legendre_polys": int(legendre_polys)},
-                        nn_kwargs={"hidden_dim": int(hidden_dim), "num_layers": int(num_layers)}, epochs=int(epochs),
-                        batch_size=int(batch_size), lr=float(lr), pos_weight=float(pos_weight), seed=int(seed),
-                        threads=threads)
+                        nn_kwargs={"hidden_dim": int(hidden_dim), "num_layers": int(num_layers)},
+                        epochs=None if epochs is None else int(epochs), batch_size=int(batch_size), lr=float(lr),
+                        pos_weight=None if pos_weight is None else float(pos_weight), seed=int(seed),
+                        threads=threads, **opt)
     model, history = fit_species(obs, cfg)
     probability = np.stack([model.predict_map(s, resolution) for s in range(obs.num_species)]).astype(np.float32)
     m_model = evaluate_virtual(world, lambda p: model.logits(p), n_points=n_eval_points)
-    kde = KDEBaseline(obs, seed=seed)
+    kde = KDEBaseline(obs, seed=seed) if kde_bandwidth_deg is None else KDEBaseline(obs, float(kde_bandwidth_deg))
     m_kde = evaluate_virtual(world, kde.score, n_points=n_eval_points)
     g = regular_grid(resolution)
     land = (koppen_zones(g.lonlat) != 32).reshape(g.shape)
     settings["kde_bandwidth_deg"] = kde.bandwidth_deg
+    settings["pos_weight_used"] = cfg.lam(obs.num_species)
+    settings["epochs_run"] = len(history)
+    settings["steps_run"] = int(history[-1]["steps"]) if history else 0
     return SpeciesDemo(list(obs.names), np.asarray(obs.lonlat, np.float64), np.asarray(obs.species, np.int64),
                        np.asarray(world.ranges, bool), probability, land, float(resolution),
                        {"model": {"ap": m_model["ap"], "auc": m_model["auc"]},

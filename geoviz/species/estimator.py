@@ -4,7 +4,7 @@
 (:class:`~geoviz.species.model.SpeciesModel`, trained by :func:`~geoviz.species.train.fit_species`)
 to observations ``X`` = ``(N, 2)`` (lon, lat) degrees with the species seen at each, ``y``
 ``(N,)`` (names or any sortable labels). There are no absences: the loss contrasts the
-observations with background points (``"land"``, ``"uniform"``, a target-group ``(M, 2)``
+observations with background points (``"target"``, ``"land"``, ``"uniform"``, a target-group ``(M, 2)``
 array, ...).
 
 It is not a scikit-learn *classifier*: ``predict_proba`` gives each species' probability of
@@ -42,13 +42,18 @@ class SpeciesRangeEstimator(BaseEstimator):
         encoder: the location encoder as a spec string (:class:`geoviz.spec.EncoderSpec`),
             e.g. ``"sh:20+siren(256x2)"`` (the species module's default) or ``"sh:10+siren(64x2)"``.
         loss: ``"an-full"`` (full assume-negative, default) or ``"an"`` (:mod:`geoviz.species.losses`).
-        pos_weight: λ, the weight of presences in the loss (SINR: 2048).
-        background: where "not observed" is sampled: ``"land"`` (default), ``"uniform"``,
+        pos_weight: λ, the weight of presences in the loss; ``None`` (default): scaled to the
+            number of species S, λ = 12.5·(2S − 1) (:func:`geoviz.species.train.scaled_pos_weight`;
+            SINR's 2048 belongs to ~47,000 species).
+        background: where "not observed" is sampled: ``"target"`` (default: the locations of
+            all the observations in ``X``, a target-group background), ``"land"``, ``"uniform"``,
             ``"bias:FILE"``, ``"bias:flickr"`` or an ``(M, 2)`` lon/lat array (target group).
         bg_ratio: background points per observation in each batch.
         batch_size: observations per step.
         epochs: passes over the observations (a cosine learning-rate decay over all of them;
-            no early stopping: presence-only data have no validation loss that ranks ranges).
+            no early stopping: presence-only data have no validation loss that ranks ranges);
+            ``None`` (default): enough epochs for ``steps`` optimiser steps.
+        steps: optimiser steps when ``epochs`` is ``None`` (default 250, the tuned recipe).
         lr, weight_decay: Adam.
         random_state: seeds the initial weights, batch order and background draws (``None``:
             a different fit each time).
@@ -65,8 +70,9 @@ class SpeciesRangeEstimator(BaseEstimator):
         class_counts_: ``(S,)`` observations per species.
     """
 
-    def __init__(self, encoder: str = "sh:20+siren(256x2)", *, loss: str = "an-full", pos_weight: float = 2048.0,
-                 background: Any = "land", bg_ratio: float = 1.0, batch_size: int = 2048, epochs: int = 20,
+    def __init__(self, encoder: str = "sh:20+siren(256x2)", *, loss: str = "an-full", pos_weight: float | None = None,
+                 background: Any = "uniform", bg_ratio: float = 1.0, batch_size: int = 1024, epochs: int | None = None,
+                 steps: int = 250,
                  lr: float = 1e-3, weight_decay: float = 0.0, random_state: int | np.random.RandomState | None = None,
                  device: str = "auto", dtype: str = "float32", verbose: int = 0) -> None:
         self.encoder = encoder
@@ -76,6 +82,7 @@ class SpeciesRangeEstimator(BaseEstimator):
         self.bg_ratio = bg_ratio
         self.batch_size = batch_size
         self.epochs = epochs
+        self.steps = steps
         self.lr = lr
         self.weight_decay = weight_decay
         self.random_state = random_state
@@ -113,10 +120,13 @@ class SpeciesRangeEstimator(BaseEstimator):
             except ValueError as exc:
                 raise ValueError(f"{owner}: background: {str(exc).replace('X ', 'the points ', 1)}") from None
         return SpeciesConfig.from_spec(
-            spec, loss=self.loss, pos_weight=_plain_float(self.pos_weight, "pos_weight", owner, positive=True),
+            spec, loss=self.loss,
+            pos_weight=None if self.pos_weight is None else _plain_float(self.pos_weight, "pos_weight", owner,
+                                                                         positive=True),
             background=bg, bg_ratio=_plain_float(self.bg_ratio, "bg_ratio", owner, positive=True),
             batch_size=_plain_int(self.batch_size, "batch_size", owner),
-            epochs=_plain_int(self.epochs, "epochs", owner),
+            epochs=None if self.epochs is None else _plain_int(self.epochs, "epochs", owner),
+            steps=_plain_int(self.steps, "steps", owner),
             lr=_plain_float(self.lr, "lr", owner, positive=True),
             weight_decay=_plain_float(self.weight_decay, "weight_decay", owner, positive=False), seed=seed,
             dtype=_check_dtype(self.dtype, owner), device=str(_check_device(self.device, owner)))
@@ -152,7 +162,8 @@ class SpeciesRangeEstimator(BaseEstimator):
             raise ValueError(f"SpeciesRangeEstimator: distinct labels print alike ({names[:10]}); use unique names")
         rng = check_random_state(self.random_state)
         cfg = self._config(int(rng.randint(np.iinfo(np.int32).max)))
-        get_background(cfg.background)  # a bad background spec fails here, named
+        if not (isinstance(cfg.background, str) and cfg.background.strip().lower() == "target"):
+            get_background(cfg.background)  # a bad background spec fails here, named
         obs = make_observations(np.asarray(X, dtype=np.float64), codes.astype(np.int64).reshape(-1), names,
                                 min_observations=1)
 

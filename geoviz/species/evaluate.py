@@ -70,7 +70,7 @@ class KDEBaseline:
     scikit-learn ``KernelDensity(metric="haversine", kernel="gaussian")`` on (lat, lon) in
     radians, one per species. One bandwidth for all species is chosen from ``bandwidths_deg``
     by the held-out log-likelihood of a random 20 % of each species' observations (never the
-    truth).
+    truth). A species without observations scores 0 everywhere.
 
     Args:
         obs: the training observations.
@@ -115,12 +115,18 @@ class KDEBaseline:
         return KernelDensity(bandwidth=math.radians(h_deg), metric="haversine", kernel="gaussian",
                              algorithm="ball_tree", rtol=1e-3).fit(p_rad)
 
+    def score_species(self, s: int, lonlat: Any) -> np.ndarray:
+        """``(N,)`` log-densities of species ``s`` alone (0 where it has no points)."""
+        q = np.radians(np.asarray(lonlat, dtype=np.float64)[:, ::-1])
+        p = self._pts[int(s)]
+        return self._kde(p, self.bandwidth_deg).score_samples(q) if p.shape[0] else np.zeros(q.shape[0])
+
     def score(self, lonlat: Any) -> np.ndarray:
         """``(N, S)`` log-densities (up to a per-species constant) at ``(N, 2)`` (lon, lat) degrees."""
         q = np.radians(np.asarray(lonlat, dtype=np.float64)[:, ::-1])
         out = np.empty((q.shape[0], len(self._pts)))
-        for s, p in enumerate(self._pts):
-            out[:, s] = self._kde(p, self.bandwidth_deg).score_samples(q)
+        for s, p in enumerate(self._pts):  # a species without points scores 0 everywhere (no ranking)
+            out[:, s] = self._kde(p, self.bandwidth_deg).score_samples(q) if p.shape[0] else 0.0
         return out
 
 

@@ -26,7 +26,8 @@ from geoviz.data.sampling import EARTH_RADIUS_KM, lonlat_to_unit
 
 from .data import Observations, make_observations
 
-__all__ = ["VirtualSpecies", "make_virtual_species", "observer_effort", "long_tail_counts", "parse_virtual"]
+__all__ = ["VirtualSpecies", "make_virtual_species", "observer_effort", "long_tail_counts", "log_uniform_counts",
+           "parse_virtual"]
 
 
 @dataclass
@@ -112,6 +113,15 @@ def long_tail_counts(n_species: int, n_observations: int, rng: np.random.Generat
     return c + min_count
 
 
+def log_uniform_counts(n_species: int, max_count: int, rng: np.random.Generator) -> np.ndarray:
+    """``(S,)`` int64 observation counts spread evenly in log between 1 and ``max_count`` (the
+    quantiles of a log-uniform law, in random species order): a long tail with as many species
+    per decade of counts, so every count bucket (1–5, 6–20, 21–100, > 100) holds species."""
+    S = int(n_species)
+    c = np.round(np.power(float(max_count), (np.arange(S) + 0.5) / S)).astype(np.int64).clip(1, None)
+    return c[rng.permutation(S)]
+
+
 @functools.lru_cache(maxsize=4)
 def _layers(resolution: float) -> dict[str, np.ndarray]:
     from geoviz.data import koppen_zones, modis_landcover, regular_grid
@@ -167,7 +177,7 @@ def observer_effort(bias: str, resolution: float) -> np.ndarray:
 def make_virtual_species(n_species: int, n_observations: int | None = None, *, bias: str = "uniform",
                          resolution: float = 0.5, seed: int = 0, min_cells: int = 40,
                          radius_km: tuple[float, float] = (700.0, 3500.0), alpha: float = 1.0,
-                         min_count: int = 5) -> VirtualSpecies:
+                         min_count: int = 5, counts: Any = None) -> VirtualSpecies:
     """Generate ``n_species`` virtual species with true ranges and presence-only observations.
 
     Args:
@@ -179,6 +189,9 @@ def make_virtual_species(n_species: int, n_observations: int | None = None, *, b
         seed: everything (niches, counts, points) is a function of the arguments.
         min_cells: smallest allowed range in grid cells (niches are redrawn until met).
         radius_km: dispersal-limit radius range (log-uniform).
+        counts: optional ``(S,)`` observations per species (each >= 1), replacing the Zipf
+            tail (``n_observations``, ``alpha`` and ``min_count`` are then ignored); see
+            :func:`log_uniform_counts`.
 
     Returns:
         :class:`VirtualSpecies`; ``observations`` lie inside their species' true range.
@@ -245,7 +258,14 @@ def make_virtual_species(n_species: int, n_observations: int | None = None, *, b
         ranges[s] = rng_mask
         niche["cells"] = int(rng_mask.sum())
         niches.append(niche)
-    counts = long_tail_counts(S, n_observations, rng, alpha, min_count)
+    explicit = counts is not None
+    if counts is None:
+        counts = long_tail_counts(S, n_observations, rng, alpha, min_count)
+    else:
+        counts = np.asarray(counts, dtype=np.int64).reshape(-1)
+        if counts.shape != (S,) or counts.min() < 1:
+            raise ValueError(f"counts must be {S} integers >= 1, got shape {counts.shape}")
+        n_observations = int(counts.sum())
     effort = observer_effort(bias, float(resolution)) * area
     res = float(resolution)
     lon_edges_w = -180.0 + np.arange(W) * res
@@ -269,4 +289,6 @@ def make_virtual_species(n_species: int, n_observations: int | None = None, *, b
                             meta={"source": f"virtual:{S}", "bias": bias, "seed": seed})
     params = {"n_species": S, "n_observations": n_observations, "bias": bias, "resolution": res, "seed": seed,
               "min_cells": min_cells, "radius_km": list(radius_km), "alpha": alpha, "min_count": min_count}
+    if explicit:
+        params["counts"] = [int(c) for c in counts]
     return VirtualSpecies(names, ranges, res, niches, obs, params)
