@@ -78,8 +78,8 @@ SMOOTHNESS_LESSON = (
     "sharp coasts with ripples (ringing) as L grows. Siren(SH) is not bound by f_max: its sine "
     "layers multiply and compose the harmonics, which creates higher frequencies, so it draws "
     "sharp coastlines already at small L. f_max is a property of the basis (the finest feature "
-    "in one direction); the Compare tab's resolved scale is measured (the smallest checkerboard "
-    "cell a linear probe still gets 75 % right), and a checkerboard cell c needs degree ≈ 360°/c "
+    "in one direction); the Compare tab's resolved scale is measured (the cell size down to which "
+    "a linear probe stays 75 % right, going from coarse to fine boards), and a checkerboard cell c needs degree ≈ 360°/c "
     "in two directions, so Linear(SH) resolves about 360°/L = 4 × f_max (L = 10: about 36°)."
 )
 """Three sentences on what the L sweep shows and how f_max relates to the resolved scale (used
