@@ -116,6 +116,39 @@ def _cpu_module(module: torch.nn.Module) -> torch.nn.Module:
     return copy.deepcopy(module).to("cpu")
 
 
+class _CPUPickle:
+    """Mixin: a pickled estimator carries its fitted ``model_`` on the CPU (a CUDA-fitted
+    estimator unpickles on a machine without a GPU); :meth:`_pickled_model` may prepare it."""
+
+    def _pickled_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        return model
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()  # type: ignore[misc]
+        if "model_" in state:
+            state = dict(state)
+            state["model_"] = _cpu_module(self._pickled_model(state["model_"]))
+        return state
+
+
+def _trainable_spec(encoder: Any, owner: str) -> Any:
+    """The :class:`~geoviz.spec.EncoderSpec` of an ``encoder`` hyper-parameter, which must name a network.
+
+    Raises:
+        TypeError / ValueError: a malformed spec, or one without a network (the message names
+            ``owner`` and the value given).
+    """
+    from ..spec import EncoderSpec
+
+    try:
+        spec = EncoderSpec.parse(encoder)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{owner}: encoder={encoder!r}: {exc}") from None
+    if spec.nn is None:
+        raise ValueError(f"{owner}: encoder={str(spec)!r} has no network to fit; add one, e.g. '{spec}+siren(64x2)'")
+    return spec
+
+
 def _outputs(module: torch.nn.Module, X: np.ndarray) -> np.ndarray:
     """``(N, out)`` float64 raw outputs of ``module`` on ``(N, 2)`` lon/lat (eval mode, batched).
 

@@ -11,7 +11,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._common import (_check_device, _check_dtype, _cpu_module, _outputs, _plain_int, _uses_cuda,
+from ._common import (_CPUPickle, _check_device, _check_dtype, _outputs, _plain_int, _uses_cuda,
                       _validate_lonlat)
 
 __all__ = ["LocationEmbedder"]
@@ -34,7 +34,7 @@ def _load_encoder(model: Any, owner: str) -> torch.nn.Module:
     return module
 
 
-class LocationEmbedder(TransformerMixin, BaseEstimator):
+class LocationEmbedder(_CPUPickle, TransformerMixin, BaseEstimator):
     """A frozen location encoder as a transformer: ``(N, 2)`` (lon, lat) degrees → ``(N, D)``.
 
     ``fit`` loads the model (no training; the data only fix ``n_features_in_`` and, for a
@@ -151,13 +151,6 @@ class LocationEmbedder(TransformerMixin, BaseEstimator):
                 raise ValueError(f"input_features should have length equal to the number of features "
                                  f"({self.n_features_in_}), got {len(names)}")
         return np.asarray([f"{self.feature_prefix}{j}" for j in range(self.embedding_dim_)], dtype=object)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        if "model_" in state:
-            state = dict(state)
-            state["model_"] = _cpu_module(state["model_"])
-        return state
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -16,8 +16,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._common import (_FLOAT_DTYPES, _check_device, _check_dtype, _check_lonlat_columns, _cpu_module,
-                      _global_rng_preserved, _outputs, _plain_float, _plain_int, _uses_cuda, _validate_lonlat)
+from ._common import (_FLOAT_DTYPES, _CPUPickle, _check_device, _check_dtype, _check_lonlat_columns,
+                      _global_rng_preserved, _outputs, _plain_float, _plain_int, _trainable_spec, _uses_cuda, _validate_lonlat)
 
 __all__ = ["GeoRegressor", "GeoClassifier"]
 
@@ -52,7 +52,7 @@ def _no_truth(lonlat: Any) -> np.ndarray:
     raise NotImplementedError("a task built by a geoviz estimator has no ground-truth function")
 
 
-class _GeoNetwork(BaseEstimator):
+class _GeoNetwork(_CPUPickle, BaseEstimator):
     """Shared hyper-parameters, ``fit`` and pickling of :class:`GeoRegressor` / :class:`GeoClassifier`."""
 
     def __init__(self, encoder: str = "sh:10+siren(64x2)", *, lr: float = 1e-3, weight_decay: float = 0.0,
@@ -78,17 +78,10 @@ class _GeoNetwork(BaseEstimator):
         Raises:
             ValueError / TypeError: a bad hyper-parameter (named, with the value given).
         """
-        from ..spec import EncoderSpec
         from ..training import TrainConfig
 
         owner = type(self).__name__
-        try:
-            spec = EncoderSpec.parse(self.encoder)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{owner}: encoder={self.encoder!r}: {exc}") from None
-        if spec.nn is None:
-            raise ValueError(f"{owner}: encoder={str(spec)!r} has no network to fit; add one, "
-                             f"e.g. '{spec}+siren(64x2)'")
+        spec = _trainable_spec(self.encoder, owner)
         lr = _plain_float(self.lr, "lr", owner, positive=True)
         wd = _plain_float(self.weight_decay, "weight_decay", owner, positive=False)
         max_epochs = _plain_int(self.max_epochs, "max_epochs", owner)
@@ -171,14 +164,6 @@ class _GeoNetwork(BaseEstimator):
         from ._persist import save_estimator
 
         return save_estimator(self, path, extra=extra)
-
-    # -- pickling: weights always travel on the CPU --------------------------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        if "model_" in state:
-            state = dict(state)
-            state["model_"] = _cpu_module(state["model_"])
-        return state
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -62,20 +62,11 @@ def get_generator(name: str) -> Any:
 
 def update_block(path: str | Path, name: str, generated: str) -> Path:
     """Replace the generated block ``name`` of the markdown file ``path`` with ``generated``
-    (appended when the file has none), keeping everything else."""
-    p = Path(path)
-    begin, end = BEGIN.format(name=name), END.format(name=name)
-    block = f"{begin}\n{generated.rstrip()}\n{end}"
-    text = p.read_text() if p.exists() else ""
-    if begin in text and end in text:
-        head, _, rest = text.partition(begin)
-        _, _, tail = rest.partition(end)
-        text = head + block + tail
-    else:
-        text = (text.rstrip() + "\n\n" if text.strip() else "") + block + "\n"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-    return p
+    (appended when the file has none), keeping everything else
+    (:func:`geoviz.training.reproduce.replace_block`)."""
+    from ..training.reproduce import replace_block
+
+    return replace_block(path, BEGIN.format(name=name), END.format(name=name), generated)
 
 
 def regenerate(name: str, *, out: str | Path | None = None, small: bool = False, doc: bool = True,

@@ -29,13 +29,14 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from geoviz.estimators._common import (_check_device, _check_dtype, _check_lonlat_columns, _cpu_module,
-                                       _global_rng_preserved, _plain_float, _plain_int, _uses_cuda, _validate_lonlat)
+from geoviz.estimators._common import (_CPUPickle, _check_device, _check_dtype, _check_lonlat_columns,
+                                       _global_rng_preserved, _plain_float, _plain_int, _trainable_spec, _uses_cuda,
+                                       _validate_lonlat)
 
 __all__ = ["SpeciesRangeEstimator"]
 
 
-class SpeciesRangeEstimator(BaseEstimator):
+class SpeciesRangeEstimator(_CPUPickle, BaseEstimator):
     """Ranges of one or more species from presence-only observations (SINR-style).
 
     Args:
@@ -91,18 +92,11 @@ class SpeciesRangeEstimator(BaseEstimator):
         self.verbose = verbose
 
     def _config(self, seed: int) -> Any:
-        from geoviz.spec import EncoderSpec
         from geoviz.species.losses import get_loss
         from geoviz.species.train import SpeciesConfig
 
         owner = type(self).__name__
-        try:
-            spec = EncoderSpec.parse(self.encoder)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{owner}: encoder={self.encoder!r}: {exc}") from None
-        if spec.nn is None:
-            raise ValueError(f"{owner}: encoder={str(spec)!r} has no network to fit; add one, "
-                             f"e.g. '{spec}+siren(64x2)'")
+        spec = _trainable_spec(self.encoder, owner)
         try:
             get_loss(self.loss)
         except (TypeError, ValueError) as exc:
@@ -206,16 +200,11 @@ class SpeciesRangeEstimator(BaseEstimator):
         probable one at their location."""
         return float(np.mean(self.predict(X) == np.asarray(y).reshape(-1)))
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        if "model_" in state:
-            state = dict(state)
-            model = state["model_"]
-            if getattr(model, "_map_cache", None):  # cached maps are not pickled
-                model = copy.copy(model)
-                model._map_cache = {}
-            state["model_"] = _cpu_module(model)
-        return state
+    def _pickled_model(self, model: Any) -> Any:
+        if getattr(model, "_map_cache", None):  # cached maps are not pickled
+            model = copy.copy(model)
+            model._map_cache = {}
+        return model
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

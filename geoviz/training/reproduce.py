@@ -55,6 +55,7 @@ __all__ = [
     "render_landocean_report",
     "render_checkerboard_report",
     "update_doc",
+    "replace_block",
 ]
 
 PES: tuple[str, ...] = (
@@ -689,10 +690,15 @@ def render_landocean_report(records: Sequence[dict[str, Any]], variant: str = "r
 
 def update_doc(path: str | os.PathLike, generated: str, task: str) -> Path:
     """Replace the generated block of ``path`` (between :data:`BEGIN_MARK` / :data:`END_MARK`
-    for ``task``) with ``generated``, keeping the hand-written text around it; a missing file
-    or block is created/appended."""
+    for ``task``) with ``generated`` (:func:`replace_block`)."""
+    return replace_block(path, BEGIN_MARK.format(task=task), END_MARK.format(task=task), generated)
+
+
+def replace_block(path: str | os.PathLike, begin: str, end: str, generated: str) -> Path:
+    """Replace the text between the marker lines ``begin`` and ``end`` of the markdown file
+    ``path`` with ``generated``, keeping the hand-written text around it; a missing file or
+    block is created/appended. Used by ``geoviz reproduce --doc`` and :mod:`geoviz.results`."""
     p = Path(path)
-    begin, end = BEGIN_MARK.format(task=task), END_MARK.format(task=task)
     block = f"{begin}\n{generated.rstrip()}\n{end}\n"
     text = p.read_text() if p.exists() else ""
     if begin in text and end in text:
