@@ -78,7 +78,7 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "HEADER_KEY", "CHECKSUM_KEY", "KINDS", "CONVERT_COMMAND",
     "ModelFileError", "save_model_file", "read_model_file", "read_header", "check_tensors",
     "encoder_spec_of", "encoder_header", "save_encoder", "load_encoder", "build_encoder",
-    "pack_tensors", "unpack_tensors", "json_plain",
+    "pack_tensors", "unpack_tensors", "json_plain", "IMAGE_PREFIX", "TEMPERATURE_KEY", "location_tensors",
 ]
 
 FORMAT_NAME = "geoviz-model"
@@ -91,6 +91,20 @@ KINDS: tuple[str, ...] = ("regressor", "classifier", "location-encoder", "specie
 ENCODER_KINDS: tuple[str, ...] = ("regressor", "classifier", "location-encoder")
 """Kinds whose tensors are exactly one :class:`~geoviz.LocationEncoder`'s state dict."""
 CONVERT_COMMAND = "python scripts/convert_model_files.py OLD NEW"
+IMAGE_PREFIX = "image."
+"""Tensor-name prefix of the image tower a ``location-encoder`` file may carry beside the
+location encoder (its header then has an ``image_encoder`` dict; see
+:func:`geoviz.pretrained.geoviz_model.load_image_tower`)."""
+TEMPERATURE_KEY = "logit_scale"
+"""Name of the learned contrastive temperature (``log`` of the logit scale) in such a file."""
+
+
+def location_tensors(header: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The location encoder's tensors of a file: all of them, or, when the header declares an
+    ``image_encoder``, all but the image tower's (``image.*``) and the temperature."""
+    if not header.get("image_encoder"):
+        return dict(tensors)
+    return {k: v for k, v in tensors.items() if not k.startswith(IMAGE_PREFIX) and k != TEMPERATURE_KEY}
 
 _LOADERS = {
     "regressor": "geoviz.model_io.load_model",
@@ -629,6 +643,7 @@ def build_encoder(path: str | os.PathLike, header: Mapping[str, Any], tensors: M
     """
     from .spec import EncoderSpec
 
+    tensors = location_tensors(header, tensors)
     enc = header.get("encoder")
     try:
         spec = EncoderSpec.from_dict(enc)  # type: ignore[arg-type]

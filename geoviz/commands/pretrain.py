@@ -43,12 +43,15 @@ def _run(args: argparse.Namespace, info: Any) -> int:
     import torch
 
     from geoviz.training.pretraining import (EVAL_SIZE_DEG, Pretrainer, PretrainConfig, hyper_parameters,
-                                    save_full_checkpoint)
+                                             image_config, save_full_checkpoint)
 
     cfg = PretrainConfig(legendre_polys=args.legendre_polys, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                          batch_size=args.batch_size, pixels=args.pixels, lr=args.lr, seed=args.seed,
                          threads=args.threads, eval_n=args.eval_n, hidden_dim=args.hidden_dim,
                          land_fraction=args.land_fraction, jitter_deg=args.jitter_deg,
+                         w0_initial=args.w0_initial, weight_decay=args.weight_decay, warmup_frac=args.warmup_frac,
+                         holdout_block_deg=args.holdout_block_deg, holdout_fraction=args.holdout_fraction,
+                         region=args.region,
                          time_budget_s=60.0 * args.time_budget_min if args.time_budget_min else None)
     device = args.device
     if device == "auto":
@@ -105,7 +108,9 @@ def _run(args: argparse.Namespace, info: Any) -> int:
     }
     out = Path(args.save)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_geoviz_model(out, copy.deepcopy(trainer.model.location).cpu(), meta, hyper_parameters=hyper_parameters(cfg))
+    model = copy.deepcopy(trainer.model).cpu()
+    save_geoviz_model(out, model.location, meta, hyper_parameters=hyper_parameters(cfg), image_encoder=model.image,
+                      image_config=image_config(cfg), logit_scale=model.logit_scale.detach())
     if args.save_full:
         save_full_checkpoint(args.save_full, trainer.model, cfg,
                              training_data={"source": meta["data_source"], "steps": trainer.step},
@@ -126,7 +131,18 @@ def register(sub: Any) -> None:
                    help="global batch (contrasted as one; split evenly over torchrun's ranks)")
     p.add_argument("--pixels", type=int, default=24)
     p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (warm-up, then cosine to 0)")
+    p.add_argument("--weight-decay", type=float, default=0.01,
+                   help="AdamW weight decay (not on biases, 1-D parameters or the temperature)")
+    p.add_argument("--warmup-frac", type=float, default=0.03, help="share of the steps spent warming up the LR")
+    p.add_argument("--w0-initial", type=float, default=30.0, help="Siren's first-layer frequency factor")
+    p.add_argument("--holdout-block-deg", type=float, default=15.0,
+                   help="size of the equal-area cells of which --holdout-fraction is never trained on")
+    p.add_argument("--holdout-fraction", type=float, default=0.1,
+                   help="share of cells held out; the per-epoch retrieval validation draws from them (0: hold out "
+                        "by seed only)")
+    p.add_argument("--region", default=None, metavar="AREA",
+                   help="train only inside lon0,lat0,lon1,lat1 (degrees), a continent, or a GeoJSON polygon file")
     p.add_argument("--land-fraction", type=float, default=0.7)
     p.add_argument("--jitter-deg", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)
@@ -136,7 +152,8 @@ def register(sub: Any) -> None:
     p.add_argument("--time-budget-min", type=float, default=None,
                    help="stop after this many minutes (LR schedule follows the time fraction)")
     p.add_argument("--save", "--out", dest="save", default="out/geoviz-bluemarble.safetensors", metavar="MODEL",
-                   help="where to write the location-encoder model file (name kept as given)")
+                   help="where to write the model file: the location encoder, with the image tower and temperature "
+                        "beside it (name kept as given)")
     p.add_argument("--save-full", default=None, metavar="CHECKPOINT",
                    help="optionally also save the full model (incl. image encoder) as a model file")
     p.add_argument("--device", default="auto",

@@ -26,10 +26,11 @@ from typing import Any
 import torch
 
 from ..location_encoder import LocationEncoder
-from ..model_file import FORMAT_NAME, ModelFileError, build_encoder, encoder_header, read_model_file, save_model_file
+from ..model_file import (FORMAT_NAME, IMAGE_PREFIX, TEMPERATURE_KEY, ModelFileError, build_encoder, encoder_header,
+                          read_model_file, save_model_file)
 
 __all__ = ["FORMAT", "KIND", "VARIANTS", "save_geoviz_model", "load_geoviz_model", "read_geoviz_model_file",
-           "default_weights_path"]
+           "default_weights_path", "ImageTower", "load_image_tower"]
 
 FORMAT = FORMAT_NAME
 """The ``format`` of the file (every geoviz model file's); its ``kind`` is :data:`KIND`."""
@@ -70,7 +71,9 @@ def hyper_parameters_of_header(header: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_geoviz_model(path: str | os.PathLike, location_encoder: LocationEncoder, meta: dict[str, Any],
-                      hyper_parameters: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32) -> Path:
+                      hyper_parameters: dict[str, Any] | None = None, dtype: torch.dtype = torch.float32, *,
+                      image_encoder: torch.nn.Module | None = None, image_config: dict[str, Any] | None = None,
+                      logit_scale: torch.Tensor | float | None = None) -> Path:
     """Write a location encoder as a geoviz model file of kind ``"location-encoder"``.
 
     Args:
@@ -83,6 +86,11 @@ def save_geoviz_model(path: str | os.PathLike, location_encoder: LocationEncoder
             ``sh_convention``, ``hidden_dim``, ``num_layers``, ``embed_dim``, ``w0``,
             ``w0_initial``, ``dropout``); checked against the module, which is what is stored.
         dtype: storage dtype of the weights (float32 default, or float64).
+        image_encoder, image_config, logit_scale: optionally the image tower trained with it
+            (its state dict is stored as ``image.*``), the dict that rebuilds it
+            (:func:`geoviz.training.pretraining.image_config`; the header's ``image_encoder``)
+            and the learned temperature (``log`` of the logit scale); all three or none.
+            :func:`load_image_tower` reads them back (``geoviz.geolocate`` needs them).
 
     Returns:
         The path written.
@@ -111,7 +119,79 @@ def save_geoviz_model(path: str | os.PathLike, location_encoder: LocationEncoder
     header = {"kind": KIND, **enc,
               "training_data": {"source": meta.get("data_source"), "steps": meta.get("steps")},
               "extra": meta}
+    given = [x is not None for x in (image_encoder, image_config, logit_scale)]
+    if any(given) and not all(given):
+        raise TypeError("image_encoder, image_config and logit_scale go together: pass all three or none")
+    if image_encoder is not None:
+        for k, v in image_encoder.state_dict().items():
+            sd[IMAGE_PREFIX + k] = v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()
+        sd[TEMPERATURE_KEY] = torch.as_tensor(logit_scale, dtype=dtype).detach().cpu().reshape(())
+        header["image_encoder"] = json.loads(json.dumps(image_config))
     return save_model_file(path, sd, header)
+
+
+class ImageTower:
+    """The image half of a contrastive model file: encoder, temperature and input description.
+
+    Attributes:
+        encoder: ``(N, C, P, P)`` float32 patches → ``(N, D)`` un-normalised embeddings, eval mode.
+        logit_scale: the learned ``exp(logit_scale)`` (a float, ≤ 100): softmax temperature
+            of image–location cosine similarities.
+        config: the header's ``image_encoder`` dict (``backbone``, ``pixels``, ``in_channels``,
+            ``input``: how patches are scaled, ``patch_deg``: the patch sizes it saw, ...).
+    """
+
+    def __init__(self, encoder: torch.nn.Module, logit_scale: float, config: dict[str, Any]) -> None:
+        self.encoder, self.logit_scale, self.config = encoder, float(logit_scale), dict(config)
+
+    def __repr__(self) -> str:
+        return (f"ImageTower(backbone={self.config.get('backbone')!r}, pixels={self.config.get('pixels')}, "
+                f"logit_scale={self.logit_scale:.1f})")
+
+
+def load_image_tower(ref: str | os.PathLike = "l10", device: str | torch.device | None = None) -> ImageTower:
+    """The image tower stored beside a location encoder (shipped variant or model file).
+
+    Args:
+        ref: ``"l10"``/``"l40"`` (or ``"geoviz-bluemarble-l10"``/``-l40``) or the path of a
+            model file written by ``geoviz pretrain``.
+        device: where to put it (default CPU).
+
+    Returns:
+        :class:`ImageTower` (encoder in eval mode, float32).
+
+    Raises:
+        FileNotFoundError: no such file. ModelFileError (a ValueError): the file holds no image
+            tower (a location encoder saved alone), or its tensors do not match its description.
+    """
+    import math
+
+    from ..model_file import check_tensors
+
+    key = str(ref).strip().lower()
+    key = key[len("geoviz-bluemarble-"):] if key.startswith("geoviz-bluemarble-") else key
+    p = default_weights_path(key) if key in VARIANTS else Path(ref)
+    if not p.is_file() and not p.is_dir():
+        raise FileNotFoundError(f"geoviz model file not found: {p}")
+    obj = read_geoviz_model_file(p)
+    conf = obj["header"].get("image_encoder")
+    if not conf:
+        raise ModelFileError(p, "it holds a location encoder only, no image tower (models saved by "
+                                "`geoviz pretrain` since issue 28 carry one)")
+    from ..training.pretraining import build_image_encoder
+
+    try:
+        enc = build_image_encoder(conf)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(p, f"its image_encoder {conf!r} does not build: {exc}") from None
+    t = obj["tensors"]
+    sd = {k[len(IMAGE_PREFIX):]: v for k, v in t.items() if k.startswith(IMAGE_PREFIX)}
+    check_tensors(p, sd, enc.state_dict(), f"the image tower {conf.get('backbone')!r}")
+    if TEMPERATURE_KEY not in t:
+        raise ModelFileError(p, f"it has an image tower but no {TEMPERATURE_KEY!r}")
+    enc.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()}, strict=True)
+    scale = min(100.0, math.exp(float(t[TEMPERATURE_KEY])))
+    return ImageTower(enc.to(device or "cpu").eval(), scale, conf)
 
 
 def read_geoviz_model_file(path: str | os.PathLike) -> dict[str, Any]:
@@ -133,7 +213,7 @@ def read_geoviz_model_file(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"geoviz model file not found: {p}")
     tensors, header = read_model_file(p, kind=KIND, what=_WHAT)
     _check_header(p, header)
-    sd = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}
+    sd = {k[len("network."):]: v for k, v in tensors.items() if k.startswith("network.")}  # image.* excluded
     return {"format": header["format"], "header": header, "hyper_parameters": hyper_parameters_of_header(header),
             "state_dict": sd, "meta": header.get("extra", {}), "tensors": tensors}
 

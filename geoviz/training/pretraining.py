@@ -73,6 +73,8 @@ __all__ = [
     "render_batch",
     "BatchPlan",
     "build_model",
+    "build_image_encoder",
+    "image_config",
     "Pretrainer",
     "pretrain",
     "evaluate_retrieval",
@@ -120,6 +122,15 @@ class PretrainConfig:
         threads: ``torch.set_num_threads`` value (None leaves it alone).
         eval_n, eval_seed: size and seed of the held-out retrieval set evaluated after
             each epoch (``eval_n = 0`` disables it).
+        holdout_block_deg, holdout_fraction, holdout_seed: the cells never trained on
+            (:class:`~geoviz.training.regions.HeldOutCells`: ``holdout_fraction`` of the
+            ~``holdout_block_deg``° equal-area cells, chosen by ``holdout_seed``). Training
+            keeps every patch out of them; the retrieval validation draws from their
+            interior, so it is held out *by region*. ``holdout_fraction = 0`` trains
+            everywhere and validates on a separate random stream (held out by seed only).
+        region: train only inside this area (:class:`~geoviz.training.regions.Region`:
+            ``"lon0,lat0,lon1,lat1"``, a continent, or a GeoJSON polygon file), e.g. for a
+            regional fine-tune; the validation is then the held-out cells inside it.
         time_budget_s: optional wall-time budget (seconds, training + per-epoch
             evaluation). The LR schedule then follows ``max(step/total, elapsed/budget)``
             and the run stops (after a final evaluation) when either reaches 1, so runs on a
@@ -155,6 +166,10 @@ class PretrainConfig:
     eval_n: int = 1000
     eval_seed: int = 12345
     time_budget_s: float | None = None
+    holdout_block_deg: float = 15.0
+    holdout_fraction: float = 0.1
+    holdout_seed: int = 0
+    region: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("legendre_polys", "hidden_dim", "num_layers", "embed_dim", "pixels", "batch_size",
@@ -179,6 +194,55 @@ class PretrainConfig:
             raise ValueError(f"cnn_channels must be 4 positive ints, got {self.cnn_channels}")
         if self.cnn_norm not in CNN_NORMS:
             raise ValueError(f"cnn_norm must be one of {CNN_NORMS}, got {self.cnn_norm!r}")
+        from .regions import HeldOutCells, Region
+
+        HeldOutCells(self.holdout_block_deg, self.holdout_fraction, self.holdout_seed)  # validates
+        if self.region is not None:
+            Region(str(self.region))  # validates
+
+    def heldout(self) -> "HeldOutCells":
+        """The :class:`~geoviz.training.regions.HeldOutCells` of this config."""
+        from .regions import HeldOutCells
+
+        return HeldOutCells(self.holdout_block_deg, self.holdout_fraction, self.holdout_seed)
+
+    def train_mask(self) -> "Callable[[np.ndarray], np.ndarray] | None":
+        """Which locations training may use: outside the held-out cells by half the largest
+        patch plus the jitter, and inside :attr:`region`; None when everything is allowed."""
+        from .regions import Region
+
+        held, buf = self.heldout(), self.size_deg_max / 2 + self.jitter_deg
+        region = Region(str(self.region)) if self.region is not None else None
+        if not held.active and region is None:
+            return None
+
+        def ok(x: np.ndarray) -> np.ndarray:
+            m = ~held.contains(x, buf) if held.active else np.ones(len(x), dtype=bool)
+            return m & region.contains(x) if region is not None else m
+
+        return ok
+
+    def validation_mask(self) -> "Callable[[np.ndarray], np.ndarray] | None":
+        """Where the retrieval validation draws: the held-out cells' interior (a 3° patch fits
+        inside), within :attr:`region`; None when nothing is held out and no region is set."""
+        from .regions import Region
+
+        held = self.heldout()
+        region = Region(str(self.region)) if self.region is not None else None
+        if not held.active and region is None:
+            return None
+
+        def ok(x: np.ndarray) -> np.ndarray:
+            m = held.interior(x, EVAL_SIZE_DEG / 2) if held.active else np.ones(len(x), dtype=bool)
+            return m & region.contains(x) if region is not None else m
+
+        return ok
+
+    def region_box(self) -> tuple[float, float, float, float] | None:
+        """Bounding box of :attr:`region` (None: the globe)."""
+        from .regions import Region
+
+        return Region(str(self.region)).bbox() if self.region is not None else None
 
 
 @dataclass
@@ -295,6 +359,32 @@ def info_nce(loc_emb: torch.Tensor, img_emb: torch.Tensor, logit_scale: torch.Te
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+IMAGE_INPUT = "RGB uint8 patches -> float32 x/127.5 - 1, shape (N, 3, P, P)"
+"""How :class:`PatchEncoder` expects its input (:func:`patches_to_tensor`)."""
+
+
+def image_config(cfg: PretrainConfig) -> dict[str, Any]:
+    """The image tower's description stored beside the location encoder in a model file
+    (``image_encoder`` of the header): everything :func:`build_image_encoder` needs, and
+    the patches it was trained on."""
+    return {"backbone": "cnn", "embed_dim": cfg.embed_dim, "channels": list(cfg.cnn_channels), "norm": cfg.cnn_norm,
+            "in_channels": 3, "pixels": cfg.pixels, "input": IMAGE_INPUT,
+            "patch_deg": [cfg.size_deg_min, cfg.size_deg_max], "imagery": "NASA Blue Marble Next Generation"}
+
+
+def build_image_encoder(config: dict[str, Any]) -> nn.Module:
+    """An untrained image tower from :func:`image_config`'s dict.
+
+    Raises:
+        ValueError: an unknown ``backbone`` or bad sizes.
+    """
+    backbone = config.get("backbone", "cnn")
+    if backbone != "cnn":
+        raise ValueError(f"unknown image backbone {backbone!r}; known: ['cnn']")
+    return PatchEncoder(int(config["embed_dim"]), tuple(int(c) for c in config["channels"]),
+                        in_channels=int(config.get("in_channels", 3)), norm=str(config.get("norm", "batch")))
+
+
 def build_model(cfg: PretrainConfig) -> ContrastiveModel:
     """Fresh float32 :class:`ContrastiveModel` for ``cfg`` (seeded by the caller)."""
     loc = build_location_encoder(
@@ -309,13 +399,9 @@ def build_model(cfg: PretrainConfig) -> ContrastiveModel:
 # ----------------------------------------------------------------------------- data
 
 
-def _uniform(n: int, rng: np.random.Generator) -> np.ndarray:
-    lon = rng.uniform(-180.0, 180.0, n)
-    lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
-    return np.stack([lon, lat], axis=1)
-
-
-def sample_locations(n: int, rng: np.random.Generator, land_fraction: float = 0.7) -> np.ndarray:
+def sample_locations(n: int, rng: np.random.Generator, land_fraction: float = 0.7,
+                     accept: Callable[[np.ndarray], np.ndarray] | None = None,
+                     box: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """Random training/evaluation locations: ``land_fraction`` over land, the rest uniform.
 
     Args:
@@ -323,22 +409,28 @@ def sample_locations(n: int, rng: np.random.Generator, land_fraction: float = 0.
         rng: numpy random generator (its stream determines the points).
         land_fraction: fraction drawn uniformly (area-weighted) over Natural Earth 1:110m land
             by rejection sampling; the rest uniformly on the sphere (either land or ocean).
+        accept: optional mask ``(M, 2) → (M,)`` bool; only accepted points are kept (e.g.
+            :meth:`PretrainConfig.train_mask`, outside the held-out cells).
+        box: optional ``(lon0, lat0, lon1, lat1)`` to draw in (a region's bounding box).
 
     Returns:
         ``(n, 2)`` float64 ``(lon, lat)`` degrees, land points first (shuffle if it matters).
+
+    Raises:
+        ValueError: the accepted area (or its land) is empty for practical purposes.
     """
     from ..data import is_land
+    from .regions import sample_accepted
 
     n_land = int(round(n * land_fraction))
-    parts: list[np.ndarray] = []
-    need = n_land
-    while need > 0:
-        cand = _uniform(max(64, int(need * 3.8)), rng)  # ~29 % of the sphere is land
-        keep = cand[is_land(cand)][:need]
-        parts.append(keep)
-        need -= len(keep)
-    parts.append(_uniform(n - n_land, rng))
-    return np.concatenate(parts, axis=0)
+
+    def land_ok(x: np.ndarray) -> np.ndarray:
+        m = is_land(x)
+        return m & accept(x) if accept is not None else m
+
+    land = sample_accepted(n_land, rng, land_ok, box, what="the land of the sampling area")
+    rest = sample_accepted(n - n_land, rng, accept, box, what="the sampling area")
+    return np.concatenate([land, rest], axis=0)
 
 
 def patches_to_tensor(patches: np.ndarray) -> torch.Tensor:
@@ -381,7 +473,7 @@ def plan_batch(cfg: PretrainConfig, rng: np.random.Generator, gen: torch.Generat
     renders only its own rows (:func:`render_batch`), as ``DistributedSampler`` has every
     rank compute the same permutation and keep its indices.
     """
-    loc = sample_locations(cfg.batch_size, rng, cfg.land_fraction)
+    loc = sample_locations(cfg.batch_size, rng, cfg.land_fraction, cfg.train_mask(), cfg.region_box())
     size = rng.uniform(cfg.size_deg_min, cfg.size_deg_max, len(loc))
     bright = contrast = None
     if cfg.color_jitter > 0:
@@ -440,13 +532,17 @@ def evaluate_retrieval(
     pixels: int = 24,
     size_deg: float = EVAL_SIZE_DEG,
     ks: tuple[int, ...] = (1, 10),
+    accept: Callable[[np.ndarray], np.ndarray] | None = None,
+    box: tuple[float, float, float, float] | None = None,
 ) -> dict[str, float]:
     """Location→patch retrieval accuracy on ``n`` held-out random locations.
 
-    The locations come from ``sample_locations(n, default_rng(seed), land_fraction)``:
-    a random stream separate from training (held out by seed, not by region). Each has
-    one ``size_deg`` patch (no augmentation). For each location embedding the ``n`` patch
-    embeddings are ranked by cosine similarity.
+    The locations come from ``sample_locations(n, default_rng(seed), land_fraction, accept,
+    box)``: a random stream separate from training; with ``accept`` =
+    :meth:`PretrainConfig.validation_mask` they lie inside cells training never saw (held
+    out by region), without it they are held out by seed only. Each has one ``size_deg``
+    patch (no augmentation). For each location embedding the ``n`` patch embeddings are
+    ranked by cosine similarity.
 
     Args:
         location_encoder: ``(N, 2)`` lon/lat degrees → ``(N, D)``.
@@ -469,7 +565,7 @@ def evaluate_retrieval(
     image_encoder.eval()
     try:
         rng = np.random.default_rng(seed)
-        loc = sample_locations(n, rng, land_fraction)
+        loc = sample_locations(n, rng, land_fraction, accept, box)
         imgs = patches_to_tensor(blue_marble_patch(loc, size_deg, pixels))
         p = next(image_encoder.parameters())
         ie = torch.cat([image_encoder(imgs[i : i + 512].to(p.device, p.dtype)) for i in range(0, n, 512)])
@@ -561,6 +657,14 @@ class Pretrainer:
 
         self._lr_at = lr_at
         self._total = total
+        if cfg.eval_n and cfg.region is not None and cfg.heldout().active:
+            try:  # fail now, not after the first epoch
+                sample_locations(2, np.random.default_rng(cfg.eval_seed), 0.0, cfg.validation_mask(), cfg.region_box())
+            except ValueError:
+                raise ValueError(
+                    f"no held-out cell of ~{cfg.holdout_block_deg:g} deg lies inside region {cfg.region!r}, so there is "
+                    "nothing to validate on: pass a smaller holdout_block_deg (--holdout-block-deg), or "
+                    "holdout_fraction=0 (--holdout-fraction 0) to validate on a random stream") from None
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
@@ -603,10 +707,18 @@ class Pretrainer:
         return all_mean(float(loss.detach()), self.dist)
 
     def evaluate(self, n: int | None = None) -> dict[str, float]:
-        """:func:`evaluate_retrieval` with the config's held-out set."""
-        return evaluate_retrieval(self.model.location, self.model.image, n=n or self.cfg.eval_n,
-                                  seed=self.cfg.eval_seed, land_fraction=self.cfg.land_fraction,
-                                  pixels=self.cfg.pixels)
+        """:func:`evaluate_retrieval` on the config's held-out cells (``top1``, ``top10``, ...) and,
+        when cells are held out, also on a fresh stream from the training area (``seen_top1``,
+        ``seen_top10``: held out by seed only; the gap to ``top1`` is what memorising places buys)."""
+        cfg = self.cfg
+        kw = dict(n=n or cfg.eval_n, seed=cfg.eval_seed, land_fraction=cfg.land_fraction, pixels=cfg.pixels,
+                  box=cfg.region_box())
+        out = evaluate_retrieval(self.model.location, self.model.image, accept=cfg.validation_mask(), **kw)
+        out["by_region"] = float(cfg.heldout().active)  # 1: held out by region, 0: by seed only
+        if cfg.heldout().active:
+            seen = evaluate_retrieval(self.model.location, self.model.image, accept=cfg.train_mask(), **kw)
+            out.update({f"seen_{k}": seen[k] for k in ("top1", "top10")})
+        return out
 
     def run(self, on_step: Callable[[int, float], None] | None = None) -> Iterator[PretrainRecord]:
         """Train for ``cfg.epochs`` epochs; ``on_step(step, loss)`` is called after each step."""
