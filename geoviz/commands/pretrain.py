@@ -45,11 +45,25 @@ def _run(args: argparse.Namespace, info: Any) -> int:
     from geoviz.training.pretraining import (EVAL_SIZE_DEG, Pretrainer, PretrainConfig, hyper_parameters,
                                              image_config, save_full_checkpoint)
 
-    cfg = PretrainConfig(legendre_polys=args.legendre_polys, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                         batch_size=args.batch_size, pixels=args.pixels, lr=args.lr, seed=args.seed,
-                         threads=args.threads, eval_n=args.eval_n, hidden_dim=args.hidden_dim,
+    arch: dict[str, Any] = {"legendre_polys": args.legendre_polys, "hidden_dim": args.hidden_dim, "pixels": args.pixels,
+                            "w0_initial": args.w0_initial}
+    if args.init:
+        from geoviz.training.pretraining import init_architecture
+
+        given = {k: v for k, v in arch.items() if v is not None}
+        arch = init_architecture(args.init)
+        clash = {k: (v, arch[k]) for k, v in given.items() if k in arch and arch[k] != v}
+        if clash:
+            raise SystemExit(f"geoviz pretrain: --init {args.init} fixes the architecture; these options disagree "
+                             f"with it (given, model): {clash}")
+    else:
+        arch = {k: v for k, v in {"legendre_polys": 10, "hidden_dim": 256, "pixels": 24, "w0_initial": 30.0,
+                                  **{k: v for k, v in arch.items() if v is not None}}.items()}
+    cfg = PretrainConfig(**arch, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         threads=args.threads, eval_n=args.eval_n, init=args.init,
                          land_fraction=args.land_fraction, jitter_deg=args.jitter_deg,
-                         w0_initial=args.w0_initial, weight_decay=args.weight_decay, warmup_frac=args.warmup_frac,
+                         weight_decay=args.weight_decay, warmup_frac=args.warmup_frac,
                          holdout_block_deg=args.holdout_block_deg, holdout_fraction=args.holdout_fraction,
                          region=args.region,
                          time_budget_s=60.0 * args.time_budget_min if args.time_budget_min else None)
@@ -124,18 +138,22 @@ def _run(args: argparse.Namespace, info: Any) -> int:
 def register(sub: Any) -> None:
     """Add ``geoviz pretrain`` (SatCLIP-style pretraining on the Blue Marble mosaic)."""
     p = sub.add_parser("pretrain", help="pretrain geoviz's SH+Siren location encoder on NASA Blue Marble patches")
-    p.add_argument("--legendre-polys", type=int, default=10)
+    p.add_argument("--legendre-polys", type=int, default=None, help="SH degrees 0..L-1 (default 10; from --init)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--steps-per-epoch", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=256,
                    help="global batch (contrasted as one; split evenly over torchrun's ranks)")
-    p.add_argument("--pixels", type=int, default=24)
-    p.add_argument("--hidden-dim", type=int, default=256)
+    p.add_argument("--pixels", type=int, default=None, help="patch side in pixels (default 24; from --init)")
+    p.add_argument("--hidden-dim", type=int, default=None, help="Siren width (default 256; from --init)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (warm-up, then cosine to 0)")
     p.add_argument("--weight-decay", type=float, default=0.01,
                    help="AdamW weight decay (not on biases, 1-D parameters or the temperature)")
     p.add_argument("--warmup-frac", type=float, default=0.03, help="share of the steps spent warming up the LR")
-    p.add_argument("--w0-initial", type=float, default=30.0, help="Siren's first-layer frequency factor")
+    p.add_argument("--w0-initial", type=float, default=None,
+                   help="Siren's first-layer frequency factor (default 30; from --init)")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="fine-tune: start from this model (geoviz-bluemarble-l10/-l40 or a model file); it fixes "
+                        "the architecture. Combine with --region to adapt a global model to one area")
     p.add_argument("--holdout-block-deg", type=float, default=15.0,
                    help="size of the equal-area cells of which --holdout-fraction is never trained on")
     p.add_argument("--holdout-fraction", type=float, default=0.1,

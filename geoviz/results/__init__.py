@@ -34,6 +34,7 @@ RESULTS: dict[str, str] = {
     "evaluation": "geoviz.results.evaluation",
     "species": "geoviz.results.species",
     "fields": "geoviz.results.fields",
+    "pretrained": "geoviz.results.pretrained",
 }
 """Results page name → the module of its generator."""
 

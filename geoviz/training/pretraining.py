@@ -74,6 +74,8 @@ __all__ = [
     "BatchPlan",
     "build_model",
     "build_image_encoder",
+    "init_architecture",
+    "ARCHITECTURE_FIELDS",
     "image_config",
     "Pretrainer",
     "pretrain",
@@ -131,6 +133,11 @@ class PretrainConfig:
         region: train only inside this area (:class:`~geoviz.training.regions.Region`:
             ``"lon0,lat0,lon1,lat1"``, a continent, or a GeoJSON polygon file), e.g. for a
             regional fine-tune; the validation is then the held-out cells inside it.
+        init: start from this model's weights (a shipped name such as
+            ``"geoviz-bluemarble-l40"`` or a model file from ``geoviz pretrain``) instead of a
+            random initialisation; the architecture fields must match it
+            (:func:`init_architecture` reads them). A file without an image tower starts the
+            image tower from scratch.
         time_budget_s: optional wall-time budget (seconds, training + per-epoch
             evaluation). The LR schedule then follows ``max(step/total, elapsed/budget)``
             and the run stops (after a final evaluation) when either reaches 1, so runs on a
@@ -170,6 +177,7 @@ class PretrainConfig:
     holdout_fraction: float = 0.1
     holdout_seed: int = 0
     region: str | None = None
+    init: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("legendre_polys", "hidden_dim", "num_layers", "embed_dim", "pixels", "batch_size",
@@ -383,6 +391,76 @@ def build_image_encoder(config: dict[str, Any]) -> nn.Module:
         raise ValueError(f"unknown image backbone {backbone!r}; known: ['cnn']")
     return PatchEncoder(int(config["embed_dim"]), tuple(int(c) for c in config["channels"]),
                         in_channels=int(config.get("in_channels", 3)), norm=str(config.get("norm", "batch")))
+
+
+ARCHITECTURE_FIELDS = ("legendre_polys", "sh_convention", "hidden_dim", "num_layers", "embed_dim", "w0", "w0_initial",
+                       "dropout", "cnn_channels", "cnn_norm", "pixels")
+"""The :class:`PretrainConfig` fields that fix the model's shapes (taken from ``init``)."""
+
+
+def _init_file(ref: str) -> Any:
+    from pathlib import Path
+
+    key = str(ref).strip().lower()
+    if key.startswith("geoviz-bluemarble-"):
+        from ..pretrained.geoviz_model import default_weights_path
+
+        return default_weights_path(key[len("geoviz-bluemarble-"):])
+    p = Path(ref)
+    if not p.is_file():
+        raise FileNotFoundError(f"init model not found: {ref!r} (a geoviz-bluemarble-* name or a model file)")
+    return p
+
+
+def init_architecture(ref: str) -> dict[str, Any]:
+    """The architecture fields (:data:`ARCHITECTURE_FIELDS`) of the model ``ref`` to fine-tune.
+
+    Args:
+        ref: ``"geoviz-bluemarble-l10"``/``"-l40"`` or a model file written by ``geoviz pretrain``.
+
+    Returns:
+        ``{field: value}`` for :class:`PretrainConfig`; the image-tower fields only when the
+        file carries an image tower.
+
+    Raises:
+        FileNotFoundError: no such model. ValueError: not an SH + Siren location-encoder file.
+    """
+    from ..model_file import ModelFileError, read_header
+
+    p = _init_file(ref)
+    h = read_header(p)
+    enc = h.get("encoder") or {}
+    if enc.get("pe") != "sphericalharmonics" or enc.get("nn") != "siren":
+        raise ModelFileError(p, f"fine-tuning needs an SH + Siren location encoder, this file holds {enc.get('spec')!r}")
+    pe, nn_ = enc.get("pe_kwargs") or {}, enc.get("nn_kwargs") or {}
+    out: dict[str, Any] = {"legendre_polys": int(pe["legendre_polys"]), "sh_convention": pe.get("convention", "standard"),
+                           "hidden_dim": int(nn_["hidden_dim"]), "num_layers": int(nn_["num_layers"]),
+                           "embed_dim": int(h["output_dim"]), "w0": float(nn_["w0"]),
+                           "w0_initial": float(nn_["w0_initial"]), "dropout": float(nn_.get("dropout", 0.0))}
+    img = h.get("image_encoder")
+    if img:
+        out.update(cnn_channels=tuple(int(c) for c in img["channels"]), cnn_norm=str(img.get("norm", "batch")),
+                   pixels=int(img["pixels"]))
+    return out
+
+
+def _load_init(model: "ContrastiveModel", ref: str) -> bool:
+    """Load ``ref``'s weights into ``model``; returns whether the image tower was loaded too."""
+    from ..model_file import IMAGE_PREFIX, TEMPERATURE_KEY, check_tensors, location_tensors, read_model_file
+
+    p = _init_file(ref)
+    tensors, header = read_model_file(p, kind="location-encoder", what="geoviz pretrained model file")
+    loc = location_tensors(header, tensors)
+    check_tensors(p, loc, model.location.state_dict(), "the location encoder of this config")
+    model.location.load_state_dict({k: v.float() for k, v in loc.items()}, strict=True)
+    if not header.get("image_encoder"):
+        return False
+    img = {k[len(IMAGE_PREFIX):]: v for k, v in tensors.items() if k.startswith(IMAGE_PREFIX)}
+    check_tensors(p, img, model.image.state_dict(), "the image tower of this config")
+    model.image.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in img.items()}, strict=True)
+    with torch.no_grad():
+        model.logit_scale.copy_(tensors[TEMPERATURE_KEY].float())
+    return True
 
 
 def build_model(cfg: PretrainConfig) -> ContrastiveModel:
@@ -638,7 +716,9 @@ class Pretrainer:
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg).to(self.device)
+        model = build_model(cfg)
+        self.init_image = _load_init(model, cfg.init) if cfg.init else False
+        self.model = model.to(self.device)
         self._towers: nn.Module = _Towers(self.model)
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
