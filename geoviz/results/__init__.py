@@ -35,6 +35,7 @@ RESULTS: dict[str, str] = {
     "species": "geoviz.results.species",
     "fields": "geoviz.results.fields",
     "pretrained": "geoviz.results.pretrained",
+    "finetune": "geoviz.results.finetune",
 }
 """Results page name → the module of its generator."""
 
