@@ -51,7 +51,7 @@ __all__ = [
     "RANGE_COLORS", "colormap_lut", "categorical_palette", "hex_colors", "symmetric_clim", "mpl_colormap",
     "class_colormap",
     # colouring
-    "colorize", "grid_rgb", "rgba_to_rgb", "regression_style", "grid_rgba", "regression_rgba", "prediction_rgba", "colorbar_spec",
+    "colorize", "grid_rgb", "rgba_to_rgb", "field_style", "regression_style", "grid_rgba", "regression_rgba", "prediction_rgba", "colorbar_spec",
     # colour bars and legends
     "nice_ceil", "colorbar_ticks", "legend_ticks", "tick_text", "colorbar_image", "class_legend_image",
     "legend_image", "add_colorbar", "class_legend",
@@ -1117,6 +1117,33 @@ def colorbar_spec(kind: str, n_classes: int | None = None, *, style: dict[str, A
             "ticks": list(range(n)), "labels": {}}
 
 
+def field_style(field: str | None, values: Any, percentiles: tuple[float, float] = (1.0, 99.0)) -> dict[str, Any]:
+    """Colour map and range for values of a (built-in) field, the same on every page.
+
+    Args:
+        field: a built-in field's name (``"temperature"``, ...) or None for anything else.
+        values: the values the range is taken from (NaNs ignored).
+        percentiles: the range's low and high percentiles.
+
+    Returns:
+        ``{"cmap", "clim", "center"}``: :data:`FIELD_CMAPS` (else :data:`SEQUENTIAL_CMAP`);
+        for :data:`CENTRED_FIELDS` a range symmetric about ``center`` = 0 out to a round value
+        (temperature: −50 … 50 °C), so the diverging map's neutral middle is at 0; otherwise
+        the percentiles and ``center`` None.
+    """
+    vals = np.asarray(values, dtype=np.float64).reshape(-1)
+    vals = vals[np.isfinite(vals)]
+    lo, hi = (np.percentile(vals, list(percentiles)) if vals.size else (0.0, 1.0))
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    center = 0.0 if field in CENTRED_FIELDS else None
+    if center is not None:
+        m = nice_ceil(max(abs(lo - center), abs(hi - center)))
+        lo, hi = center - m, center + m
+    return {"cmap": FIELD_CMAPS.get(field, SEQUENTIAL_CMAP) if field else SEQUENTIAL_CMAP,
+            "clim": (float(lo), float(hi)), "center": center}
+
+
 def regression_style(task: Any) -> dict[str, Any]:
     """How a regression task's maps are coloured: one fixed range for every frame of a run.
 
@@ -1142,15 +1169,10 @@ def regression_style(task: Any) -> dict[str, Any]:
     grid = meta.get("grid")
     vals = np.asarray(grid[0] if grid is not None else task.train.y, dtype=np.float64).reshape(-1)
     vals = vals[np.isfinite(vals)]
-    lo, hi = (np.percentile(vals, [1.0, 99.0]) if vals.size else (0.0, 1.0))
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    center = 0.0 if field in CENTRED_FIELDS else None
-    if center is not None:
-        m = nice_ceil(max(abs(lo - center), abs(hi - center)))
-        lo, hi = center - m, center + m
-    lo, hi = float(lo), float(hi)
-    return {"cmap": FIELD_CMAPS.get(field, SEQUENTIAL_CMAP), "clim": (lo, hi), "center": center,
+    st = field_style(field, vals)
+    lo, hi = st["clim"]
+    center = st["center"]
+    return {"cmap": st["cmap"], "clim": (lo, hi), "center": center,
             "ticks": colorbar_ticks(lo, hi, center=center), "units": units,
             "label": f"{name} ({units})" if units else str(name), "field": field,
             "land_only": bool(meta.get("land_only", False))}

@@ -356,3 +356,37 @@ def test_importing_render_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_field_style_is_the_one_rule_for_field_colours() -> None:
+    """Temperature on its diverging map, symmetric about 0 °C out to a round value; other values sequential."""
+    import numpy as np
+
+    from geoviz import render
+
+    t = render.field_style("temperature", np.array([-31.0, 5.0, 28.0, np.nan]), (0, 100))
+    assert t["cmap"] == render.FIELD_CMAPS["temperature"] and t["center"] == 0.0
+    lo, hi = t["clim"]
+    assert lo == -hi and hi >= 31 and hi == render.nice_ceil(31.0)
+    e = render.field_style("elevation", np.arange(101.0), (1, 99))
+    assert e["cmap"] == render.FIELD_CMAPS["elevation"] and e["clim"] == (1.0, 99.0) and e["center"] is None
+    assert render.field_style(None, np.arange(5.0))["cmap"] == render.SEQUENTIAL_CMAP
+
+
+def test_compare_maps_colour_temperature_like_every_other_page() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from geoviz import render
+    from geoviz.evaluation.compare import truth_figure
+
+    rng = np.random.default_rng(0)
+    p = np.stack([rng.uniform(-180, 180, 200), rng.uniform(-60, 80, 200)], axis=1)
+    y = 30 * np.cos(np.radians(p[:, 1])) - 5
+    task = SimpleNamespace(name="temperature", kind="regression", units="°C", n_classes=0)
+    fig = truth_figure(SimpleNamespace(task=task, lonlat_test=p, y_test=y, runs=[]))
+    sc = [c for c in fig.axes[0].collections if hasattr(c, "get_cmap") and c.get_array() is not None][0]
+    assert sc.get_cmap().name == render.FIELD_CMAPS["temperature"]
+    lo, hi = sc.get_clim()
+    assert lo == -hi

@@ -289,20 +289,21 @@ def maps_figure(comp: Comparison, probe: str = "linear") -> Any:
     p, y = comp.lonlat_test, comp.y_test
     size = _point_size(len(y))
     if t.kind == "regression":
-        lo, hi = np.percentile(y, [2, 98])
+        st = render.field_style(t.name if t.name in render.FIELD_CMAPS else None, y, (2, 98))
+        (lo, hi), cmap = st["clim"], st["cmap"]
         res_all = np.concatenate([r.predictions[probe] - y for r in runs]) if runs else np.zeros(1)
         rlo, rhi = render.symmetric_clim(res_all, 98)
         im1 = im2 = None
         for j, r in enumerate(runs):
             pred = r.predictions[probe]
             _map_axes(axes[0, j], f"{r.spec}: predicted ({probe}, R² {r.scores[probe]:.2f})")
-            im1 = axes[0, j].scatter(p[:, 0], p[:, 1], c=pred, s=size, cmap=render.SEQUENTIAL_CMAP, vmin=lo, vmax=hi,
+            im1 = axes[0, j].scatter(p[:, 0], p[:, 1], c=pred, s=size, cmap=cmap, vmin=lo, vmax=hi,
                                      linewidths=0, zorder=2)
             _map_axes(axes[1, j], f"{r.spec}: residual (RMSE {np.sqrt(np.mean((pred - y) ** 2)):.2g} {t.units})")
             im2 = axes[1, j].scatter(p[:, 0], p[:, 1], c=pred - y, s=size, cmap=render.DIVERGING_CMAP, vmin=rlo,
                                      vmax=rhi, linewidths=0, zorder=2)
         if im1 is not None:
-            render.add_colorbar(fig, im1, axes[0, :], f"predicted {t.name} [{t.units}]", shrink=0.9)
+            render.add_colorbar(fig, im1, axes[0, :], f"predicted {t.name} [{t.units}]", center=st["center"], shrink=0.9)
             render.add_colorbar(fig, im2, axes[1, :], f"predicted − true [{t.units}]", center=0.0, shrink=0.9)
     else:
         cmap, norm = render.class_colormap(max(t.n_classes, 1))
@@ -331,10 +332,10 @@ def truth_figure(comp: Comparison) -> Any:
     size = _point_size(len(y))
     _map_axes(ax, f"true {t.name} at the {len(y)} test points")
     if t.kind == "regression":
-        lo, hi = np.percentile(y, [2, 98])
-        im = ax.scatter(p[:, 0], p[:, 1], c=y, s=size, cmap=render.SEQUENTIAL_CMAP, vmin=lo, vmax=hi, linewidths=0,
-                        zorder=2)
-        render.add_colorbar(fig, im, ax, f"{t.name} [{t.units}]", shrink=0.9)
+        st = render.field_style(t.name if t.name in render.FIELD_CMAPS else None, y, (2, 98))
+        (lo, hi) = st["clim"]
+        im = ax.scatter(p[:, 0], p[:, 1], c=y, s=size, cmap=st["cmap"], vmin=lo, vmax=hi, linewidths=0, zorder=2)
+        render.add_colorbar(fig, im, ax, f"{t.name} [{t.units}]", center=st["center"], shrink=0.9)
     else:
         K = max(t.n_classes, 1)
         cmap, norm = render.class_colormap(K)
