@@ -159,3 +159,18 @@ def test_init_loads_both_towers_and_cli_keeps_the_architecture(tmp_path: Path) -
     assert conf["init"] == str(src) and conf["region"] == "-20,-35,55,38" and conf["legendre_polys"] == 3
     with pytest.raises(SystemExit, match="disagree"):
         main(["pretrain", "--init", str(src), "--legendre-polys", "10", "--save", str(tmp_path / "x.safetensors")])
+
+
+def test_sobolev_penalty_matches_its_closed_form() -> None:
+    """λ Σ_j l_j(l_j+1) ‖W[:, j]‖² over the SH columns (l-major: column j has degree ⌊√j⌋)."""
+    cfg = PretrainConfig(legendre_polys=4, hidden_dim=8, embed_dim=8, cnn_channels=(4, 4, 4, 4), pixels=16,
+                         batch_size=4, eval_n=0, holdout_fraction=0.0, sh_smoothness=0.25)
+    tr = Pretrainer(cfg)
+    W = tr.model.location.network.layers[0].weight.detach().numpy().astype(np.float64)
+    deg = np.floor(np.sqrt(np.arange(16)))
+    want = 0.25 * sum(deg[j] * (deg[j] + 1) * (W[:, j] ** 2).sum() for j in range(16))
+    assert float(tr.smoothness_penalty()) == pytest.approx(want, rel=1e-5)
+    pen = tr.smoothness_penalty()
+    pen.backward()
+    g = tr.model.location.network.layers[0].weight.grad.numpy()
+    assert np.allclose(g[:, 0], 0) and np.allclose(g, 0.25 * 2 * W * deg * (deg + 1), rtol=1e-5, atol=1e-8)

@@ -3,7 +3,8 @@
 The experiment (``geoviz results pretrained``; :func:`run`):
 
 1. **Recipe search at L = 40, one budget per candidate.** Each candidate of :data:`FULL`
-   ``["candidates"]`` (peak learning rate, weight decay, Siren's ``w0_initial``) trains for the
+   ``["candidates"]`` (peak learning rate, weight decay, Siren's ``w0_initial``, the weight of a
+   Sobolev penalty ``λ Σ_j l_j(l_j+1)‖W[:, j]‖²`` on the first layer's SH columns) trains for the
    same number of steps on the same data stream (seed 0, batch 256, AdamW, linear warm-up then
    cosine decay). The held-out set is **by region**: 10 % of the 15° equal-area cells are never
    trained on (no training patch reaches them, :class:`geoviz.training.regions.HeldOutCells`),
@@ -36,16 +37,18 @@ import numpy as np
 DOC = "docs/pretrained.md"
 COMMAND = "geoviz results pretrained"
 
-RECIPE_KEYS = ("lr", "weight_decay", "w0_initial")
+RECIPE_KEYS = ("lr", "weight_decay", "w0_initial", "sh_smoothness")
 
 FULL: dict[str, Any] = {
     "search_L": 40, "search_steps": 1000, "search_epochs": 4, "final_steps": 4000, "final_epochs": 8,
     "batch_size": 256, "eval_n": 1000, "threads": 1, "seed": 0,
     "candidates": [
-        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0},   # the former recipe
-        {"lr": 1e-4, "weight_decay": 0.01, "w0_initial": 30.0},   # SatCLIP's lr and decay
-        {"lr": 3e-4, "weight_decay": 0.1, "w0_initial": 10.0},
-        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 3.0},    # the former lr, a gentle first layer
+        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 0.0},   # the former recipe
+        {"lr": 1e-4, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 0.0},   # SatCLIP's lr and decay
+        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 3.0, "sh_smoothness": 0.0},    # a gentle first layer
+        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 1e-3},  # a Sobolev penalty ...
+        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 1e-2},
+        {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 1e-1},
     ],
     "probe_n": 6000, "bootstrap": 1000, "resolution_n": 1500,
 }
@@ -54,8 +57,8 @@ FULL: dict[str, Any] = {
 SMALL: dict[str, Any] = {
     "search_L": 8, "search_steps": 6, "search_epochs": 2, "final_steps": 8, "final_epochs": 2,
     "batch_size": 32, "eval_n": 64, "threads": 1, "seed": 0, "hidden_dim": 32,
-    "candidates": [{"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0},
-                   {"lr": 3e-4, "weight_decay": 0.1, "w0_initial": 10.0}],
+    "candidates": [{"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 0.0},
+                   {"lr": 1e-3, "weight_decay": 0.01, "w0_initial": 30.0, "sh_smoothness": 1e-2}],
     "probe_n": 600, "bootstrap": 50, "resolution_n": 300, "final_L": (4, 8),
 }
 """The small run (same code path; well under a minute)."""
@@ -331,12 +334,13 @@ def render(record: dict[str, Any]) -> str:
              f"retrieval (top-10 among {n} places in cells never trained on; chance {_pct(10 / n)} %; "
              "95 % Wilson intervals). *Seen* is the same retrieval on a fresh stream over the training area "
              "(spread over 90 % of the globe, so easier than the dense held-out set).", "",
-             "| peak lr | weight decay | w0_initial | held-out top-1 % | held-out top-10 % | seen top-10 % | "
-             "first-layer weight RMS / initial | chosen |", "|---|---|---|---|---|---|---|---|"]
+             "| peak lr | weight decay | w0_initial | Sobolev λ | held-out top-1 % | held-out top-10 % | seen top-10 % | "
+             "first-layer weight RMS / initial | chosen |", "|---|---|---|---|---|---|---|---|---|"]
     for c in record["search"]:
         r, f = c["recipe"], c["final"]
         ci = _wilson(f["top10"], n)
-        lines.append(f"| {r['lr']:g} | {r['weight_decay']:g} | {r['w0_initial']:g} | {_pct(f['top1'])} | "
+        lines.append(f"| {r['lr']:g} | {r['weight_decay']:g} | {r['w0_initial']:g} | {r.get('sh_smoothness', 0):g} | "
+                     f"{_pct(f['top1'])} | "
                      f"{_pct(f['top10'])} [{_pct(ci[0])}, {_pct(ci[1])}] | {_pct(f.get('seen_top10', float('nan')))} | "
                      f"{c['first_layer_growth']:.1f} | {'**yes**' if r == record['chosen'] else ''} |")
     lines += ["", f"Final models: the chosen recipe for {P['final_steps']} steps. Retrieval among {n} places in "
@@ -373,5 +377,6 @@ def claims(record: dict[str, Any]) -> list[str]:
     s = record["ship"]
     out = [f"ship the new L = 40: **{s.get('ship_l40')}**"]
     r = record["chosen"]
-    out.append(f"peak lr {r['lr']:g}, weight decay {r['weight_decay']:g}, w0_initial {r['w0_initial']:g}")
+    out.append(f"peak lr {r['lr']:g}, weight decay {r['weight_decay']:g}, w0_initial {r['w0_initial']:g}, "
+               f"Sobolev λ {r.get('sh_smoothness', 0):g}")
     return out

