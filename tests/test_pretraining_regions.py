@@ -174,3 +174,21 @@ def test_sobolev_penalty_matches_its_closed_form() -> None:
     pen.backward()
     g = tr.model.location.network.layers[0].weight.grad.numpy()
     assert np.allclose(g[:, 0], 0) and np.allclose(g, 0.25 * 2 * W * deg * (deg + 1), rtol=1e-5, atol=1e-8)
+
+
+def test_load_pretrained_takes_a_model_file(tmp_path: Path) -> None:
+    from geoviz.pretrained import load_encoder, load_pretrained
+    from geoviz.pretrained.geoviz_model import save_geoviz_model
+    from geoviz import build_location_encoder
+
+    torch.manual_seed(0)
+    enc = build_location_encoder("sphericalharmonics", "siren", 8, legendre_polys=3, hidden_dim=16, num_layers=2)
+    p = save_geoviz_model(tmp_path / "m.safetensors", enc, {"data_source": "test"})
+    x = torch.tensor([[2.35, 48.86], [-70.0, -30.0]])
+    for ref in (p, str(p)):
+        got = load_pretrained(ref)
+        assert torch.equal(got(x), load_encoder(str(p))[0](x))
+    with pytest.raises(TypeError, match="keywords"):
+        load_pretrained(str(p), device="cpu")
+    with pytest.raises(ValueError, match="unknown pretrained model"):
+        load_pretrained("no-such-model")

@@ -254,12 +254,14 @@ _DOWNLOAD_KEYS = ("base_url", "timeout", "retries", "progress")
 
 
 def load_pretrained(
-    name: str, *, download: bool = False, cache_dir: str | os.PathLike | None = None, **kw: Any
+    name: str | os.PathLike, *, download: bool = False, cache_dir: str | os.PathLike | None = None, **kw: Any
 ) -> LocationEncoder:
-    """Load a pretrained location encoder by name.
+    """Load a pretrained location encoder by name, or from a model file.
 
     Args:
-        name: one of :func:`list_pretrained`.
+        name: one of :func:`list_pretrained`, or the path of a model file (e.g. one written by
+            ``geoviz pretrain --save``, with or without ``--images``) or of a SatCLIP ``.ckpt``:
+            those are read by :func:`load_encoder` (no keywords besides ``download``).
         download: for SatCLIP models, consent to download the checkpoint if it is not in
             the cache (atomic, verified; see :func:`geoviz.pretrained.download.ensure_checkpoint`).
             Ignored for models that ship with a package.
@@ -286,7 +288,13 @@ def load_pretrained(
         >>> enc = load_pretrained("satclip-vit16-l40", download=True)
         >>> enc(torch.tensor([[2.35, 48.86]], dtype=torch.float64)).shape
         torch.Size([1, 256])
+        >>> enc = load_pretrained("out/my-model.safetensors")   # from geoviz pretrain --save
     """
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and name.strip().lower() not in MODELS and os.path.exists(name)):
+        if kw or cache_dir is not None:
+            raise TypeError(f"load_pretrained(<file>) takes no keywords besides download; got "
+                            f"{sorted(kw) + (['cache_dir'] if cache_dir is not None else [])}")
+        return load_encoder(name, download=download)[0]
     info = get_model_info(name)
     dl_kw = {k: kw.pop(k) for k in _DOWNLOAD_KEYS if k in kw} if info.family == "satclip" else {}
     loader = _resolve(info.loader)
