@@ -43,6 +43,7 @@ __all__ = [
     "LocationEncoder",
     "build_location_encoder",
     "wrap_longitude",
+    "geolocate",
 ]
 
 _LAZY: dict[str, str] = {
@@ -69,6 +70,7 @@ _LAZY: dict[str, str] = {
     "LocationEncoder": ".location_encoder",
     "build_location_encoder": ".location_encoder",
     "wrap_longitude": "._validation",
+    "geolocate": ".geolocation",
 }
 """Top-level name → the submodule (relative to this package) that defines it: first the
 scikit-learn estimators, then pretrained models and embeddings, data, the encoder spec, the
@@ -79,6 +81,7 @@ if TYPE_CHECKING:  # static type checkers and IDEs see the eager imports
     from .data import get_field, get_task, list_fields, list_tasks, load_points
     from .embed import embed_grid, embed_points
     from .encoders import get_positional_encoding, list_positional_encodings
+    from .geolocation import geolocate
     from .estimators import GeoClassifier, GeoRegressor, LocationEmbedder, load_estimator
     from .location_encoder import LocationEncoder, build_location_encoder
     from .networks import get_network, list_networks

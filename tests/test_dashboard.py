@@ -43,7 +43,7 @@ def test_app_builds_and_renders(app):
     root = app.layout.get_root(bokeh.document.Document())
     assert root is not None
     titles = list(app.tabs._names)
-    assert titles == ["Live training", "Smoothness", "Embeddings", "Species ranges", "Compare encoders"]
+    assert titles == ["Live training", "Smoothness", "Embeddings", "Species ranges", "Compare encoders", "Where on Earth?"]
     expected = "GPU" if torch.cuda.is_available() else "CPU"
     assert expected in app.training.status.object
     assert app.training.message.visible is False

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("training",),
     ("pretrained",),
     ("estimators",),
-    ("evaluation",),
+    ("evaluation", "geolocation"),
     ("species",),
     ("results",),
     ("viz",),

@@ -133,7 +133,7 @@ def test_notebooks_are_clean_and_paired_with_their_scripts():
     """Committed notebooks: cleared outputs, full python3 metadata, a SMALL switch, exercises
     with objectives and solutions, and the same cells as their jupytext percent script."""
     jupytext = pytest.importorskip("jupytext")
-    assert len(STEMS) == 8, STEMS
+    assert len(STEMS) == 9, STEMS
     for i, stem in enumerate(STEMS, start=1):
         assert stem.startswith(f"{i:02d}_"), stem
         path = NB_DIR / f"{stem}.ipynb"

@@ -105,11 +105,16 @@ class DashboardApp:
 
             return CompareTab()
 
+        def _geogame() -> Any:
+            from .geogame_tab import GeoGameTab
+
+            return GeoGameTab()
+
         # every tab is built on first use: the training tab when the page has loaded (or at
         # once without defer), the others when first opened (or first accessed from Python)
         self._factories: dict[int, tuple[str, Callable[[], Any]]] = {
             0: ("Live training", _train), 1: ("Smoothness", _smooth), 2: ("Embeddings", _embed),
-            3: ("Species ranges", _species), 4: ("Compare encoders", _compare)}
+            3: ("Species ranges", _species), 4: ("Compare encoders", _compare), 5: ("Where on Earth?", _geogame)}
         self._tab_objects: dict[int, Any] = {}
         self._lock = threading.RLock()
         self._deferred = bool(defer)
@@ -118,8 +123,8 @@ class DashboardApp:
         # document patch, replacing a Tabs child re-renders the Tabs model (~0.5 s of loop time)
         spinner = pn.indicators.LoadingSpinner(value=True, size=40, label="Loading the training view…")
         self._holders = [pn.Column(spinner, sizing_mode="stretch_width") if defer
-                         else pn.Column(sizing_mode="stretch_width"), *(pn.Column() for _ in range(4))]
-        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(5)), dynamic=True,
+                         else pn.Column(sizing_mode="stretch_width"), *(pn.Column() for _ in range(len(self._factories) - 1))]
+        self.tabs = pn.Tabs(*((self._factories[i][0], self._holders[i]) for i in range(len(self._factories))), dynamic=True,
                             sizing_mode="stretch_width")
         self.tabs.param.watch(self._on_tab, "active")
         header = pn.pane.Markdown(

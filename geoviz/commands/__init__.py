@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "pretrain": "geoviz.commands.pretrain:register",
     "download": "geoviz.commands.pretrained:register_download",
     "models": "geoviz.commands.pretrained:register_models",
+    "geolocate": "geoviz.commands.geolocate:register",
 }
 """Subcommands: name → ``"module:function"``. The function receives the argparse sub-parsers
 object, adds its parser and sets ``func`` (a callable taking the parsed Namespace and returning

@@ -36,6 +36,7 @@ RESULTS: dict[str, str] = {
     "fields": "geoviz.results.fields",
     "pretrained": "geoviz.results.pretrained",
     "finetune": "geoviz.results.finetune",
+    "geolocation": "geoviz.results.geolocation",
 }
 """Results page name → the module of its generator."""
 

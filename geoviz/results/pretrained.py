@@ -292,7 +292,56 @@ def run(out: Path, *, small: bool = False, progress: Callable[[str], Any] = prin
         record["probes"][name] = probes(path, P)
     record["train_seconds"] = round(time.perf_counter() - t0, 1)
     record["ship"] = ship_decision(record)
+    progress("figures")
+    record["figures"] = _figures(record, files, out, P)
     return record
+
+
+def _label(recipe: dict[str, Any]) -> str:
+    return (f"lr {recipe['lr']:g}, w0 {recipe['w0_initial']:g}"
+            + (f", λ {recipe['sh_smoothness']:g}" if recipe.get("sh_smoothness") else ""))
+
+
+def _figures(record: dict[str, Any], files: dict[str, str], out: Path, P: dict[str, Any]) -> dict[str, str]:
+    """Training curves (held-out and seen retrieval by step) and PCA-RGB maps of every model."""
+    from geoviz import render
+    from geoviz.analysis import pca_rgb
+    from geoviz.data import is_land
+
+    fig = render.new_figure((11.0, 3.8))
+    axes = fig.subplots(1, 2)
+    for c in record["search"]:
+        steps = [h["step"] for h in c["history"]]
+        line, = axes[0].plot(steps, [100 * h["top10"] for h in c["history"]], marker="o", label=_label(c["recipe"]))
+        axes[1].plot(steps, [100 * h.get("seen_top10", np.nan) for h in c["history"]], marker="o", color=line.get_color())
+    for k, f in record["final"].items():
+        steps = [h["step"] for h in f["history"]]
+        axes[0].plot(steps, [100 * h["top10"] for h in f["history"]], "k--" if k.endswith("40") else "k:",
+                     label=f"final {k} ({_label(record['chosen'])})")
+    chance = 100 * 10 / P["eval_n"]
+    for ax, title in zip(axes, ("held-out cells (never trained on)", "seen: fresh places in the training area")):
+        ax.axhline(chance, color="grey", lw=0.8)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("location→patch top-10 (%)")
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=7, loc="upper left")
+    curves = "pretrained_curves.png"
+    render.save_figure(fig, out / curves)
+    d = P.get("map_deg", 1.0)
+    lons, lats = np.arange(-180 + d / 2, 180, d), np.arange(90 - d / 2, -90, -d)
+    g = np.stack(np.meshgrid(lons, lats), axis=-1).reshape(-1, 2)
+    land = is_land(g)
+    names = list(files)
+    fig, axes = render.map_figure((len(names) + 1) // 2, 2, panel_width=5.5)
+    for ax, name in zip(axes.flat, names):
+        rgb = pca_rgb(_embed(files[name], g), mask=land).reshape(len(lats), len(lons), 3)
+        render.show_raster(ax, rgb, kind="rgb")
+        render.style_map_axes(ax, f"geoviz-bluemarble-{name}", fontsize=9)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    maps = "pretrained_pca.png"
+    render.save_figure(fig, out / maps)
+    return {"curves": curves, "pca": maps}
 
 
 def ship_decision(record: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +409,12 @@ def render(record: dict[str, Any]) -> str:
     for name, pr in record["probes"].items():
         lines.append(f"| {name} | " + " | ".join(_pct(a) for a in pr["resolution"]["accuracy"]) + " |")
     s = record["ship"]
+    figs = record.get("figures") or {}
+    if figs:
+        lines += ["", f"![training curves](results/pretrained/{figs['curves']})", "",
+                  f"![PCA of the embeddings](results/pretrained/{figs['pca']})", "",
+                  "The maps show each model's first three principal components (fitted on land cells of a 1° grid) "
+                  "as RGB."]
     lines += ["", f"Ship rule: L = 40 resolves finer than L = 10: **{s.get('resolves_finer')}**; 90° board within "
                   f"2 points: **{s.get('coarse_checkerboard_ok')}**; temperature within the interval: "
                   f"**{s.get('temperature_ok')}** → ship the new L = 40: **{s.get('ship_l40')}**."]
