@@ -249,6 +249,9 @@ class Geolocator:
             (``holdout_block_deg``, ``holdout_fraction``, ``holdout_seed``; default the
             :class:`~geoviz.training.pretraining.PretrainConfig` defaults).
         batch_size: points per forward pass of the location encoder.
+        image_config: the model file's ``image_encoder`` dict; a tower trained on your own
+            imagery (``geoviz pretrain --images``) has a ``normalization`` there, and its
+            images are prepared by :func:`geoviz.training.image_index.patches_for_tower`.
 
     Attributes:
         coarse: ``(64800, D)`` float32 unit-norm embeddings of the 1° cell centres (rows north
@@ -256,7 +259,9 @@ class Geolocator:
     """
 
     def __init__(self, location_encoder: Any, image_encoder: Any, logit_scale: float, pixels: int = 24, *,
-                 name: str = "model", holdout: dict[str, Any] | None = None, batch_size: int = 16384) -> None:
+                 name: str = "model", holdout: dict[str, Any] | None = None, batch_size: int = 16384,
+                 image_config: dict[str, Any] | None = None) -> None:
+        self.image_config = dict(image_config or {})
         self.location_encoder = location_encoder.eval()
         self.image_encoder = image_encoder.eval()
         self.logit_scale = float(logit_scale)
@@ -305,6 +310,19 @@ class Geolocator:
                 self.image_encoder(patches_to_tensor(a[i:i + 512]).to(p.device, p.dtype)).float(), dim=1).cpu().numpy()
                 for i in range(0, len(a), 512)]
         return np.concatenate(out)
+
+    def embed_tensor(self, x: Any) -> np.ndarray:
+        """``(N, C, P, P)`` float32 tower input (already prepared) → ``(N, D)`` float32 unit-norm embeddings."""
+        import torch
+
+        p = next(self.image_encoder.parameters())
+        with torch.no_grad():
+            return torch.nn.functional.normalize(self.image_encoder(x.to(p.device, p.dtype)).float(), dim=1).cpu().numpy()
+
+    @property
+    def own_imagery(self) -> bool:
+        """Whether the tower was trained on your own imagery (``--images``), not Blue Marble RGB."""
+        return bool(self.image_config.get("normalization"))
 
     @property
     def coarse(self) -> np.ndarray:
@@ -583,15 +601,15 @@ def load_geolocator(model: str | os.PathLike | Geolocator = DEFAULT_MODEL) -> Ge
     from .training.pretraining import IMAGE_INPUT
 
     conf = tower.config
-    if int(conf.get("in_channels", 3)) != 3 or conf.get("input", IMAGE_INPUT) != IMAGE_INPUT:
+    if not conf.get("normalization") and (int(conf.get("in_channels", 3)) != 3 or conf.get("input", IMAGE_INPUT)
+                                          != IMAGE_INPUT):
         raise ValueError(f"{name}: its image tower takes {conf.get('in_channels')} band(s) prepared as "
-                         f"{conf.get('normalization') or conf.get('input')!r}; geolocation handles towers trained on "
-                         f"RGB Blue Marble patches ({IMAGE_INPUT})")
+                         f"{conf.get('input')!r}, which geolocation does not know how to prepare")
     enc, _ = load_encoder(str(path))
     meta = read_geoviz_model_file(path)["meta"]
     cfg = meta.get("config") if isinstance(meta, dict) else None
     g = Geolocator(enc, tower.encoder, tower.logit_scale, int(tower.config.get("pixels", 24)), name=name,
-                   holdout=cfg if isinstance(cfg, dict) else None)
+                   holdout=cfg if isinstance(cfg, dict) else None, image_config=conf)
     with _CACHE_LOCK:
         for k in [k for k in _CACHE if k[0] == key[0]]:
             del _CACHE[k]  # an older version of the same file
@@ -607,7 +625,11 @@ def geolocate(image: Any, model: str | os.PathLike | Geolocator = DEFAULT_MODEL,
     Args:
         image: a file path (PNG/JPEG/..., or a GeoTIFF: first three bands), an ``(H, W, 3)``
             uint8 RGB array or a PIL image; centre-cropped to a square and resized to the
-            model's patch size with Pillow's BOX filter (:func:`prepare_image`).
+            model's patch size with Pillow's BOX filter (:func:`prepare_image`). For a model
+            trained on your own imagery (``geoviz pretrain --images``): a file or a raw
+            ``(bands, H, W)`` array, prepared exactly as its validation patches were
+            (:func:`geoviz.training.image_index.patches_for_tower`: its bands, its scaling,
+            the centred square).
         model: ``"geoviz-bluemarble-l10"`` (default), ``"geoviz-bluemarble-l40"``, a model
             file from ``geoviz pretrain`` (it must carry an image tower), or a
             :class:`Geolocator`.
@@ -628,8 +650,20 @@ def geolocate(image: Any, model: str | os.PathLike | Geolocator = DEFAULT_MODEL,
     module docstring (:mod:`geoviz.geolocation`).
     """
     g = load_geolocator(model)
-    patch = prepare_image(image, g.pixels)
-    return g.locate(g.embed_images(patch)[0], top_k=top_k, delta=delta, max_refined=max_refined,
+    if g.own_imagery:  # a tower from `geoviz pretrain --images`: its own bands and normalisation
+        from .training.image_index import patches_for_tower, read_image
+
+        if isinstance(image, (str, os.PathLike)):
+            raw = read_image(image)
+        elif isinstance(image, np.ndarray) and image.ndim in (2, 3):
+            raw = image
+        else:
+            raise TypeError(f"{g.name} was trained on your own imagery: pass a file path or a (bands, H, W) array, "
+                            f"got {type(image).__name__}")
+        emb = g.embed_tensor(patches_for_tower([raw], g.image_config))[0]
+    else:
+        emb = g.embed_images(prepare_image(image, g.pixels))[0]
+    return g.locate(emb, top_k=top_k, delta=delta, max_refined=max_refined,
                     min_distance_km=min_distance_km, radius_km=radius_km)
 
 

@@ -348,6 +348,14 @@ def test_cli_images_model_loads_and_embeds(patch_set, tmp_path: Path) -> None:
     assert tower.config["bands"] == [4, 3, 2] and tower.config["in_channels"] == 3
     img = patches_for_tower([read_image(csv.parent / "images" / "patch_0.tif")], tower.config)
     assert tower.encoder(img).shape == (1, 256)
+    # every surface that takes a pretrained model: load_pretrained(PATH), and geolocation of its own GeoTIFF
+    from geoviz import geolocate, load_pretrained
+
+    assert torch.equal(load_pretrained(str(out))(torch.from_numpy(pts[:3])), enc2(torch.from_numpy(pts[:3])))
+    res = geolocate(csv.parent / "images" / "patch_0.tif", out, top_k=3, max_refined=64)
+    assert abs(float(res.probability.sum()) - 1.0) < 1e-6 and len(res.top) == 3
+    with pytest.raises(TypeError, match="own imagery"):
+        geolocate(object(), out)
     # --resume of a finished run trains nothing more and writes the same model again
     assert main(argv + ["--resume"]) == 0
     assert load_geoviz_model(path=out, return_meta=True)[1]["steps"] == meta["steps"]
