@@ -202,22 +202,23 @@ def test_a_model_without_an_image_tower_is_refused(geo, tmp_path):
         load_geolocator(path)
 
 
-def test_a_tower_for_other_imagery_is_refused(model_path, monkeypatch):
-    """Towers trained on a user's imagery (other bands, another scaling) cannot read Blue Marble RGB."""
+def test_a_tower_with_an_unknown_input_is_refused(model_path, monkeypatch):
+    """A tower whose input preparation geoviz does not know is refused (own-imagery towers, which
+    state their normalisation, are accepted: tests/test_pretrain_images.py)."""
     from geoviz.pretrained import geoviz_model
 
     real = geoviz_model.load_image_tower
 
     def four_bands(ref, device=None):
         t = real(ref, device)
-        t.config = {**t.config, "in_channels": 4, "input": None, "normalization": {"method": "scale_clip"}}
+        t.config = {**t.config, "in_channels": 4, "input": "something else"}
         return t
 
     import geoviz.geolocation as gl
 
     monkeypatch.setattr(geoviz_model, "load_image_tower", four_bands)
     monkeypatch.setattr(gl, "_CACHE", {})  # a fresh load (the cache keys on the file)
-    with pytest.raises(ValueError, match="4 band.*RGB Blue Marble"):
+    with pytest.raises(ValueError, match="4 band.*does not know how to prepare"):
         load_geolocator(model_path)
 
 def test_cli_prints_places_and_writes_a_map(model_path, tmp_path, capsys):
