@@ -274,9 +274,11 @@ for target in targets:
 # MODIS classes vary on smaller scales, where L=40 has the better chance. Without a
 # checkpoint, compare the embedded `geoviz-bluemarble-l10` and `geoviz-bluemarble-l40`
 # (`embed_points(load_pretrained("geoviz-bluemarble-l40"), pts)` as the feature set). In the
-# full-size run the shipped L40 model scores below L10 on both targets (Köppen group: accuracy
-# 0.54 against 0.72; MODIS: 0.43 against 0.47). That checkpoint is weak (notebook 08: it
-# loses even to raw lon/lat on countries), so this compares two checkpoints, not two values
-# of L.
+# full-size run with the *former* L40 model (before issue 27) L40 scored below L10 on both
+# targets (Köppen group: accuracy 0.54 against 0.72; MODIS: 0.43 against 0.47). That
+# checkpoint had memorised its training places, so it compared two checkpoints, not two values
+# of L. The retrained models (`docs/pretrained.md`: L40 holds more than L10 at fine scale and
+# matches it on coarse probes) make this a fair question again: run it and see whether MODIS,
+# the finer target, is where L40 gains.
 #
 # </details>

@@ -359,7 +359,7 @@ print("   10° cells are resolved by " + (", ".join(fine) if fine else "no encod
 # the large-scale part of land cover (deserts, boreal and tropical forest), which follows
 # climate. So expect the ranking of the Köppen zones, not that of temperature: in a
 # full-size run (measured before the equal-training-size protocol, so blocks then trained on
-# more points) the linear probe ranks `geoviz-bluemarble-l10` first on land cover (62 % on
+# more points, and with the former Blue Marble models) the linear probe ranks `geoviz-bluemarble-l10` first on land cover (62 % on
 # the random split, 55 % on blocks), then `sh:10` (55 %, 47 %), as on Köppen, while on
 # temperature `sh:10` wins. With the MLP, `sh:10` draws level with the L10 model on the
 # random split (63 % each), but not on blocks (53 % against 58 %).
@@ -384,8 +384,9 @@ print("   10° cells are resolved by " + (", ".join(fine) if fine else "no encod
 # Spherical harmonics of degree below L cannot draw checkerboard cells much smaller than
 # about 360°/L with a linear read-out (a board's fundamental needs degree ≈ 360°/c), so the
 # resolved scale shrinks roughly as 1/L, near 360°/L = 36°, 18° and 9° for L = 10, 20 and
-# 40; `sh:40` is the only encoder in this notebook that can resolve 10° cells. So a finer L does draw finer patterns, which is why the weak
-# `geoviz-bluemarble-l40` checkpoint says nothing about L itself. On `countries`, more
+# 40; `sh:40` is the only encoder in this notebook that can resolve 10° cells. So a finer L does draw finer patterns, which is why a weak
+# checkpoint says nothing about L itself (geoviz's former L = 40 model was one: it memorised
+# its training places; `docs/pretrained.md` shows how a smoothness prior fixed it). On `countries`, more
 # features make more borders drawable, but L = 40 has 1,600 features, more than the 1,000
 # training points of a random split here (300 in the small run): in a full-size run (before
 # the equal-training-size protocol) the

@@ -192,3 +192,21 @@ def test_load_pretrained_takes_a_model_file(tmp_path: Path) -> None:
         load_pretrained(str(p), device="cpu")
     with pytest.raises(ValueError, match="unknown pretrained model"):
         load_pretrained("no-such-model")
+
+
+def test_cli_default_and_shipped_models_follow_the_chosen_recipe() -> None:
+    """`geoviz pretrain`'s Blue Marble default penalty is what `geoviz results pretrained` chose,
+    and the shipped files were trained with it (read from their headers)."""
+    from geoviz.commands.pretrain import BLUE_MARBLE_SMOOTHNESS
+    from geoviz.model_file import read_header
+    from geoviz.pretrained.geoviz_model import default_weights_path
+    from geoviz.results import REPO
+
+    record = json.loads((REPO / "docs" / "results" / "pretrained" / "pretrained.json").read_text())
+    assert record["chosen"]["sh_smoothness"] == BLUE_MARBLE_SMOOTHNESS
+    for v in ("l10", "l40"):
+        p = default_weights_path(v)
+        if p.is_file():
+            conf = read_header(p)["extra"]["config"]
+            assert conf["sh_smoothness"] == BLUE_MARBLE_SMOOTHNESS and conf["holdout_fraction"] > 0
+            assert read_header(p)["image_encoder"]["backbone"] == "cnn"

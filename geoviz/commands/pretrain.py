@@ -17,7 +17,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["register", "run_pretrain"]
+__all__ = ["register", "run_pretrain", "BLUE_MARBLE_SMOOTHNESS"]
+
+BLUE_MARBLE_SMOOTHNESS = 0.01
+"""``--sh-smoothness`` default on Blue Marble: the value `geoviz results pretrained` chose on
+held-out-by-region retrieval (and the shipped models' recipe)."""
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
@@ -76,8 +80,13 @@ def _run(args: argparse.Namespace, info: Any) -> int:
 
         arch["bands"] = parse_bands(args.bands)
         arch["image_scale"] = args.image_scale
+    # the Sobolev penalty: Blue Marble's chosen recipe (docs/pretrained.md), none for --images (SatCLIP's recipe)
+    smoothness = args.sh_smoothness if args.sh_smoothness is not None else (0.0 if images else BLUE_MARBLE_SMOOTHNESS)
     if args.init:
-        from geoviz.training.pretraining import init_architecture
+        from geoviz.training.pretraining import init_architecture, init_recipe
+
+        if args.sh_smoothness is None:  # a fine-tune keeps the base model's regulariser
+            smoothness = init_recipe(args.init).get("sh_smoothness", 0.0)
 
         given = {k: v for k, v in arch.items() if v is not None}
         arch = init_architecture(args.init)
@@ -105,7 +114,7 @@ def _run(args: argparse.Namespace, info: Any) -> int:
                          threads=args.threads, eval_n=args.eval_n, init=args.init,
                          land_fraction=args.land_fraction, jitter_deg=jitter,
                          weight_decay=args.weight_decay, warmup_frac=args.warmup_frac,
-                         sh_smoothness=args.sh_smoothness,
+                         sh_smoothness=smoothness,
                          holdout_block_deg=args.holdout_block_deg, holdout_fraction=args.holdout_fraction,
                          region=args.region,
                          time_budget_s=60.0 * args.time_budget_min if args.time_budget_min else None)
@@ -254,9 +263,9 @@ def register(sub: Any) -> None:
     p.add_argument("--weight-decay", type=float, default=0.01,
                    help="AdamW weight decay (not on biases, 1-D parameters or the temperature)")
     p.add_argument("--warmup-frac", type=float, default=0.03, help="share of the steps spent warming up the LR")
-    p.add_argument("--sh-smoothness", type=float, default=0.0, metavar="LAMBDA",
+    p.add_argument("--sh-smoothness", type=float, default=None, metavar="LAMBDA",
                    help="Sobolev penalty LAMBDA * sum_j l_j(l_j+1) |W[:, j]|^2 on the first layer's SH columns "
-                        "(a spectral prior; 0: off)")
+                        "(a spectral prior; default 0.01 on Blue Marble, 0 with --images, the base model's value with --init)")
     p.add_argument("--w0-initial", type=float, default=None,
                    help="Siren's first-layer frequency factor (default 30; from --init)")
     p.add_argument("--init", default=None, metavar="MODEL",

@@ -10,9 +10,9 @@ hyperparameter: ``legendre_polys``, ``convention``, ``hidden_dim``, ``num_layers
 source, seed, config, history).
 
 The shipped weights (``weights/geoviz-bluemarble-l10.safetensors``, ``-l40.safetensors``)
-are float32 and produced by ``geoviz pretrain`` (see ``docs/results/pretraining.md``);
-they were converted from the former ``torch.save`` files (``.pt``) bit for bit by
-``scripts/convert_model_files.py``.
+are float32, carry the image tower and temperature beside the location encoder, and are
+produced by ``geoviz results pretrained`` (held-out-by-region recipe search, a Sobolev
+penalty on the SH columns; see ``docs/pretrained.md``).
 """
 
 from __future__ import annotations
@@ -262,8 +262,9 @@ def load_geoviz_model(variant: str = "l10", path: str | os.PathLike | None = Non
             L = 10 if variant.strip().lower() == "l10" else 40
             raise FileNotFoundError(
                 f"geoviz's default model weights {p} are missing (a source checkout without the shipped "
-                f"weights?); regenerate them with `geoviz pretrain --legendre-polys {L} --out {p}` "
-                f"(see docs/results/pretraining.md) or pass path=..."
+                f"weights?); regenerate them with `geoviz pretrain --legendre-polys {L} --epochs 8 --steps-per-epoch 500 "
+                f"--out {p}` "
+                f"(see docs/pretrained.md) or pass path=..."
             )
     else:
         p = Path(path)

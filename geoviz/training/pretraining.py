@@ -82,6 +82,7 @@ __all__ = [
     "build_model",
     "build_image_encoder",
     "init_architecture",
+    "init_recipe",
     "ARCHITECTURE_FIELDS",
     "image_config",
     "Pretrainer",
@@ -564,6 +565,15 @@ def init_architecture(ref: str) -> dict[str, Any]:
             if img.get("bands") is not None:
                 out["bands"] = tuple(int(b) for b in img["bands"])
     return out
+
+
+def init_recipe(ref: str) -> dict[str, Any]:
+    """The regularisers the model ``ref`` was trained with (``sh_smoothness``), read from its
+    file's recorded config: a fine-tune keeps them unless told otherwise (``{}`` if unrecorded)."""
+    from ..model_file import read_header
+
+    conf = ((read_header(_init_file(ref)).get("extra") or {}).get("config") or {})
+    return {k: float(conf[k]) for k in ("sh_smoothness",) if k in conf}
 
 
 def _load_init(model: "ContrastiveModel", ref: str) -> bool:
