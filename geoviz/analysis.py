@@ -459,12 +459,10 @@ def haversine_km(lonlat: Any, points: Any) -> np.ndarray:
     Returns:
         ``(N,)`` float64 distances in km, in ``[0, π · 6371.0088]``.
     """
-    q = np.asarray(lonlat, dtype=np.float64).reshape(2)
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    lon0, lat0 = np.radians(q)
-    lon, lat = np.radians(p[:, 0]), np.radians(p[:, 1])
-    h = np.sin((lat - lat0) / 2) ** 2 + np.cos(lat0) * np.cos(lat) * np.sin((lon - lon0) / 2) ** 2
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+    from .data.sampling import great_circle_km
+
+    return great_circle_km(np.asarray(lonlat, dtype=np.float64).reshape(2),
+                           np.asarray(points, dtype=np.float64).reshape(-1, 2))
 
 
 class QueryResult(NamedTuple):

@@ -60,8 +60,7 @@ __all__ = ["geolocate", "Geolocator", "GeolocationResult", "Place", "GeoGame", "
            "COARSE_DEG", "FINE_DEG", "DEFAULT_MODEL", "WHAT_IT_CAN_KNOW", "geolocation_map",
            "train_small_model", "blue_marble_background", "probability_rgba"]
 
-EARTH_RADIUS_KM = 6371.0088
-"""Mean Earth radius (km), as :func:`geoviz.pretrained.invert.great_circle_km`."""
+from .data.sampling import EARTH_RADIUS_KM, great_circle_km  # noqa: E402,F401  (re-exported)
 COARSE_DEG = 1.0
 """Cell size of the gallery embedded once per model (degrees)."""
 FINE_DEG = 0.25
@@ -77,20 +76,6 @@ WHAT_IT_CAN_KNOW = (
     "or a close-up satellite image is far outside what it was trained on, and its map is then a "
     "guess about colours only.")
 """A plain warning for uploaded images (CLI, dashboard, notebook)."""
-
-
-def great_circle_km(a: Any, b: Any) -> np.ndarray:
-    """Great-circle distance (km) between rows of two ``(N, 2)`` (or broadcastable) lon/lat
-    degree arrays (haversine on a sphere of radius :data:`EARTH_RADIUS_KM`); ``(N,)`` float64.
-
-    The same formula as :func:`geoviz.pretrained.invert.great_circle_km`, with numpy
-    broadcasting (``(N, 1, 2)`` against ``(1, M, 2)`` gives ``(N, M)``).
-    """
-    a = np.radians(np.asarray(a, dtype=np.float64))
-    b = np.radians(np.asarray(b, dtype=np.float64))
-    dlon, dlat = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
-    h = np.sin(dlat / 2) ** 2 + np.cos(a[..., 1]) * np.cos(b[..., 1]) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def chance_within(radius_km: Any) -> np.ndarray:

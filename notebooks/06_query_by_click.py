@@ -131,13 +131,15 @@ print(f"all cells: {n_sea} of {len(far[False].index)} far look-alikes of the Ama
 lookalikes
 
 # %% [markdown]
-# Why the sea? The model behind these embeddings learnt only from **RGB Blue Marble images
-# at 4 arc-minutes (about 7 km per pixel)**: dark, dense tropical canopy and dark open ocean
-# are both dark, uniform patches in such images, so the encoder puts them close together, and
-# a search over all cells can return the open sea (the printed line counts the hits at sea;
-# their Köppen zone is `Ocean`). It is what the images show, not a bug in the search. Over
-# land only, the Köppen column shows which climates the model thinks look like the Amazon.
-# The explorer's *land only* box does the same.
+# Does the sea come up? The model behind these embeddings learnt only from **RGB Blue Marble
+# images at 4 arc-minutes (about 7 km per pixel)**, where dense tropical canopy and open ocean
+# are both dark, uniform patches. geoviz's *former* Blue Marble model (before issue 27) put
+# them close together: 4 of these 8 look-alikes lay in the open Pacific. The retrained model
+# was validated on regions it never saw and keeps its embedding smooth, and it finds the
+# rainforest's look-alikes on land (the printed line counts the hits at sea, whose Köppen zone
+# would be `Ocean`). When a model does confuse the two, that is what its images show, not a
+# bug in the search. The Köppen column shows which climates the model thinks look like the
+# Amazon. The *land only* box keeps any model's hits on land.
 
 # %% [markdown]
 # ## 3 · A downstream task: the linear probe

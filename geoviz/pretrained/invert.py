@@ -34,18 +34,11 @@ from ..encoders.spherical_harmonics import CONVENTIONS, convention_scale
 
 __all__ = ["sh_features_to_lonlat", "invert_embeddings", "great_circle_km", "METRICS"]
 
+from ..data.sampling import EARTH_RADIUS_KM, great_circle_km  # noqa: F401  (re-exported)
+
 METRICS: tuple[str, ...] = ("cosine", "euclidean")
-EARTH_RADIUS_KM = 6371.0088
 _GALLERIES: OrderedDict[tuple[str, int, str], tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 _MAX_GALLERIES = 2
-
-
-def great_circle_km(a: Any, b: Any) -> np.ndarray:
-    """Great-circle distance (km, mean Earth radius 6371.0088 km) between rows of two ``(N, 2)`` lon/lat arrays."""
-    a, b = np.radians(np.asarray(a, dtype=np.float64)), np.radians(np.asarray(b, dtype=np.float64))
-    dlon, dlat = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1]
-    h = np.sin(dlat / 2) ** 2 + np.cos(a[:, 1]) * np.cos(b[:, 1]) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def _unit_to_lonlat(u: torch.Tensor) -> torch.Tensor:
