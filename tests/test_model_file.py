@@ -556,10 +556,13 @@ def test_shipped_models_are_model_files_and_load(name, L):
     h = read_header(path)
     assert h["kind"] == "location-encoder" and h["dtype"] == "float32" and h["output_dim"] == 256
     assert h["encoder"]["spec"] == f"sh:{L}(convention=standard)+siren(256x2,dropout=0.0,w0=1.0,w0_initial=30.0)"
-    assert h["converted_from"]["format"] == "geoviz-location-encoder/1"
+    # retrained for issue 27 by `geoviz results pretrained`, with the image tower beside the encoder
+    assert h["extra"]["made_by"] == "geoviz results pretrained" and h["image_encoder"]["backbone"] == "cnn"
+    from geoviz.model_file import location_tensors
+
     enc = load_pretrained(name)
-    tensors, _ = read_model_file(path)
-    assert_same_tensors(enc.state_dict(), tensors)
+    tensors, header = read_model_file(path)
+    assert_same_tensors(enc.state_dict(), location_tensors(header, tensors))
     with torch.no_grad():
         e = enc(torch.tensor(PTS[:50], dtype=torch.float64))
     assert e.shape == (50, 256) and e.dtype == torch.float32 and torch.isfinite(e).all()

@@ -434,7 +434,8 @@ def lookalike_note(model: Any) -> str:
                 "places that look alike from orbit, and it knows nothing the images do not show "
                 "(climate, people, species).")
     return (f"This model learnt places from the {info.imagery}, so it sees colour and texture at a "
-            "coarse scale, not what places are. Dark dense forest and open ocean are both dark: "
-            "without land only, rainforest finds open ocean (and, on land, dark northern forest). It "
-            "cannot tell apart places that look alike from orbit, such as two sand deserts, and it "
-            "knows nothing the images do not show (climate, people, species).")
+            "coarse scale, not what places are. Dark dense forest and open ocean are both dark, and a "
+            "model can confuse them (geoviz's former model found open ocean for rainforest), so look-alikes "
+            "are searched on land only by default. It cannot tell apart places that look alike from orbit, "
+            "such as two sand deserts (or a desert and the bright ice of Antarctica), and it knows nothing "
+            "the images do not show (climate, people, species).")
