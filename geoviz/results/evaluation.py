@@ -32,7 +32,7 @@ FULL: dict[str, Any] = {
               "continents"],
     "n": 1200, "n_train": 400, "seeds": 5, "epochs": 200, "folds": 5, "block_deg": 10.0,
     "resolution": {"encoders": ["geoviz-bluemarble-l10", "geoviz-bluemarble-l40", "geoclip", "sh:10", "wrap"],
-                   "n": 1000, "regions": 2, "anchors": 200, "cells": [90.0, 45.0, 22.5, 10.0, 5.0, 2.5, 1.0]},
+                   "n": 2000, "regions": 8, "anchors": 200, "cells": [90.0, 45.0, 22.5, 10.0, 5.0, 2.5, 1.0]},
 }
 SMALL: dict[str, Any] = {
     "encoders": ["sh:10", "wrap"], "tasks": ["temperature", "countries"],
