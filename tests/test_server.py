@@ -164,3 +164,29 @@ def test_stall_watchdog_rejects_bad_settings(monkeypatch):
         server._start_watchdog_from_env()
     monkeypatch.delenv(server.STALL_ENV)
     assert server._start_watchdog_from_env() is None
+
+
+def test_release_memory_soon_coalesces_sessions_that_end_together(monkeypatch):
+    """Four sessions ending in one loop turn release memory once, a moment later; without a
+    running loop it happens at once."""
+    import asyncio
+
+    from geoviz.app import server
+
+    calls = []
+    monkeypatch.setattr(server, "release_memory", lambda: calls.append(1))
+    monkeypatch.setattr(server, "RELEASE_DELAY_S", 0.05)
+    server.release_memory_soon()
+    assert calls == [1]
+
+    async def main() -> None:
+        for _ in range(4):
+            server.release_memory_soon()
+        assert calls == [1]
+        await asyncio.sleep(0.2)
+        assert calls == [1, 1]
+        server.release_memory_soon()
+        await asyncio.sleep(0.2)
+        assert calls == [1, 1, 1]
+
+    asyncio.run(main())

@@ -176,9 +176,9 @@ class DashboardApp:
         for tab in list(self._tab_objects.values()):
             if tab is not None and hasattr(tab, "close"):
                 tab.close()
-        from .server import release_memory
+        from .server import release_memory_soon
 
-        release_memory()
+        release_memory_soon()  # once for all sessions that end together (no stall per session)
 
     def register_cleanup(self) -> bool:
         """Call :meth:`close` when the current Bokeh session ends; False outside a server session."""

@@ -17,7 +17,8 @@ import time
 import traceback
 from typing import Any, Callable, TextIO
 
-__all__ = ["configure_server", "make_busy_counter_thread_safe", "release_memory", "StallWatchdog", "STALL_ENV"]
+__all__ = ["configure_server", "make_busy_counter_thread_safe", "release_memory", "release_memory_soon",
+           "StallWatchdog", "STALL_ENV"]
 
 STALL_ENV = "GEOVIZ_STALL_REPORT_MS"
 """Environment variable: report event-loop stalls longer than this many ms (off when unset)."""
@@ -199,6 +200,40 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
         pass
+
+
+_RELEASE_PENDING = False
+RELEASE_DELAY_S = 1.0
+"""Sessions that end within this many seconds of each other share one :func:`release_memory`."""
+
+
+def release_memory_soon() -> None:
+    """:func:`release_memory` once, ``RELEASE_DELAY_S`` from now, for every session that ends
+    before then; at once when no event loop runs in this thread (scripts, tests).
+
+    A full collection plus ``malloc_trim`` takes tens of milliseconds of the event loop, and
+    several sessions often end together (a closed browser window, a load balancer): run one
+    after the other in the same loop turn they stalled the server's health check for over
+    300 ms. Coalesced, the server pays once.
+    """
+    global _RELEASE_PENDING
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        release_memory()
+        return
+    if _RELEASE_PENDING:
+        return
+    _RELEASE_PENDING = True
+
+    def _run() -> None:
+        global _RELEASE_PENDING
+        _RELEASE_PENDING = False
+        release_memory()
+
+    loop.call_later(RELEASE_DELAY_S, _run)
 
 
 def _start_watchdog_from_env() -> StallWatchdog | None:
