@@ -190,3 +190,27 @@ def test_release_memory_soon_coalesces_sessions_that_end_together(monkeypatch):
         assert calls == [1, 1, 1]
 
     asyncio.run(main())
+
+
+def test_release_memory_soon_is_not_blocked_by_a_stopped_loop(monkeypatch):
+    """A release scheduled on a loop that stopped before it fired does not block the next loop's."""
+    import asyncio
+
+    from geoviz.app import server
+
+    calls = []
+    monkeypatch.setattr(server, "release_memory", lambda: calls.append(1))
+    monkeypatch.setattr(server, "RELEASE_DELAY_S", 0.05)
+
+    async def schedule_and_leave() -> None:
+        server.release_memory_soon()
+
+    asyncio.run(schedule_and_leave())  # the loop ends before the timer fires
+    assert calls == []
+
+    async def main() -> None:
+        server.release_memory_soon()
+        await asyncio.sleep(0.2)
+
+    asyncio.run(main())
+    assert calls == [1]

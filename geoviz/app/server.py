@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from typing import Any, Callable, TextIO
 
 __all__ = ["configure_server", "make_busy_counter_thread_safe", "release_memory", "release_memory_soon",
@@ -202,7 +203,8 @@ def release_memory() -> None:
         pass
 
 
-_RELEASE_PENDING = False
+_RELEASE_PENDING: "weakref.WeakSet[Any]" = weakref.WeakSet()
+"""Event loops with a release scheduled (per loop: a stopped loop's timer never fires)."""
 RELEASE_DELAY_S = 1.0
 """Sessions that end within this many seconds of each other share one :func:`release_memory`."""
 
@@ -216,7 +218,6 @@ def release_memory_soon() -> None:
     after the other in the same loop turn they stalled the server's health check for over
     300 ms. Coalesced, the server pays once.
     """
-    global _RELEASE_PENDING
     import asyncio
 
     try:
@@ -224,13 +225,12 @@ def release_memory_soon() -> None:
     except RuntimeError:
         release_memory()
         return
-    if _RELEASE_PENDING:
+    if loop in _RELEASE_PENDING:
         return
-    _RELEASE_PENDING = True
+    _RELEASE_PENDING.add(loop)
 
     def _run() -> None:
-        global _RELEASE_PENDING
-        _RELEASE_PENDING = False
+        _RELEASE_PENDING.discard(loop)
         release_memory()
 
     loop.call_later(RELEASE_DELAY_S, _run)
