@@ -24,6 +24,7 @@ import asyncio
 import time
 from typing import Any, Callable
 
+from geoviz.app.server import schedule as _schedule
 from geoviz.evaluation.compare import (DEFAULT_POINTS, DEFAULT_SELECTION, DEFAULT_TASK, GEOCLIP_MAX_POINTS,
                                        MAX_ENCODERS, POINT_OPTIONS, RESOLUTION_SETTINGS, Comparison,
                                        available_encoders, build_task, draw_all, maps_png, new_comparison,
@@ -199,16 +200,6 @@ class CompareTab:
         """Drop the session's comparison."""
         self.comparison = None
 
-
-def _schedule(coro_fn: Any) -> None:
-    """Run ``coro_fn()`` on the session's event loop, or to completion now outside a server."""
-    import panel as pn
-
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc.add_next_tick_callback(coro_fn)
-    else:
-        pn.state.execute(coro_fn)
 
 
 def _step(pool: Any, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":

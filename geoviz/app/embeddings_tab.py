@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .server import schedule as _schedule
 from . import views
 
 __all__ = ["EmbeddingsTab", "Prepared", "prepare_embeddings", "model_options", "warm_up", "koppen_legend_html",
@@ -354,17 +355,6 @@ _MAP_NOTES = {
                   "heat map below); yellow = most similar.",
 }
 
-
-def _schedule(coro_fn: Any) -> None:
-    """Run ``coro_fn()`` on the session's event loop (thread-safe: watchers may run in Panel's
-    thread pool); outside a server session run it to completion now."""
-    import panel as pn
-
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc.add_next_tick_callback(coro_fn)
-    else:
-        pn.state.execute(coro_fn)
 
 
 def _blank_similarity(shape: tuple[int, int]) -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from geoviz.app.server import schedule as _schedule
 from geoviz.geolocation import (WHAT_IT_CAN_KNOW, GeoGame, GeolocationResult, RoundResult, blue_marble_background,
                               geolocate, probability_rgba)
 
@@ -324,13 +325,3 @@ def _rgb_field(rgba: np.ndarray) -> Any:
 
     return GridField(rgba[..., :3], kind="rgb", interpolation="bilinear")
 
-
-def _schedule(coro_fn: Any) -> None:
-    """Run ``coro_fn()`` on the session's event loop, or to completion now outside a server."""
-    import panel as pn
-
-    doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:
-        doc.add_next_tick_callback(coro_fn)
-    else:
-        pn.state.execute(coro_fn)

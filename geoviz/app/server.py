@@ -18,7 +18,7 @@ import traceback
 import weakref
 from typing import Any, Callable, TextIO
 
-__all__ = ["configure_server", "make_busy_counter_thread_safe", "release_memory", "release_memory_soon",
+__all__ = ["configure_server", "make_busy_counter_thread_safe", "release_memory", "release_memory_soon", "schedule",
            "StallWatchdog", "STALL_ENV"]
 
 STALL_ENV = "GEOVIZ_STALL_REPORT_MS"
@@ -201,6 +201,19 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
         pass
+
+
+def schedule(coro_fn: Callable[[], Any]) -> None:
+    """Run ``coro_fn()`` on the session's event loop (thread-safe: watchers may run in Panel's
+    thread pool); outside a server session run it to completion now. The tabs' one way to
+    start background work from a widget callback."""
+    import panel as pn
+
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        doc.add_next_tick_callback(coro_fn)
+    else:
+        pn.state.execute(coro_fn)
 
 
 _RELEASE_PENDING: "weakref.WeakSet[Any]" = weakref.WeakSet()

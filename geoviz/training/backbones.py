@@ -27,6 +27,16 @@ from torch import nn
 
 from .distributed import GlobalBatchNorm2d
 
+
+def check_patches(x: object, in_channels: int, name: str) -> None:
+    """Refuse anything but a ``(B, in_channels, P, P)`` tensor with P ≥ 16 (an image tower's
+    input), naming the tower ``name`` and what was given."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != in_channels:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} expects (B, {in_channels}, P, P) float images, got {shape}")
+    if x.shape[-1] < 16 or x.shape[-2] < 16:
+        raise ValueError(f"{name} needs patches of at least 16 × 16 pixels, got {tuple(x.shape[-2:])}")
+
 __all__ = ["NORMS", "norm_layer", "BasicBlock", "ResNet", "resnet18", "RESNET18_CHANNELS"]
 
 NORMS: tuple[str, ...] = ("batch", "group")
@@ -121,11 +131,7 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"ResNet expects (B, {self.in_channels}, P, P) float images, got {shape}")
-        if x.shape[-1] < 16 or x.shape[-2] < 16:
-            raise ValueError(f"ResNet needs patches of at least 16 × 16 pixels, got {tuple(x.shape[-2:])}")
+        check_patches(x, self.in_channels, "ResNet")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))

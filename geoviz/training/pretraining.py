@@ -382,11 +382,9 @@ class PatchEncoder(nn.Module):
         self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != self.in_channels:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"PatchEncoder expects (B, {self.in_channels}, P, P) float images, got {shape}")
-        if x.shape[-1] < 16 or x.shape[-2] < 16:
-            raise ValueError(f"PatchEncoder needs patches of at least 16 × 16 pixels, got {tuple(x.shape[-2:])}")
+        from .backbones import check_patches
+
+        check_patches(x, self.in_channels, "PatchEncoder")
         h = self.features(x)
         return self.head(h.mean(dim=(2, 3)))
 
